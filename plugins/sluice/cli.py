@@ -1,0 +1,147 @@
+"""`sluice validate` and `sluice plan`: the contracts CI and other tools call."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sluice.errors import SluiceError, SpecErrors
+from sluice.plan.from_spec import plan_spec
+from sluice.plan.model import Plan
+from sluice.spec.loader import active_environment, load_spec, spec_paths
+from sluice.spec.models import ENVIRONMENTS
+from sluice.spec.schema import SCHEMA_NAME, write_schema
+
+SPECS_DIR = os.environ.get("SLUICE_SPECS_DIR", "dags/pipelines")
+
+
+def _problems(exc: SluiceError) -> list[str]:
+    return [str(e) for e in exc.errors] if isinstance(exc, SpecErrors) else [str(exc)]
+
+
+def validate(paths: Sequence[str], manifest: str | None) -> int:
+    files = spec_paths(paths or [SPECS_DIR])
+    if not files:
+        print(f"sluice validate: no spec files under {', '.join(paths or [SPECS_DIR])}", file=sys.stderr)
+        return 1
+    problems: list[str] = []
+    ids: dict[str, Path] = {}
+    for path in files:
+        try:
+            base = load_spec(path)
+            envs = {base.environment, *base.spec.environments} & set(ENVIRONMENTS)
+            for env in sorted(envs):
+                plan = plan_spec(load_spec(path, env), manifest)
+                problems.extend(f"{path}: warning ({env}): {w}" for w in plan.warnings)
+        except SluiceError as exc:
+            problems.extend(_problems(exc))
+            continue
+        pipeline = base.spec.pipeline
+        if pipeline in ids:
+            problems.append(f"{path}:1: pipeline: '{pipeline}' is also the id of {ids[pipeline]}")
+        ids[pipeline] = path
+    errors = [p for p in problems if ": warning (" not in p]
+    for line in problems:
+        print(line)
+    if errors:
+        return 1
+    print(f"sluice validate: {len(files)} spec(s) valid", file=sys.stderr)
+    return 0
+
+
+def find_spec(pipeline: str, specs_dir: str) -> Path:
+    """A spec by path, or by pipeline id (its file stem or its ``pipeline:`` key)."""
+    candidate = Path(pipeline)
+    if candidate.suffix in (".yml", ".yaml") and candidate.exists():
+        return candidate
+    files = spec_paths([specs_dir])
+    for path in files:
+        if path.stem == pipeline:
+            return path
+    for path in files:
+        try:
+            if load_spec(path).spec.pipeline == pipeline:
+                return path
+        except SluiceError:
+            continue
+    known = ", ".join(p.stem for p in files) or "none"
+    raise SluiceError(f"no pipeline '{pipeline}' under {specs_dir} (known: {known})")
+
+
+def _text(plan: Plan) -> str:
+    lines = [f"pipeline {plan.pipeline}: {len(plan.tasks)} tasks"]
+    for zone in plan.zones:
+        tasks = [t for t in plan.tasks if t.zone == zone]
+        lines.append(f"\n[{zone}] {len(tasks)} tasks")
+        for t in tasks:
+            after = f"  <- {', '.join(t.upstream)}" if t.upstream else ""
+            lines.append(f"  {t.kind.value:<9}{t.id}{after}")
+    lines.extend(f"warning: {w}" for w in plan.warnings)
+    return "\n".join(lines)
+
+
+def plan(pipeline: str, as_json: bool, manifest: str | None, specs_dir: str) -> int:
+    built = plan_spec(load_spec(find_spec(pipeline, specs_dir)), manifest)
+    print(json.dumps(built.to_json(), indent=2) if as_json else _text(built))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sluice",
+        description="Turn YAML pipeline specs into Airflow DAGs that build a dbt project zone by zone.",
+    )
+    parser.add_argument(
+        "--env",
+        choices=ENVIRONMENTS,
+        help="environment whose overrides apply (default: $SLUICE_ENV, else local)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p_validate = sub.add_parser(
+        "validate",
+        help="check specs, their dbt selectors and zones against the manifest",
+        description="Check every spec (all its environments) against the dbt manifest. "
+        "Exit 0 when all are valid; otherwise exit 1 with one line per problem: FILE:LINE: KEY: what.",
+    )
+    p_validate.add_argument("paths", nargs="*", help=f"spec files or folders (default: {SPECS_DIR})")
+    p_validate.add_argument("--manifest", help="plan against this manifest.json instead")
+
+    p_plan = sub.add_parser(
+        "plan",
+        help="print the task graph of one pipeline",
+        description="Print the tasks of one pipeline, zone by zone, with what each waits for.",
+    )
+    p_plan.add_argument("pipeline", help="pipeline id, file stem, or path of a spec file")
+    p_plan.add_argument("--json", action="store_true", help='print {"pipeline", "tasks": [...]} as JSON')
+    p_plan.add_argument("--manifest", help="plan the same spec against another manifest.json")
+    p_plan.add_argument("--specs", default=SPECS_DIR, help=f"folder of specs (default: {SPECS_DIR})")
+
+    p_schema = sub.add_parser("schema", help=f"write {SCHEMA_NAME} for editor completion")
+    p_schema.add_argument("directory", nargs="?", default=SPECS_DIR, help=f"default: {SPECS_DIR}")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.env:
+            os.environ["SLUICE_ENV"] = active_environment(args.env)
+        if args.command == "validate":
+            return validate(args.paths, args.manifest)
+        if args.command == "plan":
+            return plan(args.pipeline, args.json, args.manifest, args.specs)
+        print(write_schema(Path(args.directory)))
+        return 0
+    except SluiceError as exc:
+        for line in _problems(exc):
+            print(line, file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

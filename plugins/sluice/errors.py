@@ -1,0 +1,44 @@
+"""The one exception root of sluice and its few subclasses."""
+
+from __future__ import annotations
+
+
+class SluiceError(Exception):
+    """Root of every error sluice raises on purpose: a bad input, said in one line."""
+
+
+class SpecError(SluiceError):
+    """A pipeline spec is invalid; the message names the file, line and key."""
+
+    def __init__(self, path: str, line: int | None, key: str, message: str) -> None:
+        self.path = path
+        self.line = line
+        self.key = key
+        self.message = message
+        where = f"{path}:{line}" if line is not None else path
+        super().__init__(f"{where}: {key}: {message}" if key else f"{where}: {message}")
+
+
+class SpecErrors(SluiceError):
+    """Several problems in one spec, each its own SpecError line."""
+
+    def __init__(self, errors: list[SpecError]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+class ManifestError(SluiceError):
+    """The dbt manifest is missing or unreadable."""
+
+
+class PlanError(SluiceError):
+    """The spec and the manifest disagree (zone order, selection); ``key`` names the spec key."""
+
+    def __init__(self, key: str, message: str) -> None:
+        self.key = key
+        self.message = message
+        super().__init__(f"{key}: {message}")
+
+
+class DbtCommandError(SluiceError):
+    """A dbt invocation exited non-zero; the message carries dbt's own error lines."""

@@ -1,0 +1,129 @@
+"""Read dbt's manifest.json leniently into small frozen records."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sluice.errors import ManifestError
+
+#: resource types that become tasks of their own
+BUILDABLE = frozenset({"model", "seed", "snapshot"})
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One dbt node (model, seed, snapshot, test, source, ...) as sluice sees it."""
+
+    unique_id: str
+    resource_type: str
+    package_name: str
+    name: str
+    fqn: tuple[str, ...]
+    original_file_path: str
+    tags: tuple[str, ...]
+    depends_on: tuple[str, ...]
+    materialized: str | None
+    enabled: bool
+    severity: str
+    description: str
+    version: str | None
+
+    @property
+    def is_ephemeral(self) -> bool:
+        return self.materialized == "ephemeral"
+
+    @property
+    def blocks(self) -> bool:
+        """A test blocks its children and zone unless its severity is warn."""
+        return self.severity != "WARN"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    project_name: str
+    adapter_type: str | None
+    nodes: Mapping[str, Node]
+    sources: Mapping[str, Node]
+    disabled: frozenset[str]
+    path: str
+
+
+def _strs(value: Any) -> tuple[str, ...]:
+    if isinstance(value, list | tuple):
+        return tuple(str(v) for v in value if isinstance(v, str | int))
+    return ()
+
+
+def _node(uid: str, raw: Mapping[str, Any]) -> Node:
+    config = raw.get("config") if isinstance(raw.get("config"), Mapping) else {}
+    depends = raw.get("depends_on") if isinstance(raw.get("depends_on"), Mapping) else {}
+    resource_type = str(raw.get("resource_type") or uid.split(".", 1)[0])
+    name = str(raw.get("name") or uid.rsplit(".", 1)[-1])
+    package = str(raw.get("package_name") or (uid.split(".")[1] if uid.count(".") >= 2 else ""))
+    tags = set(_strs(raw.get("tags"))) | set(_strs(config.get("tags")))
+    version = raw.get("version")
+    return Node(
+        unique_id=uid,
+        resource_type=resource_type,
+        package_name=package,
+        name=name,
+        fqn=_strs(raw.get("fqn")) or (package, name),
+        original_file_path=str(raw.get("original_file_path") or raw.get("path") or ""),
+        tags=tuple(sorted(tags)),
+        depends_on=_strs(depends.get("nodes")),
+        materialized=config.get("materialized") if isinstance(config.get("materialized"), str) else None,
+        enabled=config.get("enabled", True) is not False,
+        severity=str(config.get("severity") or "ERROR").upper(),
+        description=str(raw.get("description") or ""),
+        version=str(version) if version is not None else None,
+    )
+
+
+def parse_manifest(data: Any, path: str = "<manifest>") -> Manifest:
+    """Build a Manifest from decoded manifest.json; only a missing ``nodes`` mapping is fatal."""
+    if not isinstance(data, Mapping) or not isinstance(data.get("nodes"), Mapping):
+        raise ManifestError(f"{path}: not a dbt manifest (no 'nodes' mapping); run `dbt parse` to make one")
+    meta = data.get("metadata") if isinstance(data.get("metadata"), Mapping) else {}
+    nodes = {uid: _node(uid, raw) for uid, raw in data["nodes"].items() if isinstance(raw, Mapping)}
+    sources_raw = data.get("sources") if isinstance(data.get("sources"), Mapping) else {}
+    sources = {uid: _node(uid, raw) for uid, raw in sources_raw.items() if isinstance(raw, Mapping)}
+    disabled_raw = data.get("disabled") if isinstance(data.get("disabled"), Mapping) else {}
+    project = meta.get("project_name")
+    if not isinstance(project, str) or not project:
+        packages = {n.package_name for n in nodes.values()}
+        project = packages.pop() if len(packages) == 1 else ""
+    return Manifest(
+        project_name=project,
+        adapter_type=meta.get("adapter_type") if isinstance(meta.get("adapter_type"), str) else None,
+        nodes=nodes,
+        sources=sources,
+        disabled=frozenset(disabled_raw),
+        path=path,
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _load(path: str, mtime_ns: int, size: int) -> Manifest:
+    try:
+        with open(path, "rb") as handle:
+            data = json.load(handle)
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg}); re-run `dbt parse`") from None
+    return parse_manifest(data, path)
+
+
+def load_manifest(path: str | Path) -> Manifest:
+    """Read a manifest.json once per content version (path, mtime, size)."""
+    p = Path(path)
+    try:
+        stat = p.stat()
+    except OSError:
+        raise ManifestError(
+            f"{p}: no dbt manifest here; run `make manifest` (dbt parse) to build it"
+        ) from None
+    return _load(str(p), stat.st_mtime_ns, stat.st_size)

@@ -1,0 +1,36 @@
+"""Plan a loaded spec: find its manifest, build the plan, say errors at the spec's file and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sluice.errors import ManifestError, PlanError
+from sluice.manifest.reader import load_manifest
+from sluice.plan.builder import build_plan
+from sluice.plan.model import Plan
+from sluice.spec.loader import SpecFile
+from sluice.spec.paths import dbt_paths
+
+
+def plan_spec(sf: SpecFile, manifest: str | Path | None = None) -> Plan:
+    """The plan of one spec; a bad manifest or selection is a SpecError at the spec's key."""
+    paths = dbt_paths(sf, manifest)
+    try:
+        loaded = load_manifest(paths.manifest)
+    except ManifestError as exc:
+        key = ("dbt", "manifest") if sf.spec.dbt.manifest else ("dbt", "project_dir")
+        raise sf.error(key, str(exc)) from None
+    try:
+        return build_plan(sf.spec, loaded)
+    except PlanError as exc:
+        raise sf.error(_loc(exc.key), exc.message) from None
+
+
+def _loc(key: str) -> tuple[str | int, ...]:
+    """``zones[1].select[0]`` → ("zones", 1, "select", 0)."""
+    loc: list[str | int] = []
+    for part in key.replace("]", "").replace("[", ".").split("."):
+        if part:
+            loc.append(int(part) if part.isdigit() else part)
+    return tuple(loc)
+

@@ -1,0 +1,76 @@
+"""The plan: tasks and edges decided without Airflow, printed by `sluice plan --json`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class TaskKind(str, Enum):
+    INGEST = "ingest"
+    SEED = "seed"
+    SNAPSHOT = "snapshot"
+    RUN = "run"
+    TEST = "test"
+    GATEWAY = "gateway"
+    PUBLISH = "publish"
+
+
+#: the dbt sub-command each dbt-backed kind runs
+DBT_COMMAND = {
+    TaskKind.SEED: "seed",
+    TaskKind.SNAPSHOT: "snapshot",
+    TaskKind.RUN: "run",
+    TaskKind.TEST: "test",
+}
+
+
+@dataclass(frozen=True)
+class Task:
+    """One Airflow task to be: ``id`` is its full task id (``zone.name``)."""
+
+    id: str
+    kind: TaskKind
+    zone: str | None
+    node: str | None
+    upstream: tuple[str, ...]
+    #: dbt selectors the task runs (``fqn:...``); empty for gateways
+    select: tuple[str, ...] = ()
+    #: task docs: description, file, materialization, tests carried
+    doc: dict[str, Any] = field(default_factory=dict, compare=False)
+    #: a test task that holds back its children and its zone's gateway
+    blocking: bool = True
+
+    @property
+    def name(self) -> str:
+        """The id inside its zone's TaskGroup."""
+        return self.id.split(".", 1)[1] if self.zone else self.id
+
+
+@dataclass(frozen=True)
+class Plan:
+    pipeline: str
+    zones: tuple[str, ...]
+    tasks: tuple[Task, ...]
+    warnings: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "pipeline": self.pipeline,
+            "zones": list(self.zones),
+            "tasks": [
+                {
+                    "id": t.id,
+                    "kind": t.kind.value,
+                    "zone": t.zone,
+                    "node": t.node,
+                    "upstream": list(t.upstream),
+                }
+                for t in self.tasks
+            ],
+            "warnings": list(self.warnings),
+        }
+
+    def by_id(self) -> dict[str, Task]:
+        return {t.id: t for t in self.tasks}

@@ -1,0 +1,38 @@
+"""The seam that names things: dbt node → task name, dbt selector. Override to rename."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+
+from sluice.manifest.reader import Node
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_\-]")
+_SUFFIX = {"model": "run", "seed": "seed", "snapshot": "snapshot"}
+
+
+class Translator:
+    """Maps dbt nodes to Airflow task names and dbt selectors, one small decision per method."""
+
+    def __init__(self, nodes: Iterable[Node]) -> None:
+        self._clashes = {n for n, c in Counter(self.base_name(n) for n in nodes).items() if c > 1}
+
+    def base_name(self, node: Node) -> str:
+        name = node.name if node.version is None else f"{node.name}_v{node.version}"
+        return _UNSAFE.sub("_", name)
+
+    def node_name(self, node: Node) -> str:
+        """The model's name, prefixed by its package only where two packages share the name."""
+        base = self.base_name(node)
+        return f"{_UNSAFE.sub('_', node.package_name)}__{base}" if base in self._clashes else base
+
+    def build_task_name(self, node: Node) -> str:
+        return f"{self.node_name(node)}_{_SUFFIX[node.resource_type]}"
+
+    def test_task_name(self, node: Node) -> str:
+        return f"{self.node_name(node)}_test"
+
+    def dbt_selector(self, node: Node) -> str:
+        """Selects exactly this node: its full fqn is unique within a project."""
+        return "fqn:" + ".".join(node.fqn)

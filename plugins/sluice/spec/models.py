@@ -1,0 +1,163 @@
+"""The pipeline spec as pydantic v2 models; unknown keys are errors everywhere."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from enum import Enum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Environment = Literal["local", "dev", "prod"]
+ENVIRONMENTS: tuple[Environment, ...] = ("local", "dev", "prod")
+
+_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_SELECTOR = re.compile(r"^(?:(?P<method>[a-z_]+):)?(?P<value>[^\s:]+)$")
+SELECTOR_METHODS = ("path", "tag", "fqn", "package", "resource_type")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TestMode(str, Enum):
+    """When a model's tests run, and what they hold back when they fail."""
+
+    AFTER_MODEL = "after_model"  # a failing blocking test stops the model's children
+    AFTER_ZONE = "after_zone"  # tests run beside the zone's models and only hold the gateway
+    NONE = "none"  # no test tasks at all
+
+
+class UnassignedPolicy(str, Enum):
+    ERROR = "error"
+    WARN = "warn"
+
+
+def check_selector(raw: str) -> str:
+    match = _SELECTOR.match(raw)
+    if match is None:
+        raise ValueError(f"'{raw}' is not a selector; write method:value, e.g. path:models/bronze")
+    method, value = match.group("method"), match.group("value")
+    if value.startswith(("+", "@")) or value.endswith("+"):
+        raise ValueError(f"'{raw}': graph operators (+, @) are not supported here; name the nodes")
+    if method is not None and method not in SELECTOR_METHODS:
+        raise ValueError(
+            f"unknown selector method '{method}' in '{raw}'; use one of {', '.join(SELECTOR_METHODS)}"
+        )
+    return raw
+
+
+class Selection(Strict):
+    """Which dbt nodes a pipeline covers; default: every node of the root project."""
+
+    select: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    @field_validator("select", "exclude")
+    @classmethod
+    def _selectors(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(check_selector(s) for s in value)
+
+
+class DbtSettings(Selection):
+    project_dir: str = Field(
+        "../../dbt", description="The dbt project, relative to the spec file."
+    )
+    manifest: str | None = Field(
+        None, description="manifest.json to plan from; default <project_dir>/target/manifest.json."
+    )
+    profiles_dir: str | None = Field(None, description="Default: the project directory.")
+    target: str = Field("local", description="dbt target; SLUICE_DBT_TARGET overrides it at run time.")
+    executable: str | None = Field(
+        None,
+        description="dbt executable; default: SLUICE_DBT_EXECUTABLE, else dbt beside Python.",
+    )
+
+
+class Defaults(Strict):
+    """Airflow task defaults for every task of the pipeline."""
+
+    retries: int = Field(0, ge=0, le=20)
+    retry_delay_minutes: float = Field(5, gt=0)
+    execution_timeout_minutes: float | None = Field(60, gt=0)
+    pool: str | None = None
+
+
+class Zone(Strict):
+    name: str = Field(description="Zone name, e.g. bronze; becomes the Airflow TaskGroup.")
+    select: tuple[str, ...] = Field(min_length=1, description="dbt selectors that assign nodes here.")
+    publish: Literal["barrier"] = Field(
+        "barrier", description="barrier: later zones wait for this zone's gateway."
+    )
+    description: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _ID.match(value):
+            raise ValueError(f"'{value}' must start with a letter and hold only letters, digits and _")
+        return value
+
+    @field_validator("select")
+    @classmethod
+    def _selectors(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(check_selector(s) for s in value)
+
+
+class EnvironmentOverride(Strict):
+    """Partial overrides: the same keys as the pipeline, every one optional, merged key by key.
+
+    Nested sections stay mappings here: each environment's merged spec is validated as a whole,
+    so a bad nested key is reported at its line inside ``environments``.
+    """
+
+    description: str | None = None
+    schedule: str | None = None
+    owner: str | None = None
+    tags: tuple[str, ...] | None = None
+    catchup: bool | None = None
+    is_paused_upon_creation: bool | None = None
+    dagrun_timeout_minutes: float | None = Field(None, gt=0)
+    defaults: dict[str, object] | None = None
+    dbt: dict[str, object] | None = None
+    tests: TestMode | None = None
+    unassigned: UnassignedPolicy | None = None
+
+
+class PipelineSpec(Strict):
+    """One pipeline: one Airflow DAG."""
+
+    pipeline: str = Field(description="Pipeline id; becomes the Airflow dag_id.")
+    description: str = ""
+    owner: str = "data-platform"
+    schedule: str | None = Field(None, description="Cron, preset (@daily) or null for manual.")
+    start_date: date = date(2024, 1, 1)
+    catchup: bool = False
+    is_paused_upon_creation: bool = True
+    tags: tuple[str, ...] = ()
+    dagrun_timeout_minutes: float | None = Field(None, gt=0)
+    defaults: Defaults = Defaults()
+    dbt: DbtSettings = DbtSettings()  # type: ignore[call-arg]
+    tests: TestMode = TestMode.AFTER_MODEL
+    unassigned: UnassignedPolicy = UnassignedPolicy.ERROR
+    zones: tuple[Zone, ...] = Field(min_length=1)
+    environments: dict[Environment, EnvironmentOverride] = Field(
+        default_factory=dict, description="Overrides per environment, chosen by SLUICE_ENV."
+    )
+
+    @field_validator("pipeline")
+    @classmethod
+    def _pipeline(cls, value: str) -> str:
+        if not _ID.match(value):
+            raise ValueError(f"'{value}' must start with a letter and hold only letters, digits and _")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_zones(self) -> PipelineSpec:
+        seen: set[str] = set()
+        for zone in self.zones:
+            if zone.name in seen:
+                raise ValueError(f"zone '{zone.name}' is declared twice")
+            seen.add(zone.name)
+        return self

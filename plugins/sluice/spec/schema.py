@@ -1,0 +1,28 @@
+"""The JSON Schema of a pipeline spec, written beside the specs for editor completion."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sluice.spec.models import PipelineSpec
+
+SCHEMA_NAME = "spec.schema.json"
+
+
+def spec_json_schema() -> dict[str, Any]:
+    schema = PipelineSpec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "sluice pipeline spec"
+    return schema
+
+
+def render_schema() -> str:
+    return json.dumps(spec_json_schema(), indent=2, sort_keys=True) + "\n"
+
+
+def write_schema(directory: Path) -> Path:
+    target = directory / SCHEMA_NAME
+    target.write_text(render_schema(), encoding="utf-8")
+    return target
