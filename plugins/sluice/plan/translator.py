@@ -28,7 +28,8 @@ class Translator:
         return f"{_UNSAFE.sub('_', node.package_name)}__{base}" if base in self._clashes else base
 
     def build_task_name(self, node: Node) -> str:
-        return f"{self.node_name(node)}_{_SUFFIX[node.resource_type]}"
+        name, suffix = self.node_name(node), _SUFFIX[node.resource_type]
+        return name if name.endswith(f"_{suffix}") else f"{name}_{suffix}"
 
     def test_task_name(self, node: Node) -> str:
         return f"{self.node_name(node)}_test"

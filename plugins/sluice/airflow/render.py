@@ -1,0 +1,92 @@
+"""Draw a plan as an Airflow DAG: a TaskGroup per zone, a dbt task per plan task, a gateway."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG, BaseOperator, TaskGroup
+
+from sluice.airflow.operators import DbtNodeOperator
+from sluice.plan.model import DBT_COMMAND, Plan, Task, TaskKind
+from sluice.spec.loader import SpecFile, display_path
+from sluice.spec.paths import DbtPaths
+
+
+def _minutes(value: float | None) -> timedelta | None:
+    return timedelta(minutes=value) if value is not None else None
+
+
+def task_doc(task: Task) -> str:
+    """Markdown shown on the task's page in the Airflow UI."""
+    doc = task.doc
+    if task.kind is TaskKind.GATEWAY:
+        text = f"**Gateway of zone `{task.zone}`**: later zones start only when every model and "
+        text += "every blocking test of this zone has passed."
+        return text + (f"\n\n{doc['description']}" if doc.get("description") else "")
+    if task.kind is TaskKind.TEST:
+        rows = "\n".join(
+            f"| `{t['name']}` | {t['severity']} | `{t['file']}` |" for t in doc.get("tests", [])
+        )
+        lead = f"Tests of `{task.node}`" if task.node else "Tests with no model parent"
+        blocking = "blocking" if task.blocking else "warn only: never blocks"
+        return f"**{lead}** ({blocking})\n\n| test | severity | file |\n|---|---|---|\n{rows}"
+    lines = [f"**{task.node}** ({doc.get('materialized') or task.kind.value})"]
+    if doc.get("description"):
+        lines.append(str(doc["description"]))
+    lines.append(f"File: `{doc.get('file')}`")
+    if doc.get("tags"):
+        lines.append("Tags: " + ", ".join(f"`{t}`" for t in doc["tags"]))
+    return "\n\n".join(lines)
+
+
+def render_dag(sf: SpecFile, plan: Plan, paths: DbtPaths) -> DAG:
+    """The DAG for one spec; task ids are the plan's ids."""
+    spec = sf.spec
+    default_args: dict[str, Any] = {
+        "owner": spec.owner,
+        "retries": spec.defaults.retries,
+        "retry_delay": timedelta(minutes=spec.defaults.retry_delay_minutes),
+        "execution_timeout": _minutes(spec.defaults.execution_timeout_minutes),
+    }
+    if spec.defaults.pool:
+        default_args["pool"] = spec.defaults.pool
+    doc = f"{spec.description}\n\nBuilt by sluice from `{display_path(sf.path)}` ({sf.environment})."
+    dag = DAG(
+        dag_id=spec.pipeline,
+        description=spec.description or None,
+        doc_md=doc,
+        schedule=spec.schedule,
+        start_date=datetime.combine(spec.start_date, datetime.min.time(), tzinfo=timezone.utc),
+        catchup=spec.catchup,
+        tags=list(spec.tags),
+        dagrun_timeout=_minutes(spec.dagrun_timeout_minutes),
+        default_args=default_args,
+        is_paused_upon_creation=spec.is_paused_upon_creation,
+    )
+    with dag:
+        groups = {z.name: TaskGroup(z.name, tooltip=z.description or f"zone {z.name}") for z in spec.zones}
+        ops: dict[str, BaseOperator] = {}
+        for task in plan.tasks:
+            group = groups[task.zone] if task.zone else None
+            if task.kind is TaskKind.GATEWAY:
+                ops[task.id] = EmptyOperator(
+                    task_id=task.name, task_group=group, doc_md=task_doc(task)
+                )
+            else:
+                ops[task.id] = DbtNodeOperator(
+                    task_id=task.name,
+                    task_group=group,
+                    doc_md=task_doc(task),
+                    dbt_command=DBT_COMMAND[task.kind],
+                    select=task.select,
+                    project_dir=str(paths.project_dir),
+                    profiles_dir=str(paths.profiles_dir),
+                    target=spec.dbt.target,
+                    executable=spec.dbt.executable,
+                )
+        for task in plan.tasks:
+            if task.upstream:
+                ops[task.id].set_upstream([ops[u] for u in task.upstream])
+    return dag

@@ -1,0 +1,86 @@
+"""After `make run`: per zone, models built, tests passed and seconds, read from Airflow's DB."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+from sluice.cli import SPECS_DIR, find_spec
+from sluice.plan.from_spec import plan_spec
+from sluice.plan.model import TaskKind
+from sluice.spec.loader import load_spec
+
+
+def _states(dag_id: str) -> tuple[str, str, dict[str, tuple[str | None, float | None, float | None]]]:
+    from airflow.models import DagRun, TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        run = session.scalars(
+            select(DagRun).where(DagRun.dag_id == dag_id).order_by(DagRun.id.desc()).limit(1)
+        ).first()
+        if run is None:
+            return "", "no run", {}
+        tis = session.scalars(
+            select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run.run_id)
+        ).all()
+        found = {
+            ti.task_id: (
+                ti.state,
+                ti.start_date.timestamp() if ti.start_date else None,
+                ti.end_date.timestamp() if ti.end_date else None,
+            )
+            for ti in tis
+        }
+        return run.run_id, str(run.state), found
+
+
+def summarize(pipeline: str, specs_dir: str = SPECS_DIR) -> tuple[str, bool]:
+    """The summary text and whether every task succeeded."""
+    plan = plan_spec(load_spec(find_spec(pipeline, specs_dir)))
+    run_id, run_state, states = _states(plan.pipeline)
+    rows = [f"{plan.pipeline} {run_id}: {run_state}", f"{'zone':<10}{'models built':>14}{'tests passed':>14}{'seconds':>9}"]
+    per_zone: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    spans: dict[str, list[float]] = defaultdict(list)
+    for task in plan.tasks:
+        state, start, end = states.get(task.id, (None, None, None))
+        counts = per_zone[task.zone or ""]
+        ok = state == "success"
+        if task.kind in (TaskKind.RUN, TaskKind.SEED, TaskKind.SNAPSHOT):
+            counts[0] += ok
+            counts[1] += 1
+        elif task.kind is TaskKind.TEST:
+            n = len(task.doc.get("tests", []))
+            counts[2] += n if ok else 0
+            counts[3] += n
+        spans[task.zone or ""] += [t for t in (start, end) if t is not None]
+    for zone in plan.zones:
+        built, nodes, passed, tests = per_zone[zone]
+        seconds = max(spans[zone]) - min(spans[zone]) if spans[zone] else 0.0
+        rows.append(f"{zone:<10}{f'{built}/{nodes}':>14}{f'{passed}/{tests}':>14}{seconds:>9.1f}")
+    duckdb = os.environ.get("SLUICE_DUCKDB_PATH")
+    if duckdb:
+        rows.append(f"DuckDB file: {duckdb}  (gold tables in schema gold)")
+    return "\n".join(rows), run_state == "success"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Summarise the latest run of a pipeline.")
+    parser.add_argument("pipeline")
+    parser.add_argument("--log", help="run log whose dbt errors to show when the run failed")
+    args = parser.parse_args(argv)
+    text, ok = summarize(args.pipeline)
+    if not ok and args.log and Path(args.log).exists():
+        failed = [line for line in Path(args.log).read_text().splitlines() if "DbtCommandError" in line]
+        text += "\n" + "\n".join(failed[-5:])
+    print(text)  # noqa: T201
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""What runs inside Airflow tasks: dbt invocation (later: Airbyte syncs, zone publish)."""

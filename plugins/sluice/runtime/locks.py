@@ -1,0 +1,27 @@
+"""A cross-process file lock: DuckDB allows one writing process per database file."""
+
+from __future__ import annotations
+
+import fcntl
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def exclusive(path: Path, log: Callable[[str], None]) -> Iterator[None]:
+    """Hold an exclusive flock on ``path``; released when the process dies, so never stale."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"waiting for {path}: another dbt task is writing the same DuckDB file")
+            started = time.monotonic()
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            log(f"got {path} after {time.monotonic() - started:.1f} s")
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,19 @@
+"""Shared fixtures: paths of the repository, the demo project and the shared corpus."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_CORPUS = REPO.parent / "shared" / "corpus"
+DEMO_SPEC = REPO / "dags" / "pipelines" / "payments.yml"
+DEMO_MANIFEST = REPO / "dbt" / "target" / "manifest.json"
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests choose their environment explicitly."""
+    for var in ("SLUICE_ENV", "SLUICE_DBT_TARGET", "SLUICE_DBT_EXECUTABLE"):
+        monkeypatch.delenv(var, raising=False)
