@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from datetime import date
 from enum import Enum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Environment = Literal["local", "dev", "prod"]
 ENVIRONMENTS: tuple[Environment, ...] = ("local", "dev", "prod")
@@ -35,12 +35,12 @@ class UnassignedPolicy(str, Enum):
 
 
 def check_selector(raw: str) -> str:
+    if raw.startswith(("+", "@")) or raw.endswith("+"):
+        raise ValueError(f"'{raw}': graph operators (+, @) are not supported here; name the nodes")
     match = _SELECTOR.match(raw)
     if match is None:
         raise ValueError(f"'{raw}' is not a selector; write method:value, e.g. path:models/bronze")
-    method, value = match.group("method"), match.group("value")
-    if value.startswith(("+", "@")) or value.endswith("+"):
-        raise ValueError(f"'{raw}': graph operators (+, @) are not supported here; name the nodes")
+    method = match.group("method")
     if method is not None and method not in SELECTOR_METHODS:
         raise ValueError(
             f"unknown selector method '{method}' in '{raw}'; use one of {', '.join(SELECTOR_METHODS)}"
@@ -48,16 +48,14 @@ def check_selector(raw: str) -> str:
     return raw
 
 
+Selector = Annotated[str, AfterValidator(check_selector)]
+
+
 class Selection(Strict):
     """Which dbt nodes a pipeline covers; default: every node of the root project."""
 
-    select: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-
-    @field_validator("select", "exclude")
-    @classmethod
-    def _selectors(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(check_selector(s) for s in value)
+    select: tuple[Selector, ...] = ()
+    exclude: tuple[Selector, ...] = ()
 
 
 class DbtSettings(Selection):
@@ -86,7 +84,9 @@ class Defaults(Strict):
 
 class Zone(Strict):
     name: str = Field(description="Zone name, e.g. bronze; becomes the Airflow TaskGroup.")
-    select: tuple[str, ...] = Field(min_length=1, description="dbt selectors that assign nodes here.")
+    select: tuple[Selector, ...] = Field(
+        description="dbt selectors; a node goes to the first zone that selects it."
+    )
     publish: Literal["barrier"] = Field(
         "barrier", description="barrier: later zones wait for this zone's gateway."
     )
@@ -101,8 +101,10 @@ class Zone(Strict):
 
     @field_validator("select")
     @classmethod
-    def _selectors(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(check_selector(s) for s in value)
+    def _not_empty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("a zone needs at least one selector")
+        return value
 
 
 class EnvironmentOverride(Strict):
@@ -141,7 +143,7 @@ class PipelineSpec(Strict):
     dbt: DbtSettings = DbtSettings()  # type: ignore[call-arg]
     tests: TestMode = TestMode.AFTER_MODEL
     unassigned: UnassignedPolicy = UnassignedPolicy.ERROR
-    zones: tuple[Zone, ...] = Field(min_length=1)
+    zones: tuple[Zone, ...] = Field(description="Zones in build order, e.g. bronze, silver, gold.")
     environments: dict[Environment, EnvironmentOverride] = Field(
         default_factory=dict, description="Overrides per environment, chosen by SLUICE_ENV."
     )
@@ -155,6 +157,8 @@ class PipelineSpec(Strict):
 
     @model_validator(mode="after")
     def _unique_zones(self) -> PipelineSpec:
+        if not self.zones:
+            raise ValueError("zones: a pipeline needs at least one zone")
         seen: set[str] = set()
         for zone in self.zones:
             if zone.name in seen:
