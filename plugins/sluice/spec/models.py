@@ -155,10 +155,15 @@ class PipelineSpec(Strict):
             raise ValueError(f"'{value}' must start with a letter and hold only letters, digits and _")
         return value
 
+    @field_validator("zones")
+    @classmethod
+    def _some_zones(cls, value: tuple[Zone, ...]) -> tuple[Zone, ...]:
+        if not value:
+            raise ValueError("a pipeline needs at least one zone")
+        return value
+
     @model_validator(mode="after")
     def _unique_zones(self) -> PipelineSpec:
-        if not self.zones:
-            raise ValueError("zones: a pipeline needs at least one zone")
         seen: set[str] = set()
         for zone in self.zones:
             if zone.name in seen:

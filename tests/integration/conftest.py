@@ -1,0 +1,126 @@
+"""A sandbox per test: a copy of dags/ and dbt/, its own Airflow home and DuckDB file."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+BIN = Path(sys.executable).parent
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Sandbox:
+    root: Path
+    env: dict[str, str]
+
+    @property
+    def dags(self) -> Path:
+        return self.root / "dags"
+
+    @property
+    def dbt(self) -> Path:
+        return self.root / "dbt"
+
+    @property
+    def duckdb(self) -> Path:
+        return Path(self.env["SLUICE_DUCKDB_PATH"])
+
+    def run(self, *argv: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            argv, env=self.env, cwd=self.root, capture_output=True, text=True, timeout=timeout, check=False
+        )
+
+    def airflow(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        return self.run(str(BIN / "airflow"), *argv)
+
+    def python(self, code: str) -> subprocess.CompletedProcess[str]:
+        return self.run(str(BIN / "python"), "-c", code)
+
+    def task_states(self, dag_id: str) -> dict[str, str | None]:
+        """Task id → state of the newest run, read from the Airflow metadata database."""
+        with sqlite3.connect(self.root / "airflow" / "airflow.db") as db:
+            (run_id,) = db.execute(
+                "select run_id from dag_run where dag_id = ? order by id desc limit 1", (dag_id,)
+            ).fetchone()
+            rows = db.execute(
+                "select task_id, state from task_instance where dag_id = ? and run_id = ?", (dag_id, run_id)
+            ).fetchall()
+        return dict(rows)
+
+
+def _copy_project(root: Path) -> None:
+    shutil.copytree(REPO / "dags", root / "dags", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        REPO / "dbt",
+        root / "dbt",
+        ignore=shutil.ignore_patterns("logs", "*.duckdb*", "*.lock", "run_results.json", "compiled", "run"),
+    )
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Callable[..., Sandbox]:
+    def make(migrate: bool = True) -> Sandbox:
+        _copy_project(tmp_path)
+        home = tmp_path / "airflow"
+        home.mkdir()
+        env = {
+            **os.environ,
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(tmp_path / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
+            "SLUICE_DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+        }
+        for var in ("SLUICE_ENV", "SLUICE_DBT_TARGET", "SLUICE_DBT_EXECUTABLE"):
+            env.pop(var, None)
+        box = Sandbox(tmp_path, env)
+        if migrate:
+            done = box.airflow("db", "migrate")
+            assert done.returncode == 0, done.stderr[-2000:]
+        return box
+
+    return make
+
+
+def query(path: Path, sql: str) -> list[tuple[object, ...]]:
+    import duckdb
+
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def dagbag_json(box: Sandbox) -> dict[str, object]:
+    """Parse the sandbox's dags/ the way Airflow does and describe what it found."""
+    code = """
+import json
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag()
+out = {"import_errors": bag.import_errors, "dags": {}}
+for dag_id, dag in bag.dags.items():
+    out["dags"][dag_id] = {
+        t.task_id: {"upstream": sorted(t.upstream_task_ids), "doc_md": t.doc_md,
+                    "group": t.task_group.group_id if t.task_group else None,
+                    "type": type(t).__name__}
+        for t in dag.tasks
+    }
+print("JSON" + json.dumps(out))
+"""
+    done = box.python(code)
+    assert done.returncode == 0, done.stderr[-3000:]
+    line = next(x for x in done.stdout.splitlines() if x.startswith("JSON"))
+    return json.loads(line[4:])  # type: ignore[no-any-return]

@@ -1,0 +1,66 @@
+"""What Airflow's DagBag makes of dags/: the demo DAG as planned, and broken specs isolated."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import Sandbox, dagbag_json
+
+pytestmark = pytest.mark.integration
+
+
+def _plan(box: Sandbox) -> dict[str, Any]:
+    done = box.run(sys.executable, "-m", "sluice.cli", "plan", "payments_daily", "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def test_demo_dag_has_zone_groups_and_the_planned_edges(sandbox: Callable[..., Sandbox]) -> None:
+    box = sandbox(migrate=False)
+    bag = dagbag_json(box)
+    assert bag["import_errors"] == {}
+    tasks = bag["dags"]["payments_daily"]  # type: ignore[index]
+    plan = _plan(box)
+    assert set(tasks) == {t["id"] for t in plan["tasks"]}
+    for t in plan["tasks"]:
+        assert tasks[t["id"]]["upstream"] == sorted(t["upstream"]), t["id"]
+        assert tasks[t["id"]]["group"] == t["zone"]
+    gateway = tasks["silver.gateway"]
+    assert gateway["type"] == "EmptyOperator"
+    run = tasks["gold.customer_balances_run"]
+    assert run["type"] == "DbtNodeOperator"
+    assert "deposits + refunds - withdrawals" in run["doc_md"], "the model's description"
+    assert "models/gold/customer_balances.sql" in run["doc_md"], "the model's file"
+    assert "relationships_customer_balances_customer_id" in tasks["gold.customer_balances_test"]["doc_md"]
+
+
+def test_broken_spec_is_one_import_error_and_the_good_pipeline_still_loads(
+    sandbox: Callable[..., Sandbox],
+) -> None:
+    box = sandbox(migrate=False)
+    good = (box.dags / "pipelines" / "payments.yml").read_text()
+    broken = good.replace("pipeline: payments_daily", "pipeline: payments_broken").replace(
+        "    select: [path:models/gold]", "    selects: [path:models/gold]"
+    )
+    (box.dags / "pipelines" / "broken.yml").write_text(broken)
+    bag = dagbag_json(box)
+    assert list(bag["dags"]) == ["payments_daily"]  # type: ignore[arg-type]
+    errors: dict[str, str] = bag["import_errors"]  # type: ignore[assignment]
+    assert len(errors) == 1, errors
+    (where, message), = errors.items()
+    assert where.endswith("sluice_errors.py")
+    assert "dags/pipelines/broken.yml:33: zones[2].selects: unknown key" in message
+    assert "payments.yml" not in message
+
+
+def test_cli_validate_agrees_with_the_import_error(sandbox: Callable[..., Sandbox]) -> None:
+    box = sandbox(migrate=False)
+    (box.dags / "pipelines" / "broken.yml").write_text("pipeline: x\nzones: []\n")
+    done = box.run(sys.executable, "-m", "sluice.cli", "validate")
+    assert done.returncode == 1
+    assert done.stdout.strip() == "dags/pipelines/broken.yml:2: zones: a pipeline needs at least one zone"

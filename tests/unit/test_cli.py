@@ -1,0 +1,106 @@
+"""`sluice validate` and `sluice plan --json`: the contracts other tools call."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from sluice.cli import main
+from tests.conftest import DEMO_MANIFEST, DEMO_SPEC, SHARED_CORPUS
+
+
+@pytest.fixture
+def specs(tmp_path: Path) -> Path:
+    folder = tmp_path / "pipelines"
+    folder.mkdir()
+    text = DEMO_SPEC.read_text().replace("project_dir: ../../dbt", f"project_dir: {DEMO_MANIFEST.parents[1]}")
+    (folder / "payments.yml").write_text(text)
+    return folder
+
+
+def test_validate_passes_on_the_demo_specs(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(DEMO_SPEC.parent)]) == 0
+    assert "1 spec(s) valid" in capsys.readouterr().err
+
+
+def test_validate_prints_one_line_per_problem_and_exits_1(
+    specs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = specs / "bad.yml"
+    bad.write_text(
+        (specs / "payments.yml")
+        .read_text()
+        .replace("pipeline: payments_daily", "pipeline: other")
+        .replace("path:models/gold]", "path:models/platinum]")
+        .replace("retry_delay_minutes: 2", "retry_delay_minutes: -1")
+    )
+    assert main(["validate", str(specs)]) == 1
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out == [f"{bad}:14: defaults.retry_delay_minutes: Input should be greater than 0"], out
+    bad.write_text(bad.read_text().replace("retry_delay_minutes: -1", "retry_delay_minutes: 2"))
+    assert main(["validate", str(specs)]) == 1
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1
+    assert out[0].startswith(f"{bad}:33: zones[2].select[0]: 'path:models/platinum' matches no selected dbt node")
+
+
+def test_validate_reports_zone_order_violations_at_the_zone(
+    specs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (specs / "payments.yml").read_text()
+    # swap silver and gold selections: gold models now sit before the silver ones they read
+    text = text.replace("[path:models/silver, path:snapshots]", "[path:models/GOLD]")
+    text = text.replace("[path:models/gold]", "[path:models/silver, path:snapshots]")
+    text = text.replace("[path:models/GOLD]", "[path:models/gold]")
+    (specs / "payments.yml").write_text(text)
+    assert main(["validate", str(specs)]) == 1
+    line = capsys.readouterr().out.strip()
+    assert f"{specs / 'payments.yml'}:30: zones[1].select: a model may not depend on a model of a later zone" in line
+    assert "model.payments.merchant_daily_volumes (silver) depends on model.payments.card_transactions (gold)" in line
+
+
+def test_validate_flags_duplicate_pipeline_ids(specs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.copy(specs / "payments.yml", specs / "copy.yml")
+    assert main(["validate", str(specs)]) == 1
+    assert "'payments_daily' is also the id of" in capsys.readouterr().out
+
+
+def test_plan_json_prints_the_contract(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "payments_daily", "--json", "--specs", str(DEMO_SPEC.parent)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["pipeline"] == "payments_daily"
+    kinds = {t["kind"] for t in doc["tasks"]}
+    assert kinds == {"seed", "snapshot", "run", "test", "gateway"}
+    gold = next(t for t in doc["tasks"] if t["id"] == "gold.merchant_daily_volumes_run")
+    assert gold == {
+        "id": "gold.merchant_daily_volumes_run",
+        "kind": "run",
+        "zone": "gold",
+        "node": "model.payments.merchant_daily_volumes",
+        "upstream": ["silver.gateway"],
+    }
+
+
+def test_plan_with_another_manifest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the demo spec over the jaffle_shop manifest: its selectors match nothing there
+    code = main(["plan", str(DEMO_SPEC), "--json", "--manifest", str(SHARED_CORPUS / "jaffle_shop_duckdb.json")])
+    assert code == 1
+    assert "matches no selected dbt node" in capsys.readouterr().err
+
+
+def test_plan_unknown_pipeline_lists_the_known_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "nope", "--specs", str(DEMO_SPEC.parent)]) == 1
+    err = capsys.readouterr().err
+    assert "no pipeline 'nope'" in err
+    assert "(known: payments)" in err
+
+
+def test_help_texts(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in (["--help"], ["validate", "--help"], ["plan", "--help"]):
+        with pytest.raises(SystemExit) as exit_:
+            main(command)
+        assert exit_.value.code == 0
+    assert "--manifest" in capsys.readouterr().out

@@ -1,0 +1,103 @@
+"""The dbt runtime without dbt: command line, executable and target choice, errors, the lock."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sluice.errors import DbtCommandError, SluiceError
+from sluice.runtime.dbt import DbtCall, DbtProcess, adapter_type, dbt_executable, dbt_target, error_lines
+from sluice.runtime.locks import exclusive
+from tests.conftest import DEMO_MANIFEST
+
+DBT_DIR = DEMO_MANIFEST.parents[1]
+
+
+def call(tmp_path: Path, executable: str | None = None, target: str = "local") -> DbtCall:
+    return DbtCall("run", ("fqn:payments.gold.fraud_flags",), tmp_path, tmp_path, target, executable)
+
+
+def test_argv_selects_exactly_the_task_nodes(tmp_path: Path) -> None:
+    argv = call(tmp_path, "/opt/dbt-venv/bin/dbt").argv(tmp_path / "t")
+    assert argv[:3] == ["/opt/dbt-venv/bin/dbt", "--no-use-colors", "run"]
+    assert argv[-2:] == ["--select", "fqn:payments.gold.fraud_flags"]
+    assert argv[argv.index("--target") + 1] == "local"
+    assert argv[argv.index("--target-path") + 1] == str(tmp_path / "t")
+
+
+def test_executable_from_environment_beats_spec(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert dbt_executable("/spec/dbt") == "/spec/dbt"
+    monkeypatch.setenv("SLUICE_DBT_EXECUTABLE", "/env/dbt")
+    assert dbt_executable("/spec/dbt") == "/env/dbt"
+    monkeypatch.delenv("SLUICE_DBT_EXECUTABLE")
+    assert dbt_executable(None) == str(Path(sys.executable).parent / "dbt")
+
+
+def test_target_from_environment_beats_spec(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert dbt_target("local") == "local"
+    monkeypatch.setenv("SLUICE_DBT_TARGET", "prod")
+    assert dbt_target("local") == "prod"
+
+
+def test_only_duckdb_targets_take_the_lock() -> None:
+    assert adapter_type(DBT_DIR, DBT_DIR, "local") == "duckdb"
+    assert adapter_type(DBT_DIR, DBT_DIR, "postgres") == "postgres"
+    assert adapter_type(DBT_DIR, DBT_DIR, "prod") == "snowflake"
+    assert adapter_type(DBT_DIR, DBT_DIR, "nope") is None
+    local = DbtCall("run", (), DBT_DIR, DBT_DIR, "local")
+    assert local.lock_path() == DBT_DIR / "target" / ".sluice-local.lock"
+    assert DbtCall("run", (), DBT_DIR, DBT_DIR, "postgres").lock_path() is None
+
+
+def test_error_lines_keep_dbt_closing_summary() -> None:
+    out = [
+        "10:00:00  1 of 1 START test unique_a ..... [RUN]",
+        "10:00:01  1 of 1 FAIL 2 unique_a ..... [FAIL 2 in 0.1s]",
+        "10:00:01  Completed with 1 error, 0 partial successes, and 0 warnings:",
+        "10:00:01  Failure in test unique_a (models/a.yml)",
+        "10:00:01    Got 2 results, configured to fail if != 0",
+        "10:00:01  Done. PASS=0 WARN=0 ERROR=1 SKIP=0 TOTAL=1",
+    ]
+    assert error_lines(out) == [line.strip() for line in out[2:]]
+    assert error_lines(["plain", "Compilation Error in model x", "tail"]) == ["Compilation Error in model x"]
+
+
+def test_failed_dbt_call_raises_with_its_error_lines(tmp_path: Path) -> None:
+    fake = tmp_path / "dbt"
+    fake.write_text(
+        "#!/bin/sh\necho 'Completed with 1 error'\necho 'Database Error in model a'\nexit 1\n"
+    )
+    fake.chmod(0o755)
+    seen: list[str] = []
+    with pytest.raises(DbtCommandError, match=r"dbt run exited 1 for fqn:payments.gold.fraud_flags:\n"):
+        DbtProcess(call(tmp_path, str(fake))).run(seen.append)
+    assert "Database Error in model a" in seen, "dbt's lines reach the task log"
+
+
+def test_missing_executable_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(SluiceError, match="dbt executable '/no/such/dbt' not found"):
+        DbtProcess(call(tmp_path, "/no/such/dbt")).run(lambda _: None)
+
+
+def _hold(path: str, started: float, queue: multiprocessing.Queue[tuple[float, float]]) -> None:
+    with exclusive(Path(path), lambda _: None):
+        begin = time.monotonic()
+        time.sleep(0.3)
+        queue.put((begin, time.monotonic()))
+
+
+def test_lock_serialises_processes(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("fork")
+    queue: multiprocessing.Queue[tuple[float, float]] = ctx.Queue()
+    procs = [ctx.Process(target=_hold, args=(str(tmp_path / "l.lock"), 0.0, queue)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(10)
+    spans = sorted(queue.get(timeout=1) for _ in procs)
+    for (_, end), (begin, _) in zip(spans, spans[1:], strict=False):
+        assert begin >= end, "no two holders overlap"
