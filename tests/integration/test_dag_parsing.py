@@ -52,7 +52,7 @@ def test_broken_spec_is_one_import_error_and_the_good_pipeline_still_loads(
     assert list(bag["dags"]) == ["payments_daily"]  # type: ignore[arg-type]
     errors: dict[str, str] = bag["import_errors"]  # type: ignore[assignment]
     assert len(errors) == 1, errors
-    (where, message), = errors.items()
+    ((where, message),) = errors.items()
     assert where.endswith("sluice_errors.py")
     assert "dags/pipelines/broken.yml:33: zones[2].selects: unknown key" in message
     assert "payments.yml" not in message

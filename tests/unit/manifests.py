@@ -47,8 +47,13 @@ def manifest(*nodes: tuple[str, dict[str, Any]], sources: tuple[str, ...] = ()) 
         "metadata": {"project_name": PROJECT, "adapter_type": "duckdb", "dbt_version": "1.11.0"},
         "nodes": dict(nodes),
         "sources": {
-            s: {"unique_id": s, "resource_type": "source", "name": s.split(".")[-1],
-                "fqn": s.split(".")[1:], "package_name": PROJECT}
+            s: {
+                "unique_id": s,
+                "resource_type": "source",
+                "name": s.split(".")[-1],
+                "fqn": s.split(".")[1:],
+                "package_name": PROJECT,
+            }
             for s in sources
         },
         "disabled": {},

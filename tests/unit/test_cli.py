@@ -44,7 +44,9 @@ def test_validate_prints_one_line_per_problem_and_exits_1(
     assert main(["validate", str(specs)]) == 1
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1
-    assert out[0].startswith(f"{bad}:33: zones[2].select[0]: 'path:models/platinum' matches no selected dbt node")
+    assert out[0].startswith(
+        f"{bad}:33: zones[2].select[0]: 'path:models/platinum' matches no selected dbt node"
+    )
 
 
 def test_validate_reports_zone_order_violations_at_the_zone(
@@ -58,8 +60,14 @@ def test_validate_reports_zone_order_violations_at_the_zone(
     (specs / "payments.yml").write_text(text)
     assert main(["validate", str(specs)]) == 1
     line = capsys.readouterr().out.strip()
-    assert f"{specs / 'payments.yml'}:30: zones[1].select: a model may not depend on a model of a later zone" in line
-    assert "model.payments.merchant_daily_volumes (silver) depends on model.payments.card_transactions (gold)" in line
+    assert (
+        f"{specs / 'payments.yml'}:30: zones[1].select: a model may not depend on a model of a later zone"
+        in line
+    )
+    assert (
+        "model.payments.merchant_daily_volumes (silver) depends on model.payments.card_transactions (gold)"
+        in line
+    )
 
 
 def test_validate_flags_duplicate_pipeline_ids(specs: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -86,7 +94,9 @@ def test_plan_json_prints_the_contract(capsys: pytest.CaptureFixture[str]) -> No
 
 def test_plan_with_another_manifest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # the demo spec over the jaffle_shop manifest: its selectors match nothing there
-    code = main(["plan", str(DEMO_SPEC), "--json", "--manifest", str(SHARED_CORPUS / "jaffle_shop_duckdb.json")])
+    code = main(
+        ["plan", str(DEMO_SPEC), "--json", "--manifest", str(SHARED_CORPUS / "jaffle_shop_duckdb.json")]
+    )
     assert code == 1
     assert "matches no selected dbt node" in capsys.readouterr().err
 

@@ -11,9 +11,9 @@ import pytest
 
 from sluice.manifest.reader import parse_manifest
 from sluice.plan.builder import build_plan
+from sluice.plan.from_spec import plan_spec
 from sluice.plan.model import Plan, TaskKind
 from sluice.spec.loader import load_spec
-from sluice.plan.from_spec import plan_spec
 from sluice.spec.models import PipelineSpec
 from tests.conftest import DEMO_MANIFEST, DEMO_SPEC, SHARED_CORPUS
 
@@ -56,72 +56,72 @@ def _ancestors(plan: Plan) -> dict[str, int]:
     return seen
 
 
-def check_invariants(raw: dict[str, Any], plan: Plan, packages: set[str]) -> None:
+def _enabled(n: dict[str, Any]) -> bool:
+    return (n.get("config") or {}).get("enabled", True) is not False
+
+
+def _ephemeral(nodes: dict[str, Any], uid: str) -> bool:
+    n = nodes.get(uid)
+    return bool(n) and (n.get("config") or {}).get("materialized") == "ephemeral"
+
+
+def _check_run_tasks(raw: dict[str, Any], plan: Plan, packages: set[str]) -> None:
     nodes: dict[str, Any] = raw["nodes"]
     disabled = set(raw.get("disabled") or {})
-    ids = [t.id for t in plan.tasks]
-    assert len(ids) == len(set(ids)), "task ids are unique"
-    ancestors = _ancestors(plan)  # also proves the graph acyclic
-    bit = {t.id: 1 << i for i, t in enumerate(plan.tasks)}
-
-    def enabled(n: dict[str, Any]) -> bool:
-        return (n.get("config") or {}).get("enabled", True) is not False
-
-    def ephemeral(uid: str) -> bool:
-        n = nodes.get(uid)
-        return bool(n) and (n.get("config") or {}).get("materialized") == "ephemeral"
-
-    expected_runs = {
+    expected = {
         uid
         for uid, n in nodes.items()
         if n["resource_type"] == "model"
-        and enabled(n)
-        and not ephemeral(uid)
+        and _enabled(n)
+        and not _ephemeral(nodes, uid)
         and uid not in disabled
         and n["package_name"] in packages
     }
     runs = [t.node for t in plan.tasks if t.kind is TaskKind.RUN]
     assert len(runs) == len(set(runs)), "one run task per model"
-    assert set(runs) == expected_runs
-
+    assert set(runs) == expected
     for t in plan.tasks:
-        if t.node:
-            assert t.node not in disabled
-            if t.node in nodes:
-                assert enabled(nodes[t.node])
+        assert t.node not in disabled
+        assert t.node not in nodes or _enabled(nodes[t.node])
 
-    build_task = {t.node: t.id for t in plan.tasks if t.kind in (TaskKind.RUN, TaskKind.SEED, TaskKind.SNAPSHOT)}
 
-    def model_parents(uid: str, seen: set[str] | None = None) -> set[str]:
-        seen = seen if seen is not None else set()
+def _check_tests_after_parents(
+    raw: dict[str, Any], plan: Plan, ancestors: dict[str, int], bit: dict[str, int]
+) -> None:
+    nodes: dict[str, Any] = raw["nodes"]
+    built = {t.node: t.id for t in plan.tasks if t.kind in (TaskKind.RUN, TaskKind.SEED, TaskKind.SNAPSHOT)}
+
+    def model_parents(uid: str, seen: set[str]) -> set[str]:
         out: set[str] = set()
         for p in (nodes.get(uid) or {}).get("depends_on", {}).get("nodes", []):
-            if p in seen:
-                continue
-            seen.add(p)
-            if p in build_task:
-                out.add(p)
-            elif ephemeral(p):
-                out |= model_parents(p, seen)
+            if p not in seen:
+                seen.add(p)
+                if p in built:
+                    out.add(p)
+                elif _ephemeral(nodes, p):
+                    out |= model_parents(p, seen)
         return out
 
-    carried = 0
-    fqn_of = {"fqn:" + ".".join(n["fqn"]): uid for uid, n in nodes.items() if n["resource_type"] == "test"}
-    for task in plan.tasks:
-        if task.kind is not TaskKind.TEST:
-            continue
-        for selector in task.select:
-            carried += 1
-            for parent in model_parents(fqn_of[selector]):
-                assert ancestors[task.id] & bit[build_task[parent]], (
-                    f"{task.id} must run after {build_task[parent]}"
-                )
+    test_by_selector = {
+        "fqn:" + ".".join(n["fqn"]): uid for uid, n in nodes.items() if n["resource_type"] == "test"
+    }
+    carried = [(task, s) for task in plan.tasks if task.kind is TaskKind.TEST for s in task.select]
     assert carried, "tests were planned"
+    for task, selector in carried:
+        for parent in model_parents(test_by_selector[selector], set()):
+            assert ancestors[task.id] & bit[built[parent]], f"{task.id} must run after {built[parent]}"
 
+
+def check_invariants(raw: dict[str, Any], plan: Plan, packages: set[str]) -> None:
+    ids = [t.id for t in plan.tasks]
+    assert len(ids) == len(set(ids)), "task ids are unique"
+    ancestors = _ancestors(plan)  # also proves the graph acyclic
+    bit = {t.id: 1 << i for i, t in enumerate(plan.tasks)}
+    _check_run_tasks(raw, plan, packages)
+    _check_tests_after_parents(raw, plan, ancestors, bit)
     zones = list(plan.zones)
     for task in plan.tasks:
-        zi = zones.index(task.zone)
-        for earlier in zones[:zi]:
+        for earlier in zones[: zones.index(task.zone)]:
             assert ancestors[task.id] & bit[f"{earlier}.gateway"], f"{task.id} before {earlier}.gateway"
 
 

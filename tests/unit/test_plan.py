@@ -139,8 +139,14 @@ def test_disabled_nodes_and_other_packages_get_no_task_unless_selected() -> None
 
 def test_analyses_and_operations_get_no_task() -> None:
     raw = manifest(node("model", "a", path="models/bronze/a.sql"))
-    raw["nodes"]["analysis.shop.x"] = {"resource_type": "analysis", "original_file_path": "models/bronze/x.sql"}
-    raw["nodes"]["operation.shop.hook"] = {"resource_type": "operation", "original_file_path": "models/bronze/h"}
+    raw["nodes"]["analysis.shop.x"] = {
+        "resource_type": "analysis",
+        "original_file_path": "models/bronze/x.sql",
+    }
+    raw["nodes"]["operation.shop.hook"] = {
+        "resource_type": "operation",
+        "original_file_path": "models/bronze/h",
+    }
     plan = plan_of(raw, zones=[{"name": "bronze", "select": ["path:models"]}])
     assert [t.node for t in plan.tasks if t.node] == [m("a")]
 

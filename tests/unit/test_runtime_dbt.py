@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import sys
 import time
@@ -68,9 +69,7 @@ def test_error_lines_keep_dbt_closing_summary() -> None:
 
 def test_failed_dbt_call_raises_with_its_error_lines(tmp_path: Path) -> None:
     fake = tmp_path / "dbt"
-    fake.write_text(
-        "#!/bin/sh\necho 'Completed with 1 error'\necho 'Database Error in model a'\nexit 1\n"
-    )
+    fake.write_text("#!/bin/sh\necho 'Completed with 1 error'\necho 'Database Error in model a'\nexit 1\n")
     fake.chmod(0o755)
     seen: list[str] = []
     with pytest.raises(DbtCommandError, match=r"dbt run exited 1 for fqn:payments.gold.fraud_flags:\n"):
@@ -99,5 +98,5 @@ def test_lock_serialises_processes(tmp_path: Path) -> None:
     for p in procs:
         p.join(10)
     spans = sorted(queue.get(timeout=1) for _ in procs)
-    for (_, end), (begin, _) in zip(spans, spans[1:], strict=False):
+    for (_, end), (begin, _) in itertools.pairwise(spans):
         assert begin >= end, "no two holders overlap"

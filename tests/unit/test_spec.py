@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from sluice.errors import SluiceError, SpecError, SpecErrors
-from sluice.spec.loader import load_spec
 from sluice.spec import models
+from sluice.spec.loader import load_spec
 from sluice.spec.schema import SCHEMA_NAME, render_schema
 from tests.conftest import DEMO_SPEC
 
@@ -98,7 +98,7 @@ def test_graph_operators_are_refused(tmp_path: Path) -> None:
 
 
 def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
-    path = write(tmp_path, GOOD.replace("schedule: \"@daily\"", "schedule: [unclosed"))
+    path = write(tmp_path, GOOD.replace('schedule: "@daily"', "schedule: [unclosed"))
     with pytest.raises(SpecError) as exc:
         load_spec(path)
     assert str(exc.value).startswith(f"{path}:3: invalid YAML")

@@ -35,7 +35,9 @@ def _plan_all(specs_dir: Path) -> tuple[list[tuple[SpecFile, Plan]], list[str]]:
             problems.append(str(exc))
             continue
         if sf.spec.pipeline in owners:
-            problems.append(f"{path}:1: pipeline: '{sf.spec.pipeline}' is already the id of {owners[sf.spec.pipeline]}")
+            problems.append(
+                f"{path}:1: pipeline: '{sf.spec.pipeline}' is already the id of {owners[sf.spec.pipeline]}"
+            )
             continue
         owners[sf.spec.pipeline] = path
         built.append((sf, plan))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.providers.standard.operators.empty import EmptyOperator
@@ -26,9 +26,7 @@ def task_doc(task: Task) -> str:
         text += "every blocking test of this zone has passed."
         return text + (f"\n\n{doc['description']}" if doc.get("description") else "")
     if task.kind is TaskKind.TEST:
-        rows = "\n".join(
-            f"| `{t['name']}` | {t['severity']} | `{t['file']}` |" for t in doc.get("tests", [])
-        )
+        rows = "\n".join(f"| `{t['name']}` | {t['severity']} | `{t['file']}` |" for t in doc.get("tests", []))
         lead = f"Tests of `{task.node}`" if task.node else "Tests with no model parent"
         blocking = "blocking" if task.blocking else "warn only: never blocks"
         return f"**{lead}** ({blocking})\n\n| test | severity | file |\n|---|---|---|\n{rows}"
@@ -58,7 +56,7 @@ def render_dag(sf: SpecFile, plan: Plan, paths: DbtPaths) -> DAG:
         description=spec.description or None,
         doc_md=doc,
         schedule=spec.schedule,
-        start_date=datetime.combine(spec.start_date, datetime.min.time(), tzinfo=timezone.utc),
+        start_date=datetime.combine(spec.start_date, datetime.min.time(), tzinfo=UTC),
         catchup=spec.catchup,
         tags=list(spec.tags),
         dagrun_timeout=_minutes(spec.dagrun_timeout_minutes),
@@ -71,9 +69,7 @@ def render_dag(sf: SpecFile, plan: Plan, paths: DbtPaths) -> DAG:
         for task in plan.tasks:
             group = groups[task.zone] if task.zone else None
             if task.kind is TaskKind.GATEWAY:
-                ops[task.id] = EmptyOperator(
-                    task_id=task.name, task_group=group, doc_md=task_doc(task)
-                )
+                ops[task.id] = EmptyOperator(task_id=task.name, task_group=group, doc_md=task_doc(task))
             else:
                 ops[task.id] = DbtNodeOperator(
                     task_id=task.name,

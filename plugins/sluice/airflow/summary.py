@@ -44,7 +44,10 @@ def summarize(pipeline: str, specs_dir: str = SPECS_DIR) -> tuple[str, bool]:
     """The summary text and whether every task succeeded."""
     plan = plan_spec(load_spec(find_spec(pipeline, specs_dir)))
     run_id, run_state, states = _states(plan.pipeline)
-    rows = [f"{plan.pipeline} {run_id}: {run_state}", f"{'zone':<10}{'models built':>14}{'tests passed':>14}{'seconds':>9}"]
+    rows = [
+        f"{plan.pipeline} {run_id}: {run_state}",
+        f"{'zone':<10}{'models built':>14}{'tests passed':>14}{'seconds':>9}",
+    ]
     per_zone: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     spans: dict[str, list[float]] = defaultdict(list)
     for task in plan.tasks:

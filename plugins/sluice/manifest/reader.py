@@ -59,9 +59,15 @@ def _strs(value: Any) -> tuple[str, ...]:
     return ()
 
 
+def _mapping(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """``raw[key]`` when it is a mapping; anything else reads as empty."""
+    value = raw.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
 def _node(uid: str, raw: Mapping[str, Any]) -> Node:
-    config = raw.get("config") if isinstance(raw.get("config"), Mapping) else {}
-    depends = raw.get("depends_on") if isinstance(raw.get("depends_on"), Mapping) else {}
+    config = _mapping(raw, "config")
+    depends = _mapping(raw, "depends_on")
     resource_type = str(raw.get("resource_type") or uid.split(".", 1)[0])
     name = str(raw.get("name") or uid.rsplit(".", 1)[-1])
     package = str(raw.get("package_name") or (uid.split(".")[1] if uid.count(".") >= 2 else ""))
@@ -88,11 +94,11 @@ def parse_manifest(data: Any, path: str = "<manifest>") -> Manifest:
     """Build a Manifest from decoded manifest.json; only a missing ``nodes`` mapping is fatal."""
     if not isinstance(data, Mapping) or not isinstance(data.get("nodes"), Mapping):
         raise ManifestError(f"{path}: not a dbt manifest (no 'nodes' mapping); run `dbt parse` to make one")
-    meta = data.get("metadata") if isinstance(data.get("metadata"), Mapping) else {}
+    meta = _mapping(data, "metadata")
     nodes = {uid: _node(uid, raw) for uid, raw in data["nodes"].items() if isinstance(raw, Mapping)}
-    sources_raw = data.get("sources") if isinstance(data.get("sources"), Mapping) else {}
-    sources = {uid: _node(uid, raw) for uid, raw in sources_raw.items() if isinstance(raw, Mapping)}
-    disabled_raw = data.get("disabled") if isinstance(data.get("disabled"), Mapping) else {}
+    sources = {
+        uid: _node(uid, raw) for uid, raw in _mapping(data, "sources").items() if isinstance(raw, Mapping)
+    }
     project = meta.get("project_name")
     if not isinstance(project, str) or not project:
         packages = {n.package_name for n in nodes.values()}
@@ -102,7 +108,7 @@ def parse_manifest(data: Any, path: str = "<manifest>") -> Manifest:
         adapter_type=meta.get("adapter_type") if isinstance(meta.get("adapter_type"), str) else None,
         nodes=nodes,
         sources=sources,
-        disabled=frozenset(disabled_raw),
+        disabled=frozenset(_mapping(data, "disabled")),
         path=path,
     )
 

@@ -74,9 +74,7 @@ def _selection(spec: PipelineSpec, manifest: Manifest) -> Callable[[Node], bool]
     return selected
 
 
-def _assign_zones(
-    spec: PipelineSpec, candidates: list[Node]
-) -> tuple[dict[str, int], list[str]]:
+def _assign_zones(spec: PipelineSpec, candidates: list[Node]) -> tuple[dict[str, int], list[str]]:
     """Zone index per buildable node (the first zone that selects it wins), plus warnings."""
     zone_of: dict[str, int] = {}
     hits_per_selector: dict[tuple[int, int], int] = defaultdict(int)
@@ -161,6 +159,132 @@ def _zone_violations(spec: PipelineSpec, zone_of: dict[str, int], graph: _Graph)
         )
 
 
+def _attach_tests(
+    spec: PipelineSpec,
+    manifest: Manifest,
+    graph: _Graph,
+    position: dict[str, int],
+    selected: Callable[[Node], bool],
+) -> tuple[dict[str, list[Node]], dict[str | None, list[Node]]]:
+    """Each test goes to the plan parent that comes last, so it runs after all of its parents;
+    a test with no plan parent is grouped by its source (or None) if the pipeline selects it."""
+    tests_of: dict[str, list[Node]] = defaultdict(list)
+    loose: dict[str | None, list[Node]] = defaultdict(list)
+    if spec.tests is TestMode.NONE:
+        return tests_of, loose
+    for test in manifest.nodes.values():
+        if test.resource_type != "test" or not test.enabled or test.unique_id in manifest.disabled:
+            continue
+        if any(matches(test, s) for s in spec.dbt.exclude):
+            continue
+        plan_parents, source_parents = graph.parents(test.unique_id)
+        if plan_parents:
+            tests_of[max(plan_parents, key=position.__getitem__)].append(test)
+        elif selected(test):
+            loose[min(source_parents) if source_parents else None].append(test)
+    return tests_of, loose
+
+
+@dataclass
+class _Assembler:
+    """Collects tasks and their edges in the order they will run."""
+
+    spec: PipelineSpec
+    tr: Translator
+    zones: list[str]
+    tasks: list[tuple[tuple[int, int, int], Task]] = field(default_factory=list)
+    build_id: dict[str, str] = field(default_factory=dict)
+    ready_id: dict[str, str] = field(default_factory=dict)  # what a node's children wait for
+    source_gate: dict[str, str] = field(default_factory=dict)
+    zone_members: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
+
+    def gateway(self, zi: int) -> str:
+        return f"{self.zones[zi]}.gateway"
+
+    def gates_children(self, task: Task) -> bool:
+        return task.blocking and self.spec.tests is TestMode.AFTER_MODEL
+
+    def test_task(self, name: str, zi: int, node: str | None, tests: list[Node], upstream: set[str]) -> Task:
+        tests = sorted(tests, key=lambda t: t.unique_id)
+        task = Task(
+            id=f"{self.zones[zi]}.{name}",
+            kind=TaskKind.TEST,
+            zone=self.zones[zi],
+            node=node,
+            upstream=tuple(sorted(upstream)),
+            select=tuple(self.tr.dbt_selector(t) for t in tests),
+            doc={
+                "node": node,
+                "tests": [
+                    {"name": t.name, "severity": t.severity.lower(), "file": t.original_file_path}
+                    for t in tests
+                ],
+            },
+            blocking=any(t.blocks for t in tests),
+        )
+        if task.blocking:
+            self.zone_members[zi].append(task.id)
+        return task
+
+    def add_loose_tests(self, manifest: Manifest, loose: dict[str | None, list[Node]]) -> None:
+        """Tests of sources (or of nothing) run first in the first zone."""
+        for i, (source, tests) in enumerate(sorted(loose.items(), key=lambda kv: kv[0] or "~")):
+            name = "unattached_tests"
+            if source is not None:
+                fqn = manifest.sources[source].fqn
+                name = f"source_{'_'.join(fqn[-2:])}_test"
+            task = self.test_task(name, 0, source, tests, set())
+            self.tasks.append(((0, -1, i), task))
+            if source is not None and self.gates_children(task):
+                self.source_gate[source] = task.id
+
+    def add_node(
+        self, node: Node, zi: int, pos: int, graph: _Graph, zone_of: dict[str, int], tests: list[Node]
+    ) -> None:
+        uid = node.unique_id
+        plan_parents, source_parents = graph.parents(uid)
+        upstream = {self.ready_id[p] for p in plan_parents if zone_of[p] == zi}
+        if zi == 0:
+            upstream |= {self.source_gate[s] for s in source_parents if s in self.source_gate}
+        if not upstream and zi > 0:
+            upstream = {self.gateway(zi - 1)}
+        task = Task(
+            id=f"{self.zones[zi]}.{self.tr.build_task_name(node)}",
+            kind=_KIND[node.resource_type],
+            zone=self.zones[zi],
+            node=uid,
+            upstream=tuple(sorted(upstream)),
+            select=(self.tr.dbt_selector(node),),
+            doc=_doc(node),
+        )
+        self.build_id[uid] = self.ready_id[uid] = task.id
+        self.zone_members[zi].append(task.id)
+        self.tasks.append(((zi, pos, 0), task))
+        if not tests:
+            return
+        # other parents of a multi-parent test come earlier; those of this zone are named here,
+        # those of earlier zones are already behind the gateway
+        others = {p for t in tests for p in graph.parents(t.unique_id)[0]}
+        t_up = {task.id} | {self.build_id[p] for p in others if zone_of[p] == zi and p != uid}
+        test = self.test_task(self.tr.test_task_name(node), zi, uid, tests, t_up)
+        self.tasks.append(((zi, pos, 1), test))
+        if self.gates_children(test):
+            self.ready_id[uid] = test.id
+
+    def add_gateways(self, last: int) -> None:
+        for zi, zone in enumerate(self.spec.zones):
+            upstream = set(self.zone_members[zi]) | ({self.gateway(zi - 1)} if zi else set())
+            task = Task(
+                id=self.gateway(zi),
+                kind=TaskKind.GATEWAY,
+                zone=zone.name,
+                node=None,
+                upstream=tuple(sorted(upstream)),
+                doc={"zone": zone.name, "description": zone.description or ""},
+            )
+            self.tasks.append(((zi, last, 0), task))
+
+
 def build_plan(
     spec: PipelineSpec,
     manifest: Manifest,
@@ -171,10 +295,7 @@ def build_plan(
     candidates = [
         n
         for n in manifest.nodes.values()
-        if n.resource_type in BUILDABLE
-        and n.enabled
-        and n.unique_id not in manifest.disabled
-        and selected(n)
+        if n.resource_type in BUILDABLE and n.enabled and n.unique_id not in manifest.disabled and selected(n)
     ]
     zone_of, warnings = _assign_zones(spec, candidates)
     nodes = {uid: manifest.nodes[uid] for uid in zone_of}
@@ -182,115 +303,18 @@ def build_plan(
     _zone_violations(spec, zone_of, graph)
     order = _order(nodes, zone_of, graph)
     position = {uid: i for i, uid in enumerate(order)}
+    tests_of, loose = _attach_tests(spec, manifest, graph, position, selected)
 
-    # tests, each attached to the plan parent that comes last so it runs after all of them
-    tests_of: dict[str, list[Node]] = defaultdict(list)
-    loose_tests: dict[str | None, list[Node]] = defaultdict(list)  # by source, or None
-    if spec.tests is not TestMode.NONE:
-        for test in manifest.nodes.values():
-            if test.resource_type != "test" or not test.enabled or test.unique_id in manifest.disabled:
-                continue
-            if any(matches(test, s) for s in spec.dbt.exclude):
-                continue
-            plan_parents, source_parents = graph.parents(test.unique_id)
-            if plan_parents:
-                tests_of[max(plan_parents, key=position.__getitem__)].append(test)
-            elif selected(test):
-                loose_tests[min(source_parents) if source_parents else None].append(test)
-
-    tr = translator(list(nodes.values()) + [manifest.sources[s] for s in loose_tests if s])
-    zones = [z.name for z in spec.zones]
-    gateway = [f"{z}.gateway" for z in zones]
-    tasks: list[tuple[tuple[int, int, int], Task]] = []
-    build_id: dict[str, str] = {}
-    ready_id: dict[str, str] = {}  # what a node's children wait for
-    zone_members: dict[int, list[str]] = defaultdict(list)
-
-    def test_task(task_id: str, zi: int, node: str | None, tests: list[Node], upstream: set[str]) -> Task:
-        blocking = any(t.blocks for t in tests)
-        if blocking:
-            zone_members[zi].append(task_id)
-        return Task(
-            id=task_id,
-            kind=TaskKind.TEST,
-            zone=zones[zi],
-            node=node,
-            upstream=tuple(sorted(upstream)),
-            select=tuple(tr.dbt_selector(t) for t in sorted(tests, key=lambda t: t.unique_id)),
-            doc={
-                "node": node,
-                "tests": [
-                    {"name": t.name, "severity": t.severity.lower(), "file": t.original_file_path}
-                    for t in sorted(tests, key=lambda t: t.unique_id)
-                ],
-            },
-            blocking=blocking,
-        )
-
-    source_gate: dict[str, str] = {}
-    for i, (source, tests) in enumerate(sorted(loose_tests.items(), key=lambda kv: kv[0] or "~")):
-        if source is not None:
-            src = manifest.sources[source]
-            name = f"source_{'_'.join(src.fqn[-2:]) if len(src.fqn) >= 2 else src.name}_test"
-        else:
-            name = "unattached_tests"
-        task = test_task(f"{zones[0]}.{name}", 0, source, tests, set())
-        tasks.append(((0, -1, i), task))
-        if source is not None and task.blocking and spec.tests is TestMode.AFTER_MODEL:
-            source_gate[source] = task.id
-
+    tr = translator(list(nodes.values()) + [manifest.sources[s] for s in loose if s])
+    out = _Assembler(spec, tr, [z.name for z in spec.zones])
+    out.add_loose_tests(manifest, loose)
     for uid in order:
-        node, zi = nodes[uid], zone_of[uid]
-        plan_parents, source_parents = graph.parents(uid)
-        upstream = {ready_id[p] for p in plan_parents if zone_of[p] == zi}
-        upstream |= {source_gate[s] for s in source_parents if s in source_gate and zi == 0}
-        if not upstream and zi > 0:
-            upstream = {gateway[zi - 1]}
-        task_id = f"{zones[zi]}.{tr.build_task_name(node)}"
-        build_id[uid] = ready_id[uid] = task_id
-        zone_members[zi].append(task_id)
-        tasks.append(
-            (
-                (zi, position[uid], 0),
-                Task(
-                    id=task_id,
-                    kind=_KIND[node.resource_type],
-                    zone=zones[zi],
-                    node=uid,
-                    upstream=tuple(sorted(upstream)),
-                    select=(tr.dbt_selector(node),),
-                    doc=_doc(node),
-                ),
-            )
-        )
-        if uid in tests_of:
-            tests = tests_of[uid]
-            others = {p for t in tests for p in graph.parents(t.unique_id)[0]}
-            t_up = {task_id} | {build_id[p] for p in others if zone_of[p] == zi and p != uid}
-            task = test_task(f"{zones[zi]}.{tr.test_task_name(node)}", zi, uid, tests, t_up)
-            tasks.append(((zi, position[uid], 1), task))
-            if task.blocking and spec.tests is TestMode.AFTER_MODEL:
-                ready_id[uid] = task.id
-
-    for zi in range(len(zones)):
-        upstream = set(zone_members[zi]) | ({gateway[zi - 1]} if zi else set())
-        tasks.append(
-            (
-                (zi, len(order), 0),
-                Task(
-                    id=gateway[zi],
-                    kind=TaskKind.GATEWAY,
-                    zone=zones[zi],
-                    node=None,
-                    upstream=tuple(sorted(upstream)),
-                    doc={"zone": zones[zi], "description": spec.zones[zi].description or ""},
-                ),
-            )
-        )
-    tasks.sort(key=lambda kt: kt[0])
+        out.add_node(nodes[uid], zone_of[uid], position[uid], graph, zone_of, tests_of.get(uid, []))
+    out.add_gateways(len(order))
+    out.tasks.sort(key=lambda kt: kt[0])
     return Plan(
         pipeline=spec.pipeline,
-        zones=tuple(zones),
-        tasks=tuple(t for _, t in tasks),
+        zones=tuple(out.zones),
+        tasks=tuple(t for _, t in out.tasks),
         warnings=tuple(warnings),
     )

@@ -33,4 +33,3 @@ def _loc(key: str) -> tuple[str | int, ...]:
         if part:
             loc.append(int(part) if part.isdigit() else part)
     return tuple(loc)
-

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class TaskKind(str, Enum):
+class TaskKind(StrEnum):
     INGEST = "ingest"
     SEED = "seed"
     SNAPSHOT = "snapshot"

@@ -81,7 +81,9 @@ def _index(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: str) -> None:
         for key_node, value_node in node.value:
             key = str(key_node.value)
             if key in seen:
-                raise SpecError(path, key_node.start_mark.line + 1, format_loc((*loc, key)), "key appears twice")
+                raise SpecError(
+                    path, key_node.start_mark.line + 1, format_loc((*loc, key)), "key appears twice"
+                )
             seen.add(key)
             _index(value_node, (*loc, key), lines, path)
             lines[(*loc, key)] = key_node.start_mark.line + 1
@@ -145,7 +147,9 @@ def load_spec(path: str | Path, environment: str | None = None) -> SpecFile:
     env = active_environment(environment)
     data, lines = read_yaml(path)
     if not isinstance(data, dict):
-        raise SpecError(display_path(path), 1, "", "a pipeline spec is a YAML mapping (pipeline:, zones:, ...)")
+        raise SpecError(
+            display_path(path), 1, "", "a pipeline spec is a YAML mapping (pipeline:, zones:, ...)"
+        )
     try:
         base = PipelineSpec.model_validate(data)
     except ValidationError as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -21,7 +21,7 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class TestMode(str, Enum):
+class TestMode(StrEnum):
     """When a model's tests run, and what they hold back when they fail."""
 
     AFTER_MODEL = "after_model"  # a failing blocking test stops the model's children
@@ -29,7 +29,7 @@ class TestMode(str, Enum):
     NONE = "none"  # no test tasks at all
 
 
-class UnassignedPolicy(str, Enum):
+class UnassignedPolicy(StrEnum):
     ERROR = "error"
     WARN = "warn"
 
@@ -59,9 +59,7 @@ class Selection(Strict):
 
 
 class DbtSettings(Selection):
-    project_dir: str = Field(
-        "../../dbt", description="The dbt project, relative to the spec file."
-    )
+    project_dir: str = Field("../../dbt", description="The dbt project, relative to the spec file.")
     manifest: str | None = Field(
         None, description="manifest.json to plan from; default <project_dir>/target/manifest.json."
     )
@@ -140,7 +138,7 @@ class PipelineSpec(Strict):
     tags: tuple[str, ...] = ()
     dagrun_timeout_minutes: float | None = Field(None, gt=0)
     defaults: Defaults = Defaults()
-    dbt: DbtSettings = DbtSettings()  # type: ignore[call-arg]
+    dbt: DbtSettings = DbtSettings()
     tests: TestMode = TestMode.AFTER_MODEL
     unassigned: UnassignedPolicy = UnassignedPolicy.ERROR
     zones: tuple[Zone, ...] = Field(description="Zones in build order, e.g. bronze, silver, gold.")
