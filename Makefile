@@ -17,7 +17,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 DBT_FILES := $(shell find dbt -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -not -path 'dbt/target/*' 2>/dev/null)
 
-.PHONY: help install manifest airflow-home run test unit integration lint lock clean
+.PHONY: help install manifest airflow-home run test unit integration lint lock clean bench
 
 help:
 	@echo "make run    - run the demo pipeline end to end on DuckDB (airflow dags test)"
@@ -74,3 +74,6 @@ lock: $(BIN)/.installed
 
 clean:
 	rm -rf $(AIRFLOW_HOME) .local dbt/target dbt/logs
+
+bench: manifest
+	$(BIN)/python bench/plan_and_render.py
