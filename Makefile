@@ -50,7 +50,7 @@ run: manifest airflow-home
 	$(BIN)/sluice validate
 	@started=$$(date +%s); \
 	$(BIN)/airflow dags test $(PIPELINE) > $(AIRFLOW_HOME)/last-run.log 2>&1; code=$$?; \
-	$(BIN)/python -m sluice.airflow.summary $(PIPELINE) --log $(AIRFLOW_HOME)/last-run.log; \
+	$(BIN)/python -m sluice.airflow.summary $(PIPELINE) --log $(AIRFLOW_HOME)/last-run.log || code=1; \
 	echo "wall time: $$(( $$(date +%s) - started )) s; full log: $(AIRFLOW_HOME)/last-run.log"; \
 	exit $$code
 

@@ -12,6 +12,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -59,11 +60,11 @@ def main() -> None:
                 ],
             }
         )
-        read, manifest = timed(lambda raw=raw: parse_manifest(raw))
-        plan_t, plan = timed(lambda spec=spec, manifest=manifest: build_plan(spec, manifest))
+        read, manifest = timed(partial(parse_manifest, raw))
+        plan_t, plan = timed(partial(build_plan, spec, manifest))
         sf = SpecFile(REPO / "dags" / "pipelines" / "bench.yml", spec, "local", {})
         paths = DbtPaths(REPO / "dbt", REPO / "dbt", path)
-        render, _ = timed(lambda sf=sf, plan=plan: render_dag(sf, plan, paths))
+        render, _ = timed(partial(render_dag, sf, plan, paths))
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         label = path.name if path.parent.name == "corpus" else "demo (dbt/)"
         print(

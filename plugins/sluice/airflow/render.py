@@ -51,6 +51,7 @@ def render_dag(sf: SpecFile, plan: Plan, paths: DbtPaths) -> DAG:
     if spec.defaults.pool:
         default_args["pool"] = spec.defaults.pool
     doc = f"{spec.description}\n\nBuilt by sluice from `{display_path(sf.path)}` ({sf.environment})."
+    doc += "".join(f"\n\n**Warning:** {w}" for w in plan.warnings)
     dag = DAG(
         dag_id=spec.pipeline,
         description=spec.description or None,
