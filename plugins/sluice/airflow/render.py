@@ -84,6 +84,13 @@ def render_dag(sf: SpecFile, plan: Plan, paths: DbtPaths) -> DAG:
                     executable=spec.dbt.executable,
                 )
         for task in plan.tasks:
-            if task.upstream:
-                ops[task.id].set_upstream([ops[u] for u in task.upstream])
+            _link(ops[task.id], [ops[u] for u in task.upstream])
     return dag
+
+
+def _link(op: BaseOperator, upstream: list[BaseOperator]) -> None:
+    """What set_upstream does for operators already in one DAG, minus its per-call check that
+    hashes the DAG (a walk over all task ids), which makes wiring 10,000 edges quadratic."""
+    for parent in upstream:
+        parent.downstream_task_ids.add(op.task_id)
+        op.upstream_task_ids.add(parent.task_id)
