@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sluice.errors import SluiceError, SpecErrors
+from sluice.plan.compiled import compile_plan
 from sluice.plan.from_spec import plan_spec
 from sluice.plan.model import Plan
 from sluice.spec.loader import active_environment, load_spec, spec_paths
@@ -50,6 +51,16 @@ def validate(paths: Sequence[str], manifest: str | None) -> int:
     if errors:
         return 1
     print(f"sluice validate: {len(files)} spec(s) valid", file=sys.stderr)
+    return 0
+
+
+def compile_specs(paths: Sequence[str]) -> int:
+    """Store the plan of every spec for each environment it declares, for fast DAG imports."""
+    for path in spec_paths(paths or [SPECS_DIR]):
+        base = load_spec(path)
+        for env in sorted({base.environment, *base.spec.environments}):
+            _, written = compile_plan(load_spec(path, env))
+            print(f"{path} ({env}) -> {written}")
     return 0
 
 
@@ -121,6 +132,15 @@ def _parser() -> argparse.ArgumentParser:
     p_plan.add_argument("--manifest", help="plan the same spec against another manifest.json")
     p_plan.add_argument("--specs", default=SPECS_DIR, help=f"folder of specs (default: {SPECS_DIR})")
 
+    p_compile = sub.add_parser(
+        "compile",
+        help="store each spec's plan so Airflow imports skip the manifest",
+        description="Plan every spec for each environment it declares and store the plans "
+        "(under <dbt project>/target/sluice/, or $SLUICE_PLAN_DIR). DAG imports reuse a stored "
+        "plan while the spec and manifest bytes are unchanged, and re-plan otherwise.",
+    )
+    p_compile.add_argument("paths", nargs="*", help=f"spec files or folders (default: {SPECS_DIR})")
+
     p_schema = sub.add_parser("schema", help=f"write {SCHEMA_NAME} for editor completion")
     p_schema.add_argument("directory", nargs="?", default=SPECS_DIR, help=f"default: {SPECS_DIR}")
     return parser
@@ -135,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return validate(args.paths, args.manifest)
         if args.command == "plan":
             return plan(args.pipeline, args.json, args.manifest, args.specs)
+        if args.command == "compile":
+            return compile_specs(args.paths)
         print(write_schema(Path(args.directory)))
         return 0
     except SluiceError as exc:

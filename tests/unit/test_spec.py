@@ -127,3 +127,8 @@ def test_committed_json_schema_is_current() -> None:
     schema = json.loads(committed.read_text())
     assert schema["additionalProperties"] is False
     assert {"pipeline", "zones", "dbt", "environments"} <= set(schema["properties"])
+
+
+def test_the_chosen_environment_still_lists_every_environment(tmp_path: Path) -> None:
+    sf = load_spec(write(tmp_path, GOOD), "prod")
+    assert set(sf.spec.environments) == {"prod"}

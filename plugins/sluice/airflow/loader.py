@@ -8,7 +8,7 @@ from pathlib import Path
 from airflow.sdk import DAG
 
 from sluice.errors import SluiceError, SpecErrors
-from sluice.plan.from_spec import plan_spec
+from sluice.plan.compiled import load_plan
 from sluice.plan.model import Plan
 from sluice.spec.loader import SpecFile, load_spec, spec_paths
 from sluice.spec.paths import dbt_paths
@@ -27,7 +27,7 @@ def _plan_all(specs_dir: Path) -> tuple[list[tuple[SpecFile, Plan]], list[str]]:
     for path in spec_paths([specs_dir]):
         try:
             sf = load_spec(path)
-            plan = plan_spec(sf)
+            plan = load_plan(sf)
         except SpecErrors as exc:
             problems.extend(str(e) for e in exc.errors)
             continue

@@ -74,3 +74,27 @@ class Plan:
 
     def by_id(self) -> dict[str, Task]:
         return {t.id: t for t in self.tasks}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything the Airflow layer needs, for the compiled plan file."""
+        return {
+            "pipeline": self.pipeline,
+            "zones": list(self.zones),
+            "warnings": list(self.warnings),
+            "tasks": [
+                [t.id, t.kind.value, t.zone, t.node, list(t.upstream), list(t.select), t.doc, t.blocking]
+                for t in self.tasks
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        return cls(
+            pipeline=data["pipeline"],
+            zones=tuple(data["zones"]),
+            warnings=tuple(data["warnings"]),
+            tasks=tuple(
+                Task(tid, TaskKind(kind), zone, node, tuple(up), tuple(sel), doc, blocking)
+                for tid, kind, zone, node, up, sel, doc, blocking in data["tasks"]
+            ),
+        )

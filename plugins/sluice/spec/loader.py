@@ -156,8 +156,7 @@ def load_spec(path: str | Path, environment: str | None = None) -> SpecFile:
         raise _errors(path, lines, exc, None) from None
     chosen = base
     for name, override in base.environments.items():
-        raw = {k: v for k, v in data.items() if k != "environments"}
-        merged = _merge(raw, override.model_dump(mode="json", exclude_none=True))
+        merged = _merge(data, override.model_dump(mode="json", exclude_none=True))
         try:
             spec = PipelineSpec.model_validate(merged)
         except ValidationError as exc:
