@@ -77,3 +77,4 @@ clean:
 
 bench: manifest
 	$(BIN)/python bench/plan_and_render.py
+	$(BIN)/python bench/parse_bench.py

@@ -43,7 +43,10 @@ def generate(models: int, root: Path) -> None:
         "      path: \"{{ env_var('BENCH_DUCKDB', 'target/bench.duckdb') }}\"\n      threads: 1\n",
     )
     tables = "\n".join(f"      - name: t{i}" for i in range(n_sources))
-    _write(root / "models" / "bronze" / "_sources.yml", f"version: 2\nsources:\n  - name: raw\n    tables:\n{tables}\n")
+    _write(
+        root / "models" / "bronze" / "_sources.yml",
+        f"version: 2\nsources:\n  - name: raw\n    tables:\n{tables}\n",
+    )
     for i in range(n_seeds):
         _write(root / "seeds" / f"seed_{i}.csv", "id,v\n1,a\n2,b\n3,c\n")
 
@@ -59,7 +62,9 @@ def generate(models: int, root: Path) -> None:
                 "        data_tests:\n          - unique\n          - not_null\n          - relationships:\n"
                 f"              arguments: {{to: \"ref('{parents[0]}')\", field: id}}\n"
             )
-        schema[layer].append(f"  - name: {name}\n    description: {layer} model {name}\n    columns:\n      - name: id\n{tests}")
+        schema[layer].append(
+            f"  - name: {name}\n    description: {layer} model {name}\n    columns:\n      - name: id\n{tests}"
+        )
 
     for i in range(n_bronze):
         if i % 7 == 0:
@@ -81,13 +86,23 @@ def generate(models: int, root: Path) -> None:
         joins = "".join(
             f" left join {{{{ ref('{p}') }}}} p{k} on p{k}.id = p0.id" for k, p in enumerate(parents[1:], 1)
         )
-        add("silver", name, f"{config}select p0.id, p0.v from {{{{ ref('{parents[0]}') }}}} p0{joins}\n", parents)
+        add(
+            "silver",
+            name,
+            f"{config}select p0.id, p0.v from {{{{ ref('{parents[0]}') }}}} p0{joins}\n",
+            parents,
+        )
     for i in range(n_gold):
         parents = rng.sample(layers["silver"], k=min(len(layers["silver"]), rng.randint(1, 3)))
         joins = "".join(
             f" join {{{{ ref('{p}') }}}} p{k} on p{k}.id = p0.id" for k, p in enumerate(parents[1:], 1)
         )
-        add("gold", f"mart_{i}", f"select p0.id, count(*) as n from {{{{ ref('{parents[0]}') }}}} p0{joins} group by 1\n", parents)
+        add(
+            "gold",
+            f"mart_{i}",
+            f"select p0.id, count(*) as n from {{{{ ref('{parents[0]}') }}}} p0{joins} group by 1\n",
+            parents,
+        )
     for layer, entries in schema.items():
         _write(root / "models" / layer / f"_{layer}.yml", "version: 2\nmodels:\n" + "".join(entries))
     snaps = "".join(
@@ -115,7 +130,16 @@ def ensure(models: int) -> Path:
     generate(models, root)
     dbt = Path(sys.executable).parent / "dbt"
     subprocess.run(
-        [str(dbt), "parse", "--quiet", "--no-partial-parse", "--project-dir", str(root), "--profiles-dir", str(root)],
+        [
+            str(dbt),
+            "parse",
+            "--quiet",
+            "--no-partial-parse",
+            "--project-dir",
+            str(root),
+            "--profiles-dir",
+            str(root),
+        ],
         check=True,
         cwd=root,
     )

@@ -8,8 +8,9 @@ from typing import Any
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, BaseOperator, TaskGroup
 
-from sluice.airflow.operators import DbtNodeOperator
+from sluice.airflow.operators import dbt_task
 from sluice.plan.model import DBT_COMMAND, Plan, Task, TaskKind
+from sluice.runtime.dbt import DbtCall
 from sluice.spec.loader import SpecFile, display_path
 from sluice.spec.paths import DbtPaths
 
@@ -72,17 +73,15 @@ def render_dag(sf: SpecFile, plan: Plan, paths: DbtPaths) -> DAG:
             if task.kind is TaskKind.GATEWAY:
                 ops[task.id] = EmptyOperator(task_id=task.name, task_group=group, doc_md=task_doc(task))
             else:
-                ops[task.id] = DbtNodeOperator(
-                    task_id=task.name,
-                    task_group=group,
-                    doc_md=task_doc(task),
-                    dbt_command=DBT_COMMAND[task.kind],
-                    select=task.select,
-                    project_dir=str(paths.project_dir),
-                    profiles_dir=str(paths.profiles_dir),
-                    target=spec.dbt.target,
-                    executable=spec.dbt.executable,
+                call = DbtCall(
+                    DBT_COMMAND[task.kind],
+                    task.select,
+                    paths.project_dir,
+                    paths.profiles_dir,
+                    spec.dbt.target,
+                    spec.dbt.executable,
                 )
+                ops[task.id] = dbt_task(call, task_id=task.name, task_group=group, doc_md=task_doc(task))
         for task in plan.tasks:
             _link(ops[task.id], [ops[u] for u in task.upstream])
     return dag
