@@ -62,9 +62,8 @@ def generate(models: int, root: Path) -> None:
                 "        data_tests:\n          - unique\n          - not_null\n          - relationships:\n"
                 f"              arguments: {{to: \"ref('{parents[0]}')\", field: id}}\n"
             )
-        schema[layer].append(
-            f"  - name: {name}\n    description: {layer} model {name}\n    columns:\n      - name: id\n{tests}"
-        )
+        head = f"  - name: {name}\n    description: {layer} model {name}\n"
+        schema[layer].append(f"{head}    columns:\n      - name: id\n{tests}")
 
     for i in range(n_bronze):
         if i % 7 == 0:
