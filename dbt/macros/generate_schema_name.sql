@@ -1,5 +1,4 @@
-{# Zones are schemas named exactly bronze, silver and gold, not <target>_bronze: readers and
-   grants refer to them by name in every environment. #}
+{# Use the custom schema verbatim (raw/bronze/silver/gold, not <target>_bronze) so every environment has the same zone names. #}
 {% macro generate_schema_name(custom_schema_name, node) -%}
     {%- if custom_schema_name is none -%}{{ target.schema }}{%- else -%}{{ custom_schema_name | trim }}{%- endif -%}
 {%- endmacro %}

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +69,29 @@ def _copy_project(root: Path) -> None:
         root / "dbt",
         ignore=shutil.ignore_patterns("logs", "*.duckdb*", "*.lock", "run_results.json", "compiled", "run"),
     )
+
+
+def _worker_pids() -> set[int]:
+    found = set()
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"sluice.runtime.dbt_worker" in cmdline:
+                found.add(int(proc.name))
+    return found
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _stop_dbt_workers() -> Iterator[None]:
+    """Warm dbt workers outlive their tasks by design; the ones the tests started end with them."""
+    before = _worker_pids()
+    yield
+    for pid in _worker_pids() - before:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
 
 
 @pytest.fixture

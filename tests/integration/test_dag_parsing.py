@@ -34,7 +34,9 @@ def test_demo_dag_has_zone_groups_and_the_planned_edges(sandbox: Callable[..., S
     assert gateway["type"] == "EmptyOperator"
     run = tasks["gold.customer_balances_run"]
     assert run["type"] == "DbtNodeOperator"
-    assert "deposits + refunds - withdrawals" in run["doc_md"], "the model's description"
+    manifest = json.loads((box.dbt / "target" / "manifest.json").read_text())
+    description = manifest["nodes"]["model.payments.customer_balances"]["description"]
+    assert description and description in run["doc_md"], "the model's description"
     assert "models/gold/customer_balances.sql" in run["doc_md"], "the model's file"
     assert "relationships_customer_balances_customer_id" in tasks["gold.customer_balances_test"]["doc_md"]
 

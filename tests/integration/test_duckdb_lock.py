@@ -1,4 +1,5 @@
-"""Two dbt tasks writing one DuckDB file at once: both succeed, one waits for the other."""
+"""Two dbt tasks writing one DuckDB file at once, as fresh processes or through the warm worker:
+both succeed, one waits for the other."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from tests.integration.conftest import Sandbox, query
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.parametrize("execution", ["subprocess", "worker"])
 def test_parallel_dbt_tasks_on_one_duckdb_file_both_succeed(
-    sandbox: Callable[..., Sandbox], monkeypatch: pytest.MonkeyPatch
+    sandbox: Callable[..., Sandbox], monkeypatch: pytest.MonkeyPatch, execution: str
 ) -> None:
     box = sandbox(migrate=False)
     monkeypatch.setenv("SLUICE_DUCKDB_PATH", str(box.duckdb))
@@ -23,7 +25,7 @@ def test_parallel_dbt_tasks_on_one_duckdb_file_both_succeed(
     errors: list[BaseException] = []
 
     def seed(name: str) -> None:
-        call = DbtCall("seed", (f"fqn:payments.{name}",), box.dbt, box.dbt, "local")
+        call = DbtCall("seed", (f"fqn:payments.{name}",), box.dbt, box.dbt, "local", None, execution)
         try:
             DbtProcess(call).run(logs[name].append)
         except BaseException as exc:  # collected for the main thread to assert on

@@ -19,7 +19,9 @@ DBT_DIR = DEMO_MANIFEST.parents[1]
 
 
 def call(tmp_path: Path, executable: str | None = None, target: str = "local") -> DbtCall:
-    return DbtCall("run", ("fqn:payments.gold.fraud_flags",), tmp_path, tmp_path, target, executable)
+    return DbtCall(
+        "run", ("fqn:payments.gold.fraud_flags",), tmp_path, tmp_path, target, executable, "subprocess"
+    )
 
 
 def test_argv_selects_exactly_the_task_nodes(tmp_path: Path) -> None:
@@ -72,7 +74,7 @@ def test_failed_dbt_call_raises_with_its_error_lines(tmp_path: Path) -> None:
     fake.write_text("#!/bin/sh\necho 'Completed with 1 error'\necho 'Database Error in model a'\nexit 1\n")
     fake.chmod(0o755)
     seen: list[str] = []
-    with pytest.raises(DbtCommandError, match=r"dbt run exited 1 for fqn:payments.gold.fraud_flags:\n"):
+    with pytest.raises(DbtCommandError, match=r"dbt run failed for fqn:payments.gold.fraud_flags:\n"):
         DbtProcess(call(tmp_path, str(fake))).run(seen.append)
     assert "Database Error in model a" in seen, "dbt's lines reach the task log"
 

@@ -1,3 +1,4 @@
+-- balance = deposits + refunds - withdrawals - approved card spend, over all of a customer's accounts.
 with events as (
     select account_id, sum(signed_amount) as booked
     from {{ ref('payment_events') }}
@@ -15,6 +16,8 @@ select
     c.customer_id,
     c.full_name,
     count(a.account_id) as account_count,
+    coalesce(sum(e.booked), 0) as net_payment_events,
+    coalesce(sum(s.spent), 0) as approved_card_spend,
     coalesce(sum(e.booked), 0) - coalesce(sum(s.spent), 0) as balance
 from {{ ref('customers') }} as c
 left join {{ ref('accounts') }} as a on a.customer_id = c.customer_id

@@ -1,9 +1,10 @@
+-- One row per merchant and calendar day, approved card transactions only.
 select
-    merchant_id || '-' || cast(transaction_date as varchar) as merchant_day_id,
+    cast(merchant_id as varchar) || '-' || cast(transaction_date as varchar) as merchant_day_id,
     merchant_id,
     max(merchant_name) as merchant_name,
-    transaction_date,
-    count(*) as transaction_count,
+    transaction_date as txn_date,
+    count(*) as txn_count,
     sum(amount) as total_amount
 from {{ ref('card_transactions') }}
 where status = 'approved'

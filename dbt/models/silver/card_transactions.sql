@@ -13,6 +13,7 @@ select
     status
 from {{ ref('stg_card_transactions') }}
 {% if is_incremental() %}
--- only rows newer than what is already loaded; unique_key merges late re-deliveries
-where transaction_at > (select max(transaction_at) from {{ this }})
+-- reload a 3-day window behind the latest loaded transaction so late-arriving rows are picked up;
+-- unique_key (transaction_id) replaces the re-read rows instead of duplicating them
+where transaction_at >= {{ dateadd('day', -3, '(select max(transaction_at) from ' ~ this ~ ')') }}
 {% endif %}

@@ -80,6 +80,7 @@ def render_dag(sf: SpecFile, plan: Plan, paths: DbtPaths) -> DAG:
                     paths.profiles_dir,
                     spec.dbt.target,
                     spec.dbt.executable,
+                    spec.dbt.execution,
                 )
                 ops[task.id] = dbt_task(call, task_id=task.name, task_group=group, doc_md=task_doc(task))
         for task in plan.tasks:

@@ -3,11 +3,14 @@ DuckDB writes serialised, dbt's own output streamed to the task log."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -16,10 +19,17 @@ from pathlib import Path
 import yaml
 
 from sluice.errors import DbtCommandError, SluiceError
+from sluice.runtime import dbt_worker
 from sluice.runtime.locks import exclusive
+
+WORKER_START_SECONDS = 120
+#: the folder that holds the sluice package, for a worker started from another virtualenv
+_SLUICE_ROOT = str(Path(__file__).resolve().parents[2])
 
 EXECUTABLE_VAR = "SLUICE_DBT_EXECUTABLE"
 TARGET_VAR = "SLUICE_DBT_TARGET"
+EXECUTION_VAR = "SLUICE_DBT_EXECUTION"
+EXECUTIONS = ("worker", "subprocess")
 _SUMMARY_MARK = "Completed with"
 _ERROR_WORDS = ("Error", "ERROR", "FAIL", "Failure")
 
@@ -36,6 +46,24 @@ def dbt_executable(configured: str | None = None) -> str:
 def dbt_target(configured: str) -> str:
     """$SLUICE_DBT_TARGET wins over the spec, so one DAG file serves every environment."""
     return os.environ.get(TARGET_VAR) or configured
+
+
+def dbt_execution(configured: str) -> str:
+    """$SLUICE_DBT_EXECUTION (worker or subprocess) wins over the spec's dbt.execution."""
+    chosen = os.environ.get(EXECUTION_VAR) or configured
+    if chosen not in EXECUTIONS:
+        raise SluiceError(f"{EXECUTION_VAR}={chosen!r}: use one of {', '.join(EXECUTIONS)}")
+    return chosen
+
+
+def worker_python(configured: str | None) -> str:
+    """The Python of the virtualenv that holds dbt: where the warm worker must run."""
+    executable = os.environ.get(EXECUTABLE_VAR) or configured
+    if executable:
+        beside = Path(executable).parent / "python"
+        if beside.exists():
+            return str(beside)
+    return sys.executable
 
 
 def adapter_type(project_dir: Path, profiles_dir: Path, target: str) -> str | None:
@@ -60,6 +88,7 @@ class DbtCall:
     profiles_dir: Path
     target: str
     executable: str | None = None
+    execution: str = "worker"
 
     def argv(self, target_path: Path) -> list[str]:
         return [
@@ -108,19 +137,41 @@ def error_lines(lines: Sequence[str]) -> list[str]:
 
 
 class DbtProcess:
-    """A running dbt call that can be killed from another thread (Airflow's on_kill)."""
+    """A dbt call run in a warm worker or a fresh process; killable from another thread."""
 
     def __init__(self, call: DbtCall) -> None:
         self.call = call
         self.proc: subprocess.Popen[str] | None = None
+        self.worker_pid: int | None = None
 
     def run(self, log: Callable[[str], None]) -> list[str]:
         """Run to completion, streaming each output line to ``log``; raise DbtCommandError."""
         call = self.call
-        env = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "False", **os.environ}
-        lock = call.lock_path()
         lines: list[str] = []
-        with exclusive(lock, log) if lock else nullcontext(), _scratch_target(call.project_dir) as tmp:
+
+        def keep(line: str) -> None:
+            lines.append(line)
+            log(line)
+
+        lock = call.lock_path()
+        with exclusive(lock, log) if lock else nullcontext():
+            try:
+                if dbt_execution(call.execution) == "worker":
+                    ok = self._in_worker(keep)
+                else:
+                    ok = self._in_subprocess(keep)
+            except BaseException:
+                self.kill()  # a timeout or kill must not leave dbt running on
+                raise
+        if not ok:
+            details = "\n".join(error_lines(lines))
+            raise DbtCommandError(f"dbt {call.command} failed for {' '.join(call.select)}:\n{details}")
+        return lines
+
+    def _in_subprocess(self, log: Callable[[str], None]) -> bool:
+        call = self.call
+        env = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "False", **os.environ}
+        with _scratch_target(call.project_dir) as tmp:
             argv = call.argv(tmp)
             log("$ " + " ".join(argv))
             try:
@@ -139,15 +190,73 @@ class DbtProcess:
                 ) from None
             assert self.proc.stdout is not None
             for raw in self.proc.stdout:
-                line = raw.rstrip("\n")
-                lines.append(line)
-                log(line)
-            code = self.proc.wait()
-        if code != 0:
-            details = "\n".join(error_lines(lines))
-            raise DbtCommandError(f"dbt {call.command} exited {code} for {' '.join(call.select)}:\n{details}")
-        return lines
+                log(raw.rstrip("\n"))
+            return self.proc.wait() == 0
+
+    def _in_worker(self, log: Callable[[str], None]) -> bool:
+        call = self.call
+        target = dbt_target(call.target)
+        python = worker_python(call.executable)
+        path = dbt_worker.socket_path(call.project_dir, call.profiles_dir, target, python)
+        log(f"dbt {call.command} --select {' '.join(call.select)} (warm dbt worker, target {target})")
+        for _ in range(3):
+            _start_worker(path, call, target, python, log)
+            accepted = False
+            try:
+                for message in dbt_worker.request(path, call.command, list(call.select)):
+                    if message.get("accepted"):
+                        accepted = True
+                        self.worker_pid = message.get("pid")
+                    elif "log" in message:
+                        log(message["log"])
+                    elif message.get("done"):
+                        if message.get("error"):
+                            log(f"dbt worker: {message['error']}")
+                        return bool(message.get("success"))
+            except OSError:
+                pass
+            if accepted:
+                raise SluiceError(f"the dbt worker stopped while running {' '.join(call.select)}")
+            path.unlink(missing_ok=True)  # a dead worker's socket: start a new one
+        raise SluiceError(f"no dbt worker answered on {path}")
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
+        if self.worker_pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.worker_pid, signal.SIGTERM)
+
+
+def _start_worker(path: Path, call: DbtCall, target: str, python: str, log: Callable[[str], None]) -> None:
+    """Start a worker for ``path`` unless one is there; one starter at a time per socket."""
+    if path.exists():
+        return
+    with exclusive(path.with_suffix(".start.lock"), log):
+        if path.exists():
+            return
+        log_file = path.with_suffix(".log")
+        env = {
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [_SLUICE_ROOT, os.environ.get("PYTHONPATH")])),
+        }
+        argv = [python, "-m", "sluice.runtime.dbt_worker", "--project-dir", str(call.project_dir)]
+        argv += ["--profiles-dir", str(call.profiles_dir), "--target", target, "--socket", str(path)]
+        log(f"starting a dbt worker: {' '.join(argv)} (log: {log_file})")
+        with log_file.open("a") as out:
+            proc = subprocess.Popen(
+                argv,
+                cwd=call.project_dir,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + WORKER_START_SECONDS
+        while not path.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = log_file.read_text(errors="replace").splitlines()[-5:]
+                raise SluiceError(f"the dbt worker did not start: {' / '.join(tail)}")
+            time.sleep(0.05)

@@ -1,0 +1,68 @@
+"""The warm dbt worker: runs real dbt nodes, frees the DuckDB file between requests, reports dbt's
+errors, and is replaced when it dies."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+
+import duckdb
+import pytest
+
+from sluice.errors import DbtCommandError
+from sluice.runtime import dbt_worker
+from sluice.runtime.dbt import DbtCall, DbtProcess, worker_python
+from tests.integration.conftest import Sandbox
+
+pytestmark = pytest.mark.integration
+
+
+def seed_call(box: Sandbox, name: str, command: str = "seed") -> DbtCall:
+    return DbtCall(command, (f"fqn:payments.{name}",), box.dbt, box.dbt, "local", None, "worker")
+
+
+def test_worker_runs_nodes_and_frees_duckdb_between_requests(
+    sandbox: Callable[..., Sandbox], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box = sandbox(migrate=False)
+    monkeypatch.setenv("SLUICE_DUCKDB_PATH", str(box.duckdb))
+    first: list[str] = []
+    DbtProcess(seed_call(box, "raw_customers")).run(first.append)
+    assert any("starting a dbt worker" in line for line in first)
+    assert any("1 of 1 OK loaded seed file raw.raw_customers" in line for line in first), first
+    # another process may write the file while the worker idles
+    with duckdb.connect(str(box.duckdb)) as con:
+        assert con.execute("select count(*) from raw.raw_customers").fetchall()[0][0] == 12
+    second: list[str] = []
+    DbtProcess(seed_call(box, "raw_accounts")).run(second.append)
+    assert not any("starting a dbt worker" in line for line in second), "the warm worker is reused"
+
+
+def test_worker_failure_carries_dbt_error_lines(
+    sandbox: Callable[..., Sandbox], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box = sandbox(migrate=False)
+    monkeypatch.setenv("SLUICE_DUCKDB_PATH", str(box.duckdb))
+    # the test's model was never built: dbt reports a database error for it
+    call = DbtCall(
+        "test", ("fqn:payments.bronze.unique_stg_customers_customer_id",), box.dbt, box.dbt, "local"
+    )
+    with pytest.raises(DbtCommandError) as err:
+        DbtProcess(call).run(lambda _: None)
+    assert "unique_stg_customers_customer_id" in str(err.value)
+    assert "Completed with 1 error" in str(err.value)
+
+
+def test_dead_worker_is_replaced(sandbox: Callable[..., Sandbox], monkeypatch: pytest.MonkeyPatch) -> None:
+    box = sandbox(migrate=False)
+    monkeypatch.setenv("SLUICE_DUCKDB_PATH", str(box.duckdb))
+    process = DbtProcess(seed_call(box, "raw_customers"))
+    process.run(lambda _: None)
+    assert process.worker_pid is not None
+    os.kill(process.worker_pid, signal.SIGKILL)
+    path = dbt_worker.socket_path(box.dbt, box.dbt, "local", worker_python(None))
+    assert path.exists(), "a killed worker leaves its socket behind"
+    lines: list[str] = []
+    DbtProcess(seed_call(box, "raw_accounts")).run(lines.append)
+    assert any("starting a dbt worker" in line for line in lines)
