@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PIPELINE ?= payments_daily
+# named explicitly: dbt reuses its partial-parse file only for the same --target argument
+DBT_TARGET ?= local
 
 export AIRFLOW_HOME := $(CURDIR)/.airflow
 export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
@@ -35,7 +37,7 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 install: $(BIN)/.installed
 
 dbt/target/manifest.json: $(BIN)/.installed $(DBT_FILES)
-	cd dbt && ../$(BIN)/dbt parse --quiet --profiles-dir . --project-dir .
+	cd dbt && ../$(BIN)/dbt parse --quiet --profiles-dir . --project-dir . --target $(DBT_TARGET)
 	@touch $@
 
 manifest: dbt/target/manifest.json

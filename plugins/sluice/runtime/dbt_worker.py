@@ -109,10 +109,17 @@ def _send(conn: socket.socket, message: dict[str, Any]) -> None:
 def serve(project_dir: Path, profiles_dir: Path, target: str, path: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="sluice-worker-") as tmp:
         scratch = Path(tmp)
-        partial = project_dir / "target" / "partial_parse.msgpack"
-        if partial.exists():
-            shutil.copy2(partial, scratch / partial.name)
+        # dbt re-parses the whole project unless its partial-parse file matches the profile and
+        # target; the worker keeps its own per target, falling back to the one `dbt parse` left
+        kept = project_dir / "target" / "sluice" / f"partial_parse.{target}.msgpack"
+        for partial in (kept, project_dir / "target" / "partial_parse.msgpack"):
+            if partial.exists():
+                shutil.copy2(partial, scratch / "partial_parse.msgpack")
+                break
         worker = _Worker(project_dir, profiles_dir, target, scratch)
+        with contextlib.suppress(OSError):
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(scratch / "partial_parse.msgpack", kept)
         staging = path.with_suffix(f".{os.getpid()}")
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
             server.bind(str(staging))
