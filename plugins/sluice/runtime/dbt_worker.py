@@ -92,7 +92,10 @@ class _Worker:
     def run(self, command: str, select: list[str], sink: Callable[[str], None]) -> bool:
         self._sink = sink
         try:
-            argv = ["--no-use-colors", "--log-level", "none", command, *self.common, "--select", *select]
+            # --no-write-json: each call would otherwise rewrite manifest.json, which grows with the
+            # project and is not read by anyone here
+            argv = ["--no-use-colors", "--log-level", "none", command, *self.common, "--no-write-json"]
+            argv += ["--select", *select]
             result = self.runner.invoke(argv)
             if result.exception is not None and not isinstance(result.exception, SystemExit):
                 sink(f"dbt raised: {result.exception}")
