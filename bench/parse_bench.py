@@ -104,6 +104,7 @@ def run_tool(tool: str, size: int, project: Path, manifest: Path, home: Path) ->
             python = peers.ensure_venv(tool)
             dag_file = peers.write_dag(tool, dags, project, manifest)
             runs = [measure(python, dag_file, env) for _ in range(RUNS)]
+            tool = peers.PEERS[tool].label
     return summarize(tool, size, runs)
 
 
@@ -130,6 +131,14 @@ def main() -> None:
                 rows.append(run_tool(tool, size, manifest.parents[1], manifest, Path(home)))
                 print(json.dumps(rows[-1]), file=sys.stderr)
     print(table(rows))
+    for size in SIZES:
+        ours = next(r for r in rows if r["tool"] == "sluice" and r["models"] == size)
+        for r in rows:
+            if r["models"] == size and not r["tool"].startswith("sluice"):
+                print(
+                    f"{size} models: sluice imports {r['import_median_s'] / ours['import_median_s']:.1f}x "
+                    f"faster than {r['tool']}"
+                )
     out = BENCH / ".cache" / "parse_results.json"
     out.write_text(json.dumps(rows, indent=2))
     print(f"\n{RUNS} fresh-process imports per cell; raw numbers in {out.relative_to(REPO)}.")

@@ -11,7 +11,16 @@ from pathlib import Path
 import pytest
 
 from sluice.errors import DbtCommandError, SluiceError
-from sluice.runtime.dbt import DbtCall, DbtProcess, adapter_type, dbt_executable, dbt_target, error_lines
+from sluice.runtime.dbt import (
+    DbtCall,
+    DbtProcess,
+    adapter_type,
+    dbt_executable,
+    dbt_execution,
+    dbt_target,
+    error_lines,
+    worker_python,
+)
 from sluice.runtime.locks import exclusive
 from tests.conftest import DEMO_MANIFEST
 
@@ -44,6 +53,22 @@ def test_target_from_environment_beats_spec(monkeypatch: pytest.MonkeyPatch) -> 
     assert dbt_target("local") == "local"
     monkeypatch.setenv("SLUICE_DBT_TARGET", "prod")
     assert dbt_target("local") == "prod"
+
+
+def test_execution_mode_from_environment_beats_spec(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert dbt_execution("worker") == "worker"
+    monkeypatch.setenv("SLUICE_DBT_EXECUTION", "subprocess")
+    assert dbt_execution("worker") == "subprocess"
+    monkeypatch.setenv("SLUICE_DBT_EXECUTION", "threads")
+    with pytest.raises(SluiceError, match="SLUICE_DBT_EXECUTION='threads': use one of worker, subprocess"):
+        dbt_execution("worker")
+
+
+def test_worker_runs_on_the_python_of_the_dbt_virtualenv(tmp_path: Path) -> None:
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "python").touch()
+    assert worker_python(str(tmp_path / "bin" / "dbt")) == str(tmp_path / "bin" / "python")
+    assert worker_python(None) == sys.executable
 
 
 def test_only_duckdb_targets_take_the_lock() -> None:

@@ -1,5 +1,6 @@
-"""Run one dbt command for one task: configurable executable, target from the environment,
-DuckDB writes serialised, dbt's own output streamed to the task log."""
+"""Run one dbt command for one task, in the warm dbt worker or as a fresh process: configurable
+executable, target from the environment, DuckDB writes serialised, dbt's own output streamed to
+the task log."""
 
 from __future__ import annotations
 
