@@ -51,6 +51,16 @@ def check_selector(raw: str) -> str:
 Selector = Annotated[str, AfterValidator(check_selector)]
 
 
+def check_identifier(value: str) -> str:
+    if not _ID.match(value):
+        raise ValueError(f"'{value}' must start with a letter and hold only letters, digits and _")
+    return value
+
+
+#: a name that is safe in an Airflow dag_id or task group id
+Identifier = Annotated[str, AfterValidator(check_identifier)]
+
+
 class Selection(Strict):
     """Which dbt nodes a pipeline covers; default: every node of the root project."""
 
@@ -86,7 +96,7 @@ class Defaults(Strict):
 
 
 class Zone(Strict):
-    name: str = Field(description="Zone name, e.g. bronze; becomes the Airflow TaskGroup.")
+    name: Identifier = Field(description="Zone name, e.g. bronze; becomes the Airflow TaskGroup.")
     select: tuple[Selector, ...] = Field(
         description="dbt selectors; a node goes to the first zone that selects it."
     )
@@ -94,13 +104,6 @@ class Zone(Strict):
         "barrier", description="barrier: later zones wait for this zone's gateway."
     )
     description: str | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not _ID.match(value):
-            raise ValueError(f"'{value}' must start with a letter and hold only letters, digits and _")
-        return value
 
     @field_validator("select")
     @classmethod
@@ -133,7 +136,7 @@ class EnvironmentOverride(Strict):
 class PipelineSpec(Strict):
     """One pipeline: one Airflow DAG."""
 
-    pipeline: str = Field(description="Pipeline id; becomes the Airflow dag_id.")
+    pipeline: Identifier = Field(description="Pipeline id; becomes the Airflow dag_id.")
     description: str = ""
     owner: str = "data-platform"
     schedule: str | None = Field(None, description="Cron, preset (@daily) or null for manual.")
@@ -150,13 +153,6 @@ class PipelineSpec(Strict):
     environments: dict[Environment, EnvironmentOverride] = Field(
         default_factory=dict, description="Overrides per environment, chosen by SLUICE_ENV."
     )
-
-    @field_validator("pipeline")
-    @classmethod
-    def _pipeline(cls, value: str) -> str:
-        if not _ID.match(value):
-            raise ValueError(f"'{value}' must start with a letter and hold only letters, digits and _")
-        return value
 
     @field_validator("zones")
     @classmethod
