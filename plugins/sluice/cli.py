@@ -9,8 +9,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from sluice.errors import SluiceError, SpecErrors
+from sluice.errors import SluiceError
 from sluice.plan.compiled import compile_plan
+from sluice.plan.folder import plan_folder, problem_lines
 from sluice.plan.from_spec import plan_spec
 from sluice.plan.model import Plan
 from sluice.spec.loader import active_environment, load_spec, spec_paths
@@ -20,37 +21,17 @@ from sluice.spec.schema import SCHEMA_NAME, write_schema
 SPECS_DIR = os.environ.get("SLUICE_SPECS_DIR", "dags/pipelines")
 
 
-def _problems(exc: SluiceError) -> list[str]:
-    return [str(e) for e in exc.errors] if isinstance(exc, SpecErrors) else [str(exc)]
-
-
 def validate(paths: Sequence[str], manifest: str | None) -> int:
-    files = spec_paths(paths or [SPECS_DIR])
-    if not files:
-        print(f"sluice validate: no spec files under {', '.join(paths or [SPECS_DIR])}", file=sys.stderr)
+    chosen = paths or [SPECS_DIR]
+    if not spec_paths(chosen):
+        print(f"sluice validate: no spec files under {', '.join(chosen)}", file=sys.stderr)
         return 1
-    problems: list[str] = []
-    ids: dict[str, Path] = {}
-    for path in files:
-        try:
-            base = load_spec(path)
-            envs = {base.environment, *base.spec.environments} & set(ENVIRONMENTS)
-            for env in sorted(envs):
-                plan = plan_spec(load_spec(path, env), manifest)
-                problems.extend(f"{path}: warning ({env}): {w}" for w in plan.warnings)
-        except SluiceError as exc:
-            problems.extend(_problems(exc))
-            continue
-        pipeline = base.spec.pipeline
-        if pipeline in ids:
-            problems.append(f"{path}:1: pipeline: '{pipeline}' is also the id of {ids[pipeline]}")
-        ids[pipeline] = path
-    errors = [p for p in problems if ": warning (" not in p]
-    for line in problems:
+    result = plan_folder(chosen, every_environment=True, manifest=manifest)
+    for line in result.problems + result.warnings:
         print(line)
-    if errors:
+    if result.problems:
         return 1
-    print(f"sluice validate: {len(files)} spec(s) valid", file=sys.stderr)
+    print(f"sluice validate: {len(result.plans)} spec(s) valid", file=sys.stderr)
     return 0
 
 
@@ -160,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(write_schema(Path(args.directory)))
         return 0
     except SluiceError as exc:
-        for line in _problems(exc):
+        for line in problem_lines(exc):
             print(line, file=sys.stderr)
         return 1
 
