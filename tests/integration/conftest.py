@@ -71,7 +71,8 @@ def _copy_project(root: Path) -> None:
     )
 
 
-def _worker_pids() -> set[int]:
+def _worker_pids(marker: bytes) -> set[int]:
+    """Warm dbt workers whose command line names ``marker`` (their project folder)."""
     found = set()
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
@@ -79,17 +80,17 @@ def _worker_pids() -> set[int]:
                 cmdline = (proc / "cmdline").read_bytes()
             except OSError:
                 continue
-            if b"sluice.runtime.dbt_worker" in cmdline:
+            if b"sluice.runtime.dbt_worker" in cmdline and marker in cmdline:
                 found.add(int(proc.name))
     return found
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _stop_dbt_workers() -> Iterator[None]:
-    """Warm dbt workers outlive their tasks by design; the ones the tests started end with them."""
-    before = _worker_pids()
+def _stop_dbt_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Warm dbt workers outlive their tasks by design; those serving this session's sandboxes
+    (and no one else's) end with the session."""
     yield
-    for pid in _worker_pids() - before:
+    for pid in _worker_pids(str(tmp_path_factory.getbasetemp()).encode()):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
 
