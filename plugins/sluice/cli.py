@@ -14,11 +14,9 @@ from sluice.plan.compiled import compile_plan
 from sluice.plan.folder import plan_folder, problem_lines
 from sluice.plan.from_spec import plan_spec
 from sluice.plan.model import Plan
-from sluice.spec.loader import active_environment, load_spec, spec_paths
+from sluice.spec.loader import SPECS_DIR, active_environment, find_spec, load_spec, spec_paths
 from sluice.spec.models import ENVIRONMENTS
 from sluice.spec.schema import SCHEMA_NAME, write_schema
-
-SPECS_DIR = os.environ.get("SLUICE_SPECS_DIR", "dags/pipelines")
 
 
 def validate(paths: Sequence[str], manifest: str | None) -> int:
@@ -43,25 +41,6 @@ def compile_specs(paths: Sequence[str]) -> int:
             _, written = compile_plan(load_spec(path, env))
             print(f"{path} ({env}) -> {written}")
     return 0
-
-
-def find_spec(pipeline: str, specs_dir: str) -> Path:
-    """A spec by path, or by pipeline id (its file stem or its ``pipeline:`` key)."""
-    candidate = Path(pipeline)
-    if candidate.suffix in (".yml", ".yaml") and candidate.exists():
-        return candidate
-    files = spec_paths([specs_dir])
-    for path in files:
-        if path.stem == pipeline:
-            return path
-    for path in files:
-        try:
-            if load_spec(path).spec.pipeline == pipeline:
-                return path
-        except SluiceError:
-            continue
-    known = ", ".join(p.stem for p in files) or "none"
-    raise SluiceError(f"no pipeline '{pipeline}' under {specs_dir} (known: {known})")
 
 
 def _text(plan: Plan) -> str:

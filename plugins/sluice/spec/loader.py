@@ -16,6 +16,8 @@ from sluice.spec.models import ENVIRONMENTS, Environment, PipelineSpec
 
 Loc = tuple[str | int, ...]
 ENV_VAR = "SLUICE_ENV"
+#: where the commands look for specs when given no path
+SPECS_DIR = os.environ.get("SLUICE_SPECS_DIR", "dags/pipelines")
 
 
 def active_environment(value: str | None = None) -> Environment:
@@ -71,7 +73,7 @@ def display_path(path: Path) -> str:
 
 
 class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that keeps each key's line and refuses duplicate keys."""
+    """The safe loader, used in two steps so its node tree also gives each key's line."""
 
 
 def _index(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: str) -> None:
@@ -100,8 +102,13 @@ def read_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
     except OSError as exc:
         raise SpecError(shown, None, "", f"cannot read the file: {exc.strerror}") from None
     try:
-        node = yaml.compose(text, Loader=_LineLoader)
-        data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+        loader = _LineLoader(text)
+        try:
+            # one parse: the node tree gives the lines, the same tree gives the data
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -176,3 +183,22 @@ def spec_paths(paths: Iterable[str | Path]) -> list[Path]:
         else:
             found.append(p)
     return found
+
+
+def find_spec(pipeline: str, specs_dir: str) -> Path:
+    """A spec by path, or by pipeline id (its file stem or its ``pipeline:`` key)."""
+    candidate = Path(pipeline)
+    if candidate.suffix in (".yml", ".yaml") and candidate.exists():
+        return candidate
+    files = spec_paths([specs_dir])
+    for path in files:
+        if path.stem == pipeline:
+            return path
+    for path in files:
+        try:
+            if load_spec(path).spec.pipeline == pipeline:
+                return path
+        except SluiceError:
+            continue
+    known = ", ".join(p.stem for p in files) or "none"
+    raise SluiceError(f"no pipeline '{pipeline}' under {specs_dir} (known: {known})")
