@@ -198,7 +198,10 @@ class DbtProcess:
         call = self.call
         target = dbt_target(call.target)
         python = worker_python(call.executable)
-        path = dbt_worker.socket_path(call.project_dir, call.profiles_dir, target, python)
+        try:
+            path = dbt_worker.socket_path(call.project_dir, call.profiles_dir, target, python)
+        except PermissionError as exc:
+            raise SluiceError(f"dbt worker: {exc}") from None
         log(f"dbt {call.command} --select {' '.join(call.select)} (warm dbt worker, target {target})")
         for _ in range(3):
             _start_worker(path, call, target, python, log)

@@ -45,7 +45,18 @@ def socket_path(project_dir: Path, profiles_dir: Path, target: str, python: str)
         version = "none"
     key = "\0".join([str(project_dir), str(profiles_dir), target, python, version])
     # Unix socket paths are limited to ~100 bytes: keep it short
-    return Path(tempfile.gettempdir()) / f"sluice-dbt-{hashlib.sha256(key.encode()).hexdigest()[:16]}.sock"
+    return private_dir() / f"dbt-{hashlib.sha256(key.encode()).hexdigest()[:16]}.sock"
+
+
+def private_dir() -> Path:
+    """A folder only this user can enter: whoever can reach a worker's socket can make it run
+    dbt with this user's credentials, and a socket planted by someone else must not be trusted."""
+    folder = Path(tempfile.gettempdir()) / f"sluice-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    stat = folder.stat()
+    if stat.st_uid != os.getuid() or stat.st_mode & 0o077:
+        raise PermissionError(f"{folder} must belong to this user with mode 700; remove it and retry")
+    return folder
 
 
 def _release_duckdb() -> None:
