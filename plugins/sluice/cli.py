@@ -36,8 +36,7 @@ def validate(paths: Sequence[str], manifest: str | None) -> int:
 def compile_specs(paths: Sequence[str]) -> int:
     """Store the plan of every spec for each environment it declares, for fast DAG imports."""
     for path in spec_paths(paths or [SPECS_DIR]):
-        base = load_spec(path)
-        for env in sorted({base.environment, *base.spec.environments}):
+        for env in load_spec(path).environments:
             _, written = compile_plan(load_spec(path, env))
             print(f"{path} ({env}) -> {written}")
     return 0

@@ -8,6 +8,7 @@ content hash. A file whose key does not match is stale and is rebuilt, never tru
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -72,10 +73,8 @@ def _write(path: Path, doc: dict[str, Any]) -> None:
     Path(tmp).replace(path)  # atomic: a parser never sees half a file
 
 
-def compile_plan(sf: SpecFile) -> tuple[Plan, Path]:
-    """Build the plan from the manifest and store it; returns the plan and where it went."""
+def _store(sf: SpecFile, plan: Plan) -> Path:
     manifest = dbt_paths(sf).manifest
-    plan = plan_spec(sf)
     stat = manifest.stat()
     doc = {
         "format": FORMAT,
@@ -85,7 +84,13 @@ def compile_plan(sf: SpecFile) -> tuple[Plan, Path]:
     }
     path = plan_path(sf)
     _write(path, doc)
-    return plan, path
+    return path
+
+
+def compile_plan(sf: SpecFile) -> tuple[Plan, Path]:
+    """Build the plan from the manifest and store it; returns the plan and where it went."""
+    plan = plan_spec(sf)
+    return plan, _store(sf, plan)
 
 
 def load_plan(sf: SpecFile) -> Plan:
@@ -98,7 +103,7 @@ def load_plan(sf: SpecFile) -> Plan:
             return Plan.from_dict(doc["plan"])
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    try:
-        return compile_plan(sf)[0]
-    except OSError:
-        return plan_spec(sf)
+    plan = plan_spec(sf)
+    with contextlib.suppress(OSError):
+        _store(sf, plan)
+    return plan

@@ -37,10 +37,15 @@ def plan_folder(
         try:
             sf = load_spec(path)
             if every_environment:
-                for env in sorted({sf.environment, *sf.spec.environments}):
-                    plan = plan_spec(load_spec(path, env), manifest)
-                    out.warnings.extend(f"{display_path(path)}: warning ({env}): {w}" for w in plan.warnings)
-            plan = load_plan(sf) if manifest is None else plan_spec(sf, manifest)
+                for env in sf.environments:
+                    checked = plan_spec(sf if env == sf.environment else load_spec(path, env), manifest)
+                    out.warnings.extend(
+                        f"{display_path(path)}: warning ({env}): {w}" for w in checked.warnings
+                    )
+                    if env == sf.environment:
+                        plan = checked
+            else:
+                plan = load_plan(sf) if manifest is None else plan_spec(sf, manifest)
         except SluiceError as exc:
             out.problems.extend(problem_lines(exc))
             continue

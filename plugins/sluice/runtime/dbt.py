@@ -117,6 +117,11 @@ class DbtCall:
         return self.project_dir / "target" / f".sluice-{target}.lock"
 
 
+def _dbt_env() -> dict[str, str]:
+    """This environment, with dbt's usage tracking off unless the user set it: no network here."""
+    return {"DBT_SEND_ANONYMOUS_USAGE_STATS": "False", **os.environ}
+
+
 @contextmanager
 def _scratch_target(project_dir: Path) -> Iterator[Path]:
     """A private target dir per call, so parallel dbt processes never share artifacts;
@@ -171,7 +176,7 @@ class DbtProcess:
 
     def _in_subprocess(self, log: Callable[[str], None]) -> bool:
         call = self.call
-        env = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "False", **os.environ}
+        env = _dbt_env()
         with _scratch_target(call.project_dir) as tmp:
             argv = call.argv(tmp)
             log("$ " + " ".join(argv))
@@ -240,11 +245,8 @@ def _start_worker(path: Path, call: DbtCall, target: str, python: str, log: Call
         if path.exists():
             return
         log_file = path.with_suffix(".log")
-        env = {
-            "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [_SLUICE_ROOT, os.environ.get("PYTHONPATH")])),
-        }
+        env = _dbt_env()
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_SLUICE_ROOT, os.environ.get("PYTHONPATH")]))
         argv = [python, "-m", "sluice.runtime.dbt_worker", "--project-dir", str(call.project_dir)]
         argv += ["--profiles-dir", str(call.profiles_dir), "--target", target, "--socket", str(path)]
         log(f"starting a dbt worker: {' '.join(argv)} (log: {log_file})")

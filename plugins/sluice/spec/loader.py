@@ -54,6 +54,12 @@ class SpecFile:
     def base_dir(self) -> Path:
         return self.path.parent
 
+    @property
+    def environments(self) -> list[Environment]:
+        """The environments this spec is checked and compiled for: the active one and every one
+        it declares overrides for."""
+        return sorted({self.environment, *self.spec.environments})
+
 
 def line_of(lines: Mapping[Loc, int], loc: Loc) -> int | None:
     """The line of the deepest key of ``loc`` that the file spells out."""
