@@ -81,14 +81,14 @@ def test_plan_json_prints_the_contract(capsys: pytest.CaptureFixture[str]) -> No
     doc = json.loads(capsys.readouterr().out)
     assert doc["pipeline"] == "payments_daily"
     kinds = {t["kind"] for t in doc["tasks"]}
-    assert kinds == {"seed", "snapshot", "run", "test", "gateway"}
+    assert kinds == {"seed", "snapshot", "run", "test", "gateway", "stage", "publish"}
     gold = next(t for t in doc["tasks"] if t["id"] == "gold.merchant_daily_volumes_run")
     assert gold == {
         "id": "gold.merchant_daily_volumes_run",
         "kind": "run",
         "zone": "gold",
         "node": "model.payments.merchant_daily_volumes",
-        "upstream": ["silver.gateway"],
+        "upstream": ["gold.stage"],  # gold publishes atomically: it builds in a fresh staging copy
     }
 
 

@@ -1,4 +1,4 @@
-"""The one operator sluice adds: run a dbt command over a task's nodes."""
+"""sluice's operators: a dbt command over a task's nodes, and an atomic zone's stage and publish."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from sluice.errors import SluiceError
+from sluice.runtime import zone
 from sluice.runtime.dbt import DbtCall, DbtProcess
 
 
@@ -37,4 +38,50 @@ def dbt_task(call: DbtCall, **kwargs: Any) -> DbtNodeOperator:
     """A DbtNodeOperator for ``call``; other keyword arguments go to BaseOperator."""
     op = DbtNodeOperator(**kwargs)
     op.call = call
+    return op
+
+
+class ZoneStepOperator(BaseOperator):
+    """An atomic zone's stage task (fresh staging copy) or publish task (swap it live).
+
+    The publish task runs whatever happened upstream (trigger rule ``all_done``) so that, when a
+    model or blocking test failed, it can say which one held the publish back and how to query
+    the staging copy, and then fail, leaving live untouched. Built with :func:`zone_task`.
+    """
+
+    ui_color = "#9fd5a3"
+    step: str = "publish"
+    zone: str = ""
+    schemas: tuple[str, ...] = ()
+    keep: tuple[str, ...] = ()
+    call: DbtCall | None = None
+
+    def execute(self, context: Any) -> None:
+        if self.call is None:
+            raise SluiceError(f"{self.task_id}: no dbt call; build this operator with zone_task()")
+        if self.step == "stage":
+            zone.stage(self.call, self.zone, self.schemas, self.keep, self.log.info)
+            return
+        ti = context["ti"]
+        states = ti.get_task_states(
+            dag_id=ti.dag_id, task_ids=sorted(self.upstream_task_ids), run_ids=[ti.run_id]
+        )
+        blockers = [
+            f"{tid} ({state})"
+            for tid, state in sorted(states.get(ti.run_id, {}).items())
+            if state != "success"
+        ]
+        if blockers:
+            zone.report_blocked(self.call, self.zone, self.schemas, blockers, self.log.info)
+        zone.publish(self.call, self.zone, self.schemas, self.log.info)
+
+
+def zone_task(
+    step: str, zone_name: str, schemas: tuple[str, ...], keep: tuple[str, ...], call: DbtCall, **kwargs: Any
+) -> ZoneStepOperator:
+    """A ZoneStepOperator; ``call`` gives the project, target and execution to run dbt with."""
+    if step == "publish":
+        kwargs.setdefault("trigger_rule", "all_done")
+    op = ZoneStepOperator(**kwargs)
+    op.step, op.zone, op.schemas, op.keep, op.call = step, zone_name, schemas, keep, call
     return op

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.sdk import DAG, BaseOperator, TaskGroup
+from airflow.sdk import DAG, Asset, BaseOperator, TaskGroup
 
-from sluice.airflow.operators import dbt_task
+from sluice.airflow.operators import dbt_task, zone_task
 from sluice.plan.model import DBT_COMMAND, Plan, Task, TaskKind
 from sluice.runtime.dbt import DbtCall
 from sluice.spec.loader import SpecFile, display_path
@@ -25,6 +26,15 @@ def task_doc(task: Task) -> str:
     if task.kind is TaskKind.GATEWAY:
         text = f"**Gateway of zone `{task.zone}`**: later zones start only when every model and "
         text += "every blocking test of this zone has passed."
+        return text + (f"\n\n{doc['description']}" if doc.get("description") else "")
+    if task.kind is TaskKind.STAGE:
+        text = f"**Stage of atomic zone `{task.zone}`**: a fresh staging copy of "
+        text += ", ".join(f"`{s}`" for s in task.schemas) + " for this run's models and tests."
+        return text + ("\n\nCopied from live: " + ", ".join(f"`{k}`" for k in task.keep) if task.keep else "")
+    if task.kind is TaskKind.PUBLISH:
+        text = f"**Publish of atomic zone `{task.zone}`**: when every model and blocking test passed, "
+        text += "swaps the staging copy live in one step; otherwise it says what blocked it, "
+        text += "and live stays as it was."
         return text + (f"\n\n{doc['description']}" if doc.get("description") else "")
     if task.kind is TaskKind.TEST:
         rows = "\n".join(f"| `{t['name']}` | {t['severity']} | `{t['file']}` |" for t in doc.get("tests", []))
@@ -72,20 +82,39 @@ def render_dag(sf: SpecFile, plan: Plan, paths: DbtPaths) -> DAG:
             group = groups[task.zone] if task.zone else None
             if task.kind is TaskKind.GATEWAY:
                 ops[task.id] = EmptyOperator(task_id=task.name, task_group=group, doc_md=task_doc(task))
+                continue
+            call = DbtCall(
+                DBT_COMMAND.get(task.kind, "run-operation"),
+                task.select,
+                paths.project_dir,
+                paths.profiles_dir,
+                spec.dbt.target,
+                spec.dbt.executable,
+                spec.dbt.execution,
+                json.dumps({"sluice_staging": list(task.schemas)}) if task.schemas and task.node else None,
+            )
+            kwargs: dict[str, Any] = {"task_id": task.name, "task_group": group, "doc_md": task_doc(task)}
+            if task.kind in (TaskKind.STAGE, TaskKind.PUBLISH):
+                assert task.zone is not None
+                if task.kind is TaskKind.PUBLISH:
+                    kwargs["outlets"] = _assets(spec.pipeline, task.zone, plan)
+                ops[task.id] = zone_task(task.kind.value, task.zone, task.schemas, task.keep, call, **kwargs)
             else:
-                call = DbtCall(
-                    DBT_COMMAND[task.kind],
-                    task.select,
-                    paths.project_dir,
-                    paths.profiles_dir,
-                    spec.dbt.target,
-                    spec.dbt.executable,
-                    spec.dbt.execution,
-                )
-                ops[task.id] = dbt_task(call, task_id=task.name, task_group=group, doc_md=task_doc(task))
+                ops[task.id] = dbt_task(call, **kwargs)
         for task in plan.tasks:
             _link(ops[task.id], [ops[u] for u in task.upstream])
     return dag
+
+
+def _assets(pipeline: str, zone: str, plan: Plan) -> list[Asset]:
+    """What a successful publish announces: the zone, and each model it made live; other DAGs
+    can be scheduled on them (``schedule=[Asset("sluice://payments_daily/gold")]``)."""
+    assets = [Asset(uri=f"sluice://{pipeline}/{zone}", name=f"{pipeline}.{zone}")]
+    for task in plan.tasks:
+        if task.zone == zone and task.node and task.kind in (TaskKind.RUN, TaskKind.SEED, TaskKind.SNAPSHOT):
+            model = task.node.split(".", 2)[-1]
+            assets.append(Asset(uri=f"sluice://{pipeline}/{zone}/{model}", name=f"{pipeline}.{zone}.{model}"))
+    return assets
 
 
 def _link(op: BaseOperator, upstream: list[BaseOperator]) -> None:

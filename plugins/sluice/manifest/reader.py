@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,9 @@ class Node:
     severity: str
     description: str
     version: str | None
+    #: the schema and identifier dbt builds the node into (as parsed: live names)
+    schema: str | None = None
+    alias: str | None = None
 
     @property
     def is_ephemeral(self) -> bool:
@@ -51,6 +54,8 @@ class Manifest:
     sources: Mapping[str, Node]
     disabled: frozenset[str]
     path: str
+    #: macro name -> names of the macros it calls, for the few macros sluice checks
+    macro_calls: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 def _strs(value: Any) -> tuple[str, ...]:
@@ -87,7 +92,23 @@ def _node(uid: str, raw: Mapping[str, Any]) -> Node:
         severity=str(config.get("severity") or "ERROR").upper(),
         description=str(raw.get("description") or ""),
         version=str(version) if version is not None else None,
+        schema=raw["schema"] if isinstance(raw.get("schema"), str) else None,
+        alias=str(raw.get("alias") or name),
     )
+
+
+#: macros whose calls sluice checks (atomic publish needs generate_schema_name to stage)
+CHECKED_MACROS = frozenset({"generate_schema_name", "sluice_describe", "sluice_run_sql"})
+
+
+def _macro_calls(macros: Mapping[str, Any]) -> dict[str, frozenset[str]]:
+    calls: dict[str, frozenset[str]] = {}
+    for uid, raw in macros.items():
+        name = uid.rsplit(".", 1)[-1]
+        if name in CHECKED_MACROS and isinstance(raw, Mapping) and not uid.startswith("macro.dbt"):
+            called = _strs(_mapping(raw, "depends_on").get("macros"))
+            calls[name] = frozenset(c.rsplit(".", 1)[-1] for c in called)
+    return calls
 
 
 def parse_manifest(data: Any, path: str = "<manifest>") -> Manifest:
@@ -110,6 +131,7 @@ def parse_manifest(data: Any, path: str = "<manifest>") -> Manifest:
         sources=sources,
         disabled=frozenset(_mapping(data, "disabled")),
         path=path,
+        macro_calls=_macro_calls(_mapping(data, "macros")),
     )
 
 

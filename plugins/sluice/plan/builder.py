@@ -198,13 +198,21 @@ class _Assembler:
     source_gate: dict[str, str] = field(default_factory=dict)
     zone_members: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
 
+    schemas: dict[int, tuple[str, ...]] = field(default_factory=dict)  # atomic zones only
+
     def gateway(self, zi: int) -> str:
-        return f"{self.zones[zi]}.gateway"
+        """What later zones wait for: the gateway, or the publish task of an atomic zone."""
+        return f"{self.zones[zi]}.{'publish' if zi in self.schemas else 'gateway'}"
+
+    def stage(self, zi: int) -> str:
+        return f"{self.zones[zi]}.stage"
 
     def gates_children(self, task: Task) -> bool:
         return task.blocking and self.spec.tests is TestMode.AFTER_MODEL
 
-    def test_task(self, name: str, zi: int, node: str | None, tests: list[Node], upstream: set[str]) -> Task:
+    def test_task(
+        self, name: str, zi: int, node: str | None, tests: list[Node], upstream: set[str], staged: bool = True
+    ) -> Task:
         tests = sorted(tests, key=lambda t: t.unique_id)
         task = Task(
             id=f"{self.zones[zi]}.{name}",
@@ -221,6 +229,7 @@ class _Assembler:
                 ],
             },
             blocking=any(t.blocks for t in tests),
+            schemas=self.schemas.get(zi, ()) if staged else (),
         )
         if task.blocking:
             self.zone_members[zi].append(task.id)
@@ -233,7 +242,7 @@ class _Assembler:
             if source is not None:
                 fqn = manifest.sources[source].fqn
                 name = f"source_{'_'.join(fqn[-2:])}_test"
-            task = self.test_task(name, 0, source, tests, set())
+            task = self.test_task(name, 0, source, tests, set(), staged=False)
             self.tasks.append(((0, -1, i), task))
             if source is not None and self.gates_children(task):
                 self.source_gate[source] = task.id
@@ -246,7 +255,12 @@ class _Assembler:
         upstream = {self.ready_id[p] for p in plan_parents if zone_of[p] == zi}
         if zi == 0:
             upstream |= {self.source_gate[s] for s in source_parents if s in self.source_gate}
-        if not upstream and zi > 0:
+        if zi in self.schemas:
+            if not any(
+                u.startswith(f"{self.zones[zi]}.") and u not in self.source_gate.values() for u in upstream
+            ):
+                upstream.add(self.stage(zi))
+        elif not upstream and zi > 0:
             upstream = {self.gateway(zi - 1)}
         task = Task(
             id=f"{self.zones[zi]}.{self.tr.build_task_name(node)}",
@@ -256,6 +270,7 @@ class _Assembler:
             upstream=tuple(sorted(upstream)),
             select=(self.tr.dbt_selector(node),),
             doc=_doc(node),
+            schemas=self.schemas.get(zi, ()),
         )
         self.build_id[uid] = self.ready_id[uid] = task.id
         self.zone_members[zi].append(task.id)
@@ -271,18 +286,81 @@ class _Assembler:
         if self.gates_children(test):
             self.ready_id[uid] = test.id
 
+    def add_stages(self, keep: dict[int, tuple[str, ...]]) -> None:
+        for zi, schemas in self.schemas.items():
+            task = Task(
+                id=self.stage(zi),
+                kind=TaskKind.STAGE,
+                zone=self.zones[zi],
+                node=None,
+                upstream=(self.gateway(zi - 1),) if zi else (),
+                doc={"zone": self.zones[zi]},
+                schemas=schemas,
+                keep=keep[zi],
+            )
+            self.tasks.append(((zi, -2, 0), task))
+
     def add_gateways(self, last: int) -> None:
         for zi, zone in enumerate(self.spec.zones):
             upstream = set(self.zone_members[zi]) | ({self.gateway(zi - 1)} if zi else set())
             task = Task(
                 id=self.gateway(zi),
-                kind=TaskKind.GATEWAY,
+                kind=TaskKind.PUBLISH if zi in self.schemas else TaskKind.GATEWAY,
                 zone=zone.name,
                 node=None,
                 upstream=tuple(sorted(upstream)),
                 doc={"zone": zone.name, "description": zone.description or ""},
+                schemas=self.schemas.get(zi, ()),
             )
             self.tasks.append(((zi, last, 0), task))
+
+
+def _atomic_zones(
+    spec: PipelineSpec, manifest: Manifest, zone_of: dict[str, int]
+) -> tuple[dict[int, tuple[str, ...]], dict[int, tuple[str, ...]]]:
+    """Per atomic zone: the schemas it owns, and its relations that build on their own history
+    (incremental models, snapshots). A schema shared with anything outside the zone would be
+    swapped along with it, so that is an error."""
+    atomic = [zi for zi, z in enumerate(spec.zones) if z.publish == "atomic"]
+    if not atomic:
+        return {}, {}
+    calls = manifest.macro_calls
+    missing = [m for m in ("sluice_describe", "sluice_run_sql") if m not in calls]
+    if missing or "sluice_schema" not in calls.get("generate_schema_name", frozenset()):
+        raise PlanError(
+            f"zones[{atomic[0]}].publish",
+            "atomic publish needs the sluice macros in the dbt project (copy dbt/macros/sluice) "
+            "and a generate_schema_name that ends with sluice_schema(...)",
+        )
+    schemas: dict[int, tuple[str, ...]] = {}
+    keep: dict[int, tuple[str, ...]] = {}
+    for zi in atomic:
+        members = [manifest.nodes[u] for u, z in zone_of.items() if z == zi]
+        owned = {n.schema for n in members if n.schema}
+        strangers = sorted(
+            f"{n.unique_id} (schema {n.schema})"
+            for n in manifest.nodes.values()
+            if n.schema in owned
+            and n.resource_type in BUILDABLE
+            and not n.is_ephemeral
+            and n.enabled
+            and zone_of.get(n.unique_id) != zi
+        )
+        if strangers:
+            raise PlanError(
+                f"zones[{zi}].publish",
+                f"atomic zone '{spec.zones[zi].name}' must own its schemas, but these nodes outside it "
+                f"build there too: {_listing(strangers)}; give the zone schemas of its own",
+            )
+        schemas[zi] = tuple(sorted(owned))
+        keep[zi] = tuple(
+            sorted(
+                f"{n.schema}.{n.alias}"
+                for n in members
+                if n.materialized in ("incremental", "snapshot") or n.resource_type == "snapshot"
+            )
+        )
+    return schemas, keep
 
 
 def build_plan(
@@ -306,7 +384,9 @@ def build_plan(
     tests_of, loose = _attach_tests(spec, manifest, graph, position, selected)
 
     tr = translator(list(nodes.values()) + [manifest.sources[s] for s in loose if s])
-    out = _Assembler(spec, tr, [z.name for z in spec.zones])
+    schemas, keep = _atomic_zones(spec, manifest, zone_of)
+    out = _Assembler(spec, tr, [z.name for z in spec.zones], schemas=schemas)
+    out.add_stages(keep)
     out.add_loose_tests(manifest, loose)
     for uid in order:
         out.add_node(nodes[uid], zone_of[uid], position[uid], graph, zone_of, tests_of.get(uid, []))

@@ -23,7 +23,7 @@ from sluice.spec.loader import SpecFile
 from sluice.spec.paths import dbt_paths
 
 DIR_VAR = "SLUICE_PLAN_DIR"
-FORMAT = 1
+FORMAT = 2  # 2: atomic zones (task schemas, kept relations)
 
 
 def plan_dir(sf: SpecFile) -> Path:

@@ -14,6 +14,7 @@ class TaskKind(StrEnum):
     RUN = "run"
     TEST = "test"
     GATEWAY = "gateway"
+    STAGE = "stage"
     PUBLISH = "publish"
 
 
@@ -41,6 +42,11 @@ class Task:
     doc: dict[str, Any] = field(default_factory=dict, compare=False)
     #: a test task that holds back its children and its zone's gateway
     blocking: bool = True
+    #: an atomic zone's schemas (live names): its dbt tasks build them in staging, its stage
+    #: task prepares them and its publish task swaps them live
+    schemas: tuple[str, ...] = ()
+    #: stage task: live relations ("schema.name") copied into staging, which build on history
+    keep: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -82,7 +88,18 @@ class Plan:
             "zones": list(self.zones),
             "warnings": list(self.warnings),
             "tasks": [
-                [t.id, t.kind.value, t.zone, t.node, list(t.upstream), list(t.select), t.doc, t.blocking]
+                [
+                    t.id,
+                    t.kind.value,
+                    t.zone,
+                    t.node,
+                    list(t.upstream),
+                    list(t.select),
+                    t.doc,
+                    t.blocking,
+                    list(t.schemas),
+                    list(t.keep),
+                ]
                 for t in self.tasks
             ],
         }
@@ -94,7 +111,18 @@ class Plan:
             zones=tuple(data["zones"]),
             warnings=tuple(data["warnings"]),
             tasks=tuple(
-                Task(tid, TaskKind(kind), zone, node, tuple(up), tuple(sel), doc, blocking)
-                for tid, kind, zone, node, up, sel, doc, blocking in data["tasks"]
+                Task(
+                    tid,
+                    TaskKind(kind),
+                    zone,
+                    node,
+                    tuple(up),
+                    tuple(sel),
+                    doc,
+                    blocking,
+                    tuple(sc),
+                    tuple(kp),
+                )
+                for tid, kind, zone, node, up, sel, doc, blocking, sc, kp in data["tasks"]
             ),
         )

@@ -81,7 +81,7 @@ def adapter_type(project_dir: Path, profiles_dir: Path, target: str) -> str | No
 
 @dataclass(frozen=True)
 class DbtCall:
-    """One dbt command over an explicit list of nodes."""
+    """One dbt command over an explicit list of nodes (or a macro, for run-operation)."""
 
     command: str
     select: tuple[str, ...]
@@ -90,6 +90,18 @@ class DbtCall:
     target: str
     executable: str | None = None
     execution: str = "worker"
+    #: dbt --vars (JSON); an atomic zone's tasks name the schemas they build into staging
+    vars: str | None = None
+    #: arguments after the command, such as run-operation's macro and --args
+    args: tuple[str, ...] = ()
+
+    def options(self) -> list[str]:
+        """What follows the common flags: the command's own arguments and the selection."""
+        out = list(self.args)
+        return [*out, "--select", *self.select] if self.select else out
+
+    def describe(self) -> str:
+        return " ".join(self.select) or " ".join(self.args[:1])
 
     def argv(self, target_path: Path) -> list[str]:
         return [
@@ -106,8 +118,8 @@ class DbtCall:
             str(target_path),
             "--log-path",
             str(target_path),
-            "--select",
-            *self.select,
+            *(["--vars", self.vars] if self.vars else []),
+            *self.options(),
         ]
 
     def lock_path(self) -> Path | None:
@@ -171,7 +183,7 @@ class DbtProcess:
                 raise
         if not ok:
             details = "\n".join(error_lines(lines))
-            raise DbtCommandError(f"dbt {call.command} failed for {' '.join(call.select)}:\n{details}")
+            raise DbtCommandError(f"dbt {call.command} failed for {call.describe()}:\n{details}")
         return lines
 
     def _in_subprocess(self, log: Callable[[str], None]) -> bool:
@@ -204,15 +216,16 @@ class DbtProcess:
         target = dbt_target(call.target)
         python = worker_python(call.executable)
         try:
-            path = dbt_worker.socket_path(call.project_dir, call.profiles_dir, target, python)
+            path = dbt_worker.socket_path(call.project_dir, call.profiles_dir, target, python, call.vars)
         except PermissionError as exc:
             raise SluiceError(f"dbt worker: {exc}") from None
-        log(f"dbt {call.command} --select {' '.join(call.select)} (warm dbt worker, target {target})")
+        shown = " ".join([call.command, *call.options(), *(["--vars", call.vars] if call.vars else [])])
+        log(f"dbt {shown} (warm dbt worker, target {target})")
         for _ in range(3):
             _start_worker(path, call, target, python, log)
             accepted = False
             try:
-                for message in dbt_worker.request(path, call.command, list(call.select)):
+                for message in dbt_worker.request(path, call.command, call.options()):
                     if message.get("accepted"):
                         accepted = True
                         self.worker_pid = message.get("pid")
@@ -225,7 +238,7 @@ class DbtProcess:
             except OSError:
                 pass
             if accepted:
-                raise SluiceError(f"the dbt worker stopped while running {' '.join(call.select)}")
+                raise SluiceError(f"the dbt worker stopped while running {call.describe()}")
             path.unlink(missing_ok=True)  # a dead worker's socket: start a new one
         raise SluiceError(f"no dbt worker answered on {path}")
 
@@ -249,6 +262,7 @@ def _start_worker(path: Path, call: DbtCall, target: str, python: str, log: Call
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [_SLUICE_ROOT, os.environ.get("PYTHONPATH")]))
         argv = [python, "-m", "sluice.runtime.dbt_worker", "--project-dir", str(call.project_dir)]
         argv += ["--profiles-dir", str(call.profiles_dir), "--target", target, "--socket", str(path)]
+        argv += ["--vars", call.vars] if call.vars else []
         log(f"starting a dbt worker: {' '.join(argv)} (log: {log_file})")
         with log_file.open("a") as out:
             proc = subprocess.Popen(

@@ -7,7 +7,7 @@ Airflow task's request with an in-process ``dbtRunner`` call that reuses the par
 log and retry per model; the worker only removes the process start.
 
 Protocol, one request per connection over a Unix socket, JSON lines:
-client → {"command": "run", "select": [...]}
+client → {"command": "run", "args": ["--select", ...]}
 worker → {"accepted": true}, then {"log": "..."}..., then {"done": true, "success": bool}
 
 Requests run one at a time: dbt is not safe to run concurrently in one process, and DuckDB
@@ -35,15 +35,18 @@ IDLE_SECONDS = float(os.environ.get("SLUICE_DBT_WORKER_IDLE", "600"))
 MAX_REQUESTS = 2000  # restart now and then, so a long-lived worker cannot grow without bound
 
 
-def socket_path(project_dir: Path, profiles_dir: Path, target: str, python: str) -> Path:
-    """One worker per project, profiles, target, interpreter and manifest version."""
+def socket_path(
+    project_dir: Path, profiles_dir: Path, target: str, python: str, dbt_vars: str | None = None
+) -> Path:
+    """One worker per project, profiles, target, vars, interpreter and manifest version: vars
+    decide schema names at parse time, so an atomic zone's staging build has its own worker."""
     manifest = project_dir / "target" / "manifest.json"
     try:
         stat = manifest.stat()
         version = f"{stat.st_size}:{stat.st_mtime_ns}"
     except OSError:
         version = "none"
-    key = "\0".join([str(project_dir), str(profiles_dir), target, python, version])
+    key = "\0".join([str(project_dir), str(profiles_dir), target, python, version, dbt_vars or ""])
     # Unix socket paths are limited to ~100 bytes: keep it short
     return private_dir() / f"dbt-{hashlib.sha256(key.encode()).hexdigest()[:16]}.sock"
 
@@ -74,7 +77,9 @@ def _release_duckdb() -> None:
 
 
 class _Worker:
-    def __init__(self, project_dir: Path, profiles_dir: Path, target: str, scratch: Path) -> None:
+    def __init__(
+        self, project_dir: Path, profiles_dir: Path, target: str, dbt_vars: str | None, scratch: Path
+    ) -> None:
         from dbt.cli.main import dbtRunner
 
         self.common = [
@@ -88,6 +93,7 @@ class _Worker:
             str(scratch),
             "--log-path",
             str(scratch),
+            *(["--vars", dbt_vars] if dbt_vars else []),
         ]
         self._sink: Callable[[str], None] | None = None
         parsed = dbtRunner(callbacks=[self._on_event]).invoke(["parse", "--quiet", *self.common])
@@ -100,13 +106,12 @@ class _Worker:
         if self._sink is not None and event.info.level != "debug":
             self._sink(event.info.msg)
 
-    def run(self, command: str, select: list[str], sink: Callable[[str], None]) -> bool:
+    def run(self, command: str, args: list[str], sink: Callable[[str], None]) -> bool:
         self._sink = sink
         try:
             # --no-write-json: each call would otherwise rewrite manifest.json, which grows with the
             # project and is not read by anyone here
-            argv = ["--no-use-colors", "--log-level", "none", command, *self.common, "--no-write-json"]
-            argv += ["--select", *select]
+            argv = ["--no-use-colors", "--log-level", "none", command, *self.common, "--no-write-json", *args]
             result = self.runner.invoke(argv)
             if result.exception is not None and not isinstance(result.exception, SystemExit):
                 sink(f"dbt raised: {result.exception}")
@@ -120,17 +125,18 @@ def _send(conn: socket.socket, message: dict[str, Any]) -> None:
     conn.sendall(json.dumps(message).encode() + b"\n")
 
 
-def serve(project_dir: Path, profiles_dir: Path, target: str, path: Path) -> None:
+def serve(project_dir: Path, profiles_dir: Path, target: str, dbt_vars: str | None, path: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="sluice-worker-") as tmp:
         scratch = Path(tmp)
         # dbt re-parses the whole project unless its partial-parse file matches the profile and
         # target; the worker keeps its own per target, falling back to the one `dbt parse` left
-        kept = project_dir / "target" / "sluice" / f"partial_parse.{target}.msgpack"
+        flavour = hashlib.sha256(dbt_vars.encode()).hexdigest()[:8] if dbt_vars else "live"
+        kept = project_dir / "target" / "sluice" / f"partial_parse.{target}.{flavour}.msgpack"
         for partial in (kept, project_dir / "target" / "partial_parse.msgpack"):
             if partial.exists():
                 shutil.copy2(partial, scratch / "partial_parse.msgpack")
                 break
-        worker = _Worker(project_dir, profiles_dir, target, scratch)
+        worker = _Worker(project_dir, profiles_dir, target, dbt_vars, scratch)
         with contextlib.suppress(OSError):
             kept.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(scratch / "partial_parse.msgpack", kept)
@@ -165,18 +171,18 @@ def _handle(worker: _Worker, conn: socket.socket) -> None:
             with contextlib.suppress(OSError):
                 _send(conn, {"log": line})
 
-        ok = worker.run(str(request["command"]), [str(s) for s in request["select"]], sink)
+        ok = worker.run(str(request["command"]), [str(s) for s in request["args"]], sink)
         _send(conn, {"done": True, "success": ok})
     except (OSError, ValueError, KeyError) as exc:
         with contextlib.suppress(OSError):
             _send(conn, {"done": True, "success": False, "error": str(exc)})
 
 
-def request(path: Path, command: str, select: list[str]) -> Iterator[dict[str, Any]]:
+def request(path: Path, command: str, args: list[str]) -> Iterator[dict[str, Any]]:
     """Send one request and yield the worker's messages; raises ConnectionError if none."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         conn.connect(str(path))
-        _send(conn, {"command": command, "select": select})
+        _send(conn, {"command": command, "args": args})
         for line in conn.makefile("r"):
             yield json.loads(line)
 
@@ -187,11 +193,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profiles-dir", required=True, type=Path)
     parser.add_argument("--target", required=True)
     parser.add_argument("--socket", required=True, type=Path)
+    parser.add_argument("--vars", default=None)
     args = parser.parse_args(argv)
     started = time.monotonic()
     sys.stdout.write(f"sluice dbt worker {os.getpid()} starting on {args.socket}\n")
     sys.stdout.flush()
-    serve(args.project_dir, args.profiles_dir, args.target, args.socket)
+    serve(args.project_dir, args.profiles_dir, args.target, args.vars, args.socket)
     sys.stdout.write(f"sluice dbt worker {os.getpid()} exiting after {time.monotonic() - started:.0f} s\n")
 
 

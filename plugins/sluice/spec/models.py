@@ -100,8 +100,12 @@ class Zone(Strict):
     select: tuple[Selector, ...] = Field(
         description="dbt selectors; a node goes to the first zone that selects it."
     )
-    publish: Literal["barrier"] = Field(
-        "barrier", description="barrier: later zones wait for this zone's gateway."
+    publish: Literal["barrier", "atomic"] = Field(
+        "barrier",
+        description=(
+            "barrier: later zones wait for this zone's gateway. atomic: the zone builds and tests "
+            "in a staging copy of its schemas, and its publish task swaps them live all at once."
+        ),
     )
     description: str | None = None
 

@@ -1,0 +1,51 @@
+{#
+  sluice's atomic zone publish (see the README, "Atomic publish"). Keep these macros in any dbt
+  project whose pipeline has a zone with `publish: atomic`, and call sluice_schema() last in
+  generate_schema_name. sluice decides the SQL; these macros only tell it what the warehouse
+  holds and run the statements it sends, on dbt's own connection and credentials.
+#}
+
+{# While sluice builds an atomic zone it passes --vars '{sluice_staging: [its schemas]}': those models and their tests then read and write <schema>__staging, and every other schema stays live. #}
+{% macro sluice_schema(schema_name) -%}
+    {%- if schema_name in var('sluice_staging', []) -%}{{ schema_name }}__staging{%- else -%}{{ schema_name }}{%- endif -%}
+{%- endmacro %}
+
+{# Logs one line "SLUICE-RESULT {json}": the target's engine and database, which of the schemas and their staging copies exist, their relations, and on DuckDB (which binds views by name) the SQL of the staged views. #}
+{% macro sluice_describe(schemas) %}
+    {%- set wanted = [] -%}
+    {%- for base in schemas -%}{%- do wanted.extend([base | lower, (base ~ '__staging') | lower]) -%}{%- endfor -%}
+    {%- set listed = "'" ~ (wanted | join("', '")) ~ "'" -%}
+    {%- set catalog = "and lower(table_catalog) = lower('" ~ target.database ~ "')" if target.type == 'duckdb' else "" -%}
+    {%- set found = {} -%}
+    {%- for name in wanted -%}{%- do found.update({name: {'exists': false, 'relations': []}}) -%}{%- endfor -%}
+    {%- set schemata -%}
+        select lower(schema_name) from information_schema.schemata
+        where lower(schema_name) in ({{ listed }}) {{ catalog | replace('table_catalog', 'catalog_name') }}
+    {%- endset -%}
+    {%- for row in run_query(schemata).rows -%}{%- do found[row[0]].update({'exists': true}) -%}{%- endfor -%}
+    {%- set tables -%}
+        select lower(table_schema), table_name, table_type from information_schema.tables
+        where lower(table_schema) in ({{ listed }}) {{ catalog }}
+        order by 1, 2
+    {%- endset -%}
+    {%- for row in run_query(tables).rows -%}
+        {%- do found[row[0]]['relations'].append({'name': row[1], 'type': 'view' if 'VIEW' in (row[2] | upper) else 'table'}) -%}
+    {%- endfor -%}
+    {%- set views = {} -%}
+    {%- if target.type == 'duckdb' -%}
+        {%- set query -%}
+            select lower(schema_name) || '.' || view_name, sql from duckdb_views()
+            where not internal and lower(database_name) = lower('{{ target.database }}') and lower(schema_name) in ({{ listed }})
+        {%- endset -%}
+        {%- for row in run_query(query).rows -%}{%- do views.update({row[0]: row[1]}) -%}{%- endfor -%}
+    {%- endif -%}
+    {{ log('SLUICE-RESULT ' ~ tojson({'type': target.type, 'database': target.database, 'schemas': found, 'views': views}), info=True) }}
+{% endmacro %}
+
+{# Runs sluice's statements in order; a statement holding several (BEGIN ... COMMIT) is one transaction. #}
+{% macro sluice_run_sql(statements) %}
+    {%- for sql in statements -%}
+        {%- call statement('sluice_' ~ loop.index, auto_begin=False) -%}{{ sql }}{%- endcall -%}
+    {%- endfor -%}
+    {{ log('SLUICE-RESULT ' ~ tojson({'statements': statements | length}), info=True) }}
+{% endmacro %}

@@ -1,0 +1,92 @@
+"""Run an atomic zone's stage and publish steps through dbt (run-operation on the project's
+sluice macros), so they use the same target, credentials and DuckDB lock as the zone's models."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sluice.runtime.dbt import DbtCall, DbtProcess
+from sluice.runtime.publish import (
+    PublishError,
+    Warehouse,
+    publish_sql,
+    relation_listing,
+    result_of,
+    snowflake_undo_sql,
+    stage_sql,
+    staging_name,
+)
+
+Log = Callable[[str], None]
+
+
+def _operation(base: DbtCall, macro: str, args: dict[str, Any], log: Log) -> dict[str, Any]:
+    call = dataclasses.replace(
+        base, command="run-operation", select=(), vars=None, args=(macro, "--args", json.dumps(args))
+    )
+    return result_of(DbtProcess(call).run(log))
+
+
+def describe(base: DbtCall, schemas: Sequence[str], log: Log) -> Warehouse:
+    return Warehouse.from_result(_operation(base, "sluice_describe", {"schemas": list(schemas)}, log))
+
+
+def run_sql(base: DbtCall, statements: Sequence[str], log: Log) -> None:
+    for sql in statements:
+        log(f"sql: {sql}")
+    _operation(base, "sluice_run_sql", {"statements": list(statements)}, log)
+
+
+def stage(base: DbtCall, zone: str, schemas: Sequence[str], keep: Sequence[str], log: Log) -> None:
+    """Start a fresh staging copy of the zone (live incremental models and snapshots copied in)."""
+    wh = describe(base, schemas, log)
+    run_sql(base, stage_sql(wh, schemas, keep), log)
+    log(f"zone {zone}: staging ready in " + ", ".join(wh.q(staging_name(s)) for s in schemas))
+
+
+def publish(base: DbtCall, zone: str, schemas: Sequence[str], log: Log) -> None:
+    """Swap the zone's staging copy live in one step."""
+    wh = describe(base, schemas, log)
+    statements = publish_sql(wh, schemas)
+    if wh.engine != "snowflake":
+        run_sql(base, statements, log)
+    else:
+        _snowflake_publish(base, wh, schemas, statements, log)
+    log(f"zone {zone}: published " + ", ".join(wh.q(s) for s in schemas))
+
+
+def _snowflake_publish(
+    base: DbtCall, wh: Warehouse, schemas: Sequence[str], statements: list[str], log: Log
+) -> None:
+    swapped: list[str] = []
+    for schema, sql in zip(schemas, statements, strict=False):
+        try:
+            run_sql(base, [sql], log)
+        except Exception:
+            if swapped:
+                log("swapping back " + ", ".join(swapped) + " so the zone stays on one version")
+                run_sql(base, snowflake_undo_sql(wh, swapped), log)
+            raise
+        swapped.append(schema)
+    run_sql(base, statements[len(schemas) :], log)
+
+
+def report_blocked(
+    base: DbtCall, zone: str, schemas: Sequence[str], blockers: Sequence[str], log: Log
+) -> None:
+    """Say what held the publish back and how to look at the staging copy; then fail."""
+    log(f"zone {zone} NOT published: live stays on the previous version. Blocked by:")
+    for blocker in blockers:
+        log(f"  {blocker}")
+    try:
+        wh = describe(base, schemas, log)
+    except Exception as exc:  # the report must not hide the reason the publish was blocked
+        log(f"(could not list the staging copy: {exc})")
+    else:
+        log("The staging copy is kept for inspection; query it with:")
+        for schema in schemas:
+            relation_listing(wh, schema, log)
+    raise PublishError(f"zone {zone} not published: blocked by {', '.join(blockers)}")

@@ -1,0 +1,202 @@
+"""Atomic zones: the plan's stage and publish tasks, and the SQL that swaps a zone live."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from sluice.errors import PlanError
+from sluice.manifest.reader import parse_manifest
+from sluice.plan.builder import build_plan
+from sluice.plan.model import Plan, TaskKind
+from sluice.runtime.publish import (
+    PublishError,
+    Warehouse,
+    publish_sql,
+    result_of,
+    snowflake_undo_sql,
+    stage_sql,
+)
+from sluice.spec.models import PipelineSpec
+from tests.unit.manifests import m, manifest, node
+
+MACROS = {
+    "macro.shop.generate_schema_name": {"depends_on": {"macros": ["macro.shop.sluice_schema"]}},
+    "macro.shop.sluice_schema": {"depends_on": {"macros": []}},
+    "macro.shop.sluice_describe": {"depends_on": {"macros": []}},
+    "macro.shop.sluice_run_sql": {"depends_on": {"macros": []}},
+}
+
+
+def in_schema(entry: tuple[str, dict[str, Any]], schema: str) -> tuple[str, dict[str, Any]]:
+    uid, raw = entry
+    return uid, {**raw, "schema": schema, "alias": raw["name"]}
+
+
+def shop(*extra: tuple[str, dict[str, Any]], macros: dict[str, Any] | None = None) -> dict[str, Any]:
+    raw = manifest(
+        in_schema(node("seed", "raw_orders"), "raw"),
+        in_schema(
+            node("model", "stg_orders", ("seed.shop.raw_orders",), path="models/bronze/stg.sql"), "bronze"
+        ),
+        in_schema(node("model", "daily", (m("stg_orders"),), path="models/gold/daily.sql"), "gold"),
+        in_schema(
+            node(
+                "model",
+                "history",
+                (m("stg_orders"),),
+                path="models/gold/history.sql",
+                materialized="incremental",
+            ),
+            "gold",
+        ),
+        in_schema(node("model", "by_customer", (m("daily"),), path="models/gold/by_customer.sql"), "gold"),
+        node("test", "totals_agree", (m("daily"), m("by_customer"))),
+        node("test", "unique_stg", (m("stg_orders"),)),
+        *extra,
+    )
+    raw["macros"] = MACROS if macros is None else macros
+    return raw
+
+
+def plan_of(raw: dict[str, Any]) -> Plan:
+    zones = [
+        {"name": "bronze", "select": ["path:seeds", "path:models/bronze"]},
+        {"name": "gold", "select": ["path:models/gold"], "publish": "atomic"},
+    ]
+    return build_plan(PipelineSpec.model_validate({"pipeline": "p", "zones": zones}), parse_manifest(raw))
+
+
+def test_atomic_zone_builds_behind_a_stage_task_and_ends_in_a_publish_task() -> None:
+    plan = plan_of(shop())
+    tasks = plan.by_id()
+    assert tasks["gold.stage"].kind is TaskKind.STAGE
+    assert tasks["gold.stage"].upstream == ("bronze.gateway",)
+    assert tasks["gold.stage"].schemas == ("gold",)
+    # the incremental model keeps its history: the stage task copies it from live
+    assert tasks["gold.stage"].keep == ("gold.history",)
+    assert tasks["gold.daily_run"].upstream == ("gold.stage",)
+    assert tasks["gold.history_run"].upstream == ("gold.stage",)
+    assert tasks["gold.by_customer_run"].upstream == ("gold.daily_run",)
+    publish = tasks["gold.publish"]
+    assert publish.kind is TaskKind.PUBLISH
+    assert set(publish.upstream) >= {"gold.daily_run", "gold.by_customer_test", "gold.history_run"}
+    assert "gold.gateway" not in tasks
+    # models and tests of the zone build into staging; the barrier zone's do not
+    assert tasks["gold.by_customer_test"].schemas == ("gold",)
+    assert tasks["bronze.stg_orders_run"].schemas == ()
+
+
+def test_a_later_zone_waits_for_the_publish_task() -> None:
+    raw = shop(in_schema(node("model", "report", (m("daily"),), path="models/report/report.sql"), "report"))
+    zones = [
+        {"name": "bronze", "select": ["path:seeds", "path:models/bronze"]},
+        {"name": "gold", "select": ["path:models/gold"], "publish": "atomic"},
+        {"name": "report", "select": ["path:models/report"]},
+    ]
+    plan = build_plan(PipelineSpec.model_validate({"pipeline": "p", "zones": zones}), parse_manifest(raw))
+    assert plan.by_id()["report.report_run"].upstream == ("gold.publish",)
+    assert plan.by_id()["report.report_run"].schemas == ()
+
+
+def test_an_atomic_zone_must_own_its_schemas() -> None:
+    stranger = in_schema(node("model", "stray", (m("stg_orders"),), path="models/bronze/stray.sql"), "gold")
+    with pytest.raises(PlanError) as err:
+        plan_of(shop(stranger))
+    assert err.value.key == "zones[1].publish"
+    assert "model.shop.stray (schema gold)" in str(err.value)
+
+
+def test_an_atomic_zone_needs_the_sluice_macros() -> None:
+    with pytest.raises(PlanError) as err:
+        plan_of(shop(macros={}))
+    assert "copy dbt/macros/sluice" in str(err.value)
+
+
+def test_compiled_plan_round_trip_keeps_the_atomic_fields() -> None:
+    plan = plan_of(shop())
+    assert Plan.from_dict(json.loads(json.dumps(plan.to_dict()))) == plan
+
+
+def warehouse(engine: str, live: bool = True, staged: tuple[tuple[str, str], ...] = ()) -> Warehouse:
+    relations: dict[str, Any] = {
+        "gold": {
+            "exists": live,
+            "relations": [{"name": "daily", "type": "table"}, {"name": "old", "type": "table"}],
+        },
+        "gold__staging": {"exists": True, "relations": [{"name": n, "type": t} for n, t in staged]},
+    }
+    views = {"gold__staging.v": 'CREATE VIEW gold__staging.v AS SELECT * FROM "gold__staging".daily;'}
+    return Warehouse.from_result(
+        {"type": engine, "database": "ANALYTICS", "schemas": relations, "views": views}
+    )
+
+
+def test_snowflake_swaps_each_schema_and_drops_the_old_version_after() -> None:
+    assert publish_sql(warehouse("snowflake"), ["gold"]) == [
+        "alter schema ANALYTICS.gold__staging swap with ANALYTICS.gold",
+        "drop schema if exists ANALYTICS.gold__staging",
+    ]
+    # first publish: nothing live to swap with
+    assert publish_sql(warehouse("snowflake", live=False), ["gold"]) == [
+        "alter schema ANALYTICS.gold__staging rename to ANALYTICS.gold"
+    ]
+    assert snowflake_undo_sql(warehouse("snowflake"), ["gold"]) == [
+        "alter schema ANALYTICS.gold swap with ANALYTICS.gold__staging"
+    ]
+
+
+def test_snowflake_stage_is_a_zero_copy_clone_of_live() -> None:
+    assert stage_sql(warehouse("snowflake"), ["gold"], ["gold.history"]) == [
+        "create or replace schema ANALYTICS.gold__staging clone ANALYTICS.gold"
+    ]
+
+
+def test_postgres_renames_both_ways_in_one_transaction() -> None:
+    statements = publish_sql(warehouse("postgres"), ["gold"])
+    assert statements == [
+        'begin; alter schema "ANALYTICS"."gold" rename to "gold__sluice_retired"; '
+        'alter schema "ANALYTICS"."gold__staging" rename to "gold"; commit',
+        'drop schema if exists "ANALYTICS"."gold__sluice_retired" cascade',
+    ]
+
+
+def test_stage_copies_only_kept_relations_that_exist_live() -> None:
+    assert stage_sql(warehouse("postgres"), ["gold"], ["gold.daily", "gold.missing"]) == [
+        'drop schema if exists "ANALYTICS"."gold__staging" cascade',
+        'create schema "ANALYTICS"."gold__staging"',
+        'create table "ANALYTICS"."gold__staging"."daily" as select * from "ANALYTICS"."gold"."daily"',
+    ]
+
+
+def test_duckdb_replaces_live_relations_in_one_transaction_and_repoints_views() -> None:
+    (sql,) = publish_sql(warehouse("duckdb", staged=(("daily", "table"), ("v", "view"))), ["gold"])
+    assert sql.startswith("begin transaction; ") and sql.endswith("; commit")
+    body = sql.removeprefix("begin transaction; ").removesuffix("; commit").split("; ")
+    assert body == [
+        'create schema if not exists "ANALYTICS"."gold"',
+        'drop table if exists "ANALYTICS"."gold"."old"',  # a model removed from the project
+        'create or replace table "ANALYTICS"."gold"."daily" as '
+        'select * from "ANALYTICS"."gold__staging"."daily"',
+        'create or replace view gold.v AS SELECT * FROM "gold".daily',  # pointed at live
+        'drop schema "ANALYTICS"."gold__staging" cascade',
+    ]
+
+
+def test_nothing_staged_is_an_error_not_an_empty_zone() -> None:
+    wh = Warehouse.from_result(
+        {"type": "postgres", "database": "d", "schemas": {"gold": {"exists": True, "relations": []}}}
+    )
+    with pytest.raises(PublishError, match=re.escape('"d"."gold__staging" missing')):
+        publish_sql(wh, ["gold"])
+
+
+def test_unsupported_adapter_and_missing_macro_answer_are_one_line_errors() -> None:
+    with pytest.raises(PublishError, match="does not support dbt adapter 'bigquery'"):
+        Warehouse.from_result({"type": "bigquery", "database": "d", "schemas": {}})
+    with pytest.raises(PublishError, match="copy dbt/macros/sluice"):
+        result_of(["12:00:00  Running with dbt=1.11"])
+    assert result_of(['12:00:01  SLUICE-RESULT {"statements": 2}']) == {"statements": 2}
