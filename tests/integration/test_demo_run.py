@@ -47,7 +47,7 @@ def test_demo_pipeline_builds_gold_marts_with_the_expected_rows(sandbox: Callabl
     assert done.returncode == 0, log[-4000:]
     states = box.task_states(DAG)
     assert states and set(states.values()) == {"success"}, {k: v for k, v in states.items() if v != "success"}
-    assert {"bronze.gateway", "silver.gateway", "gold.gateway"} <= set(states)
+    assert {"bronze.gateway", "silver.gateway", "gold.publish"} <= set(states)
 
     volumes = query(
         box.duckdb,

@@ -158,17 +158,17 @@ def test_snowflake_stage_is_a_zero_copy_clone_of_live() -> None:
 def test_postgres_renames_both_ways_in_one_transaction() -> None:
     statements = publish_sql(warehouse("postgres"), ["gold"])
     assert statements == [
-        'begin; alter schema "ANALYTICS"."gold" rename to "gold__sluice_retired"; '
-        'alter schema "ANALYTICS"."gold__staging" rename to "gold"; commit',
-        'drop schema if exists "ANALYTICS"."gold__sluice_retired" cascade',
+        'begin; alter schema "gold" rename to "gold__sluice_retired"; '
+        'alter schema "gold__staging" rename to "gold"; commit',
+        'drop schema if exists "gold__sluice_retired" cascade',
     ]
 
 
 def test_stage_copies_only_kept_relations_that_exist_live() -> None:
     assert stage_sql(warehouse("postgres"), ["gold"], ["gold.daily", "gold.missing"]) == [
-        'drop schema if exists "ANALYTICS"."gold__staging" cascade',
-        'create schema "ANALYTICS"."gold__staging"',
-        'create table "ANALYTICS"."gold__staging"."daily" as select * from "ANALYTICS"."gold"."daily"',
+        'drop schema if exists "gold__staging" cascade',
+        'create schema "gold__staging"',
+        'create table "gold__staging"."daily" as select * from "gold"."daily"',
     ]
 
 
@@ -190,7 +190,7 @@ def test_nothing_staged_is_an_error_not_an_empty_zone() -> None:
     wh = Warehouse.from_result(
         {"type": "postgres", "database": "d", "schemas": {"gold": {"exists": True, "relations": []}}}
     )
-    with pytest.raises(PublishError, match=re.escape('"d"."gold__staging" missing')):
+    with pytest.raises(PublishError, match=re.escape('"gold__staging" missing')):
         publish_sql(wh, ["gold"])
 
 

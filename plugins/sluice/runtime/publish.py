@@ -87,7 +87,12 @@ class Warehouse:
         return self.relations.get(schema.lower(), ())
 
     def q(self, *parts: str) -> str:
-        return quote(self.engine, self.database, *parts)
+        # PostgreSQL names no other database, and refuses a schema named with its database
+        return (
+            quote(self.engine, *parts)
+            if self.engine == "postgres"
+            else quote(self.engine, self.database, *parts)
+        )
 
 
 def result_of(lines: Sequence[str]) -> dict[str, Any]:
