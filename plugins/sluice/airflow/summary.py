@@ -45,10 +45,11 @@ def summarize(pipeline: str, specs_dir: str = SPECS_DIR) -> tuple[str, bool]:
     run_id, run_state, states = _states(plan.pipeline)
     rows = [
         f"{plan.pipeline} {run_id}: {run_state}",
-        f"{'zone':<10}{'models built':>14}{'tests passed':>14}{'seconds':>9}",
+        f"{'zone':<10}{'models built':>14}{'tests passed':>14}{'seconds':>9}  publish",
     ]
     per_zone: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     spans: dict[str, list[float]] = defaultdict(list)
+    published: dict[str, str] = {}
     for task in plan.tasks:
         state, start, end = states.get(task.id, (None, None, None))
         counts = per_zone[task.zone or ""]
@@ -60,11 +61,14 @@ def summarize(pipeline: str, specs_dir: str = SPECS_DIR) -> tuple[str, bool]:
             n = len(task.doc.get("tests", []))
             counts[2] += n if ok else 0
             counts[3] += n
+        elif task.kind is TaskKind.PUBLISH and task.zone:
+            published[task.zone] = "atomic: " + ("published" if ok else "NOT published, live unchanged")
         spans[task.zone or ""] += [t for t in (start, end) if t is not None]
     for zone in plan.zones:
         built, nodes, passed, tests = per_zone[zone]
         seconds = max(spans[zone]) - min(spans[zone]) if spans[zone] else 0.0
-        rows.append(f"{zone:<10}{f'{built}/{nodes}':>14}{f'{passed}/{tests}':>14}{seconds:>9.1f}")
+        publish = published.get(zone, "barrier")
+        rows.append(f"{zone:<10}{f'{built}/{nodes}':>14}{f'{passed}/{tests}':>14}{seconds:>9.1f}  {publish}")
     duckdb = os.environ.get("SLUICE_DUCKDB_PATH")
     if duckdb:
         rows.append(f"DuckDB file: {duckdb}  (gold tables in schema gold)")
@@ -78,7 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     text, ok = summarize(args.pipeline)
     if not ok and args.log and Path(args.log).exists():
-        failed = [line for line in Path(args.log).read_text().splitlines() if "DbtCommandError" in line]
+        lines = Path(args.log).read_text().splitlines()
+        failed = [line for line in lines if "DbtCommandError" in line or "PublishError" in line]
         text += "\n" + "\n".join(failed[-5:])
     print(text)  # noqa: T201
     return 0 if ok else 1
