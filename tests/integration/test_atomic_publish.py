@@ -184,8 +184,8 @@ def test_zone_publishes_all_at_once_keeps_live_on_failure_and_publishes_after_th
     assert states["gold.publish"] == "success" and states["gold.stage"] == "success"
     assert wh.totals() == (465, 465)
     assert "gold__staging" not in wh.schemas(), "no staging schema left after a publish"
-    assert "sluice://atomic_orders/gold" in asset_events(box)
-    assert "sluice://atomic_orders/gold/customer_totals" in asset_events(box)
+    assert "x-sluice://atomic_orders/gold" in asset_events(box)
+    assert "x-sluice://atomic_orders/gold/customer_totals" in asset_events(box)
 
     # a reader keeps asking while the next run publishes new totals: both tables move together
     write_orders(box, BASE + MORE)
@@ -200,7 +200,7 @@ def test_zone_publishes_all_at_once_keeps_live_on_failure_and_publishes_after_th
         f"a reader saw gold half-published: {[p for p in seen if p[0] != p[1]]}"
     )
     assert {a for a, _ in seen} >= {465, 1025}, "the reader should see the old version, then the new"
-    assert asset_events(box).count("sluice://atomic_orders/gold") == 2
+    assert asset_events(box).count("x-sluice://atomic_orders/gold") == 2
 
     # a failing blocking test: live stays byte for byte, staging keeps the new rows
     before = wh.checksums()
@@ -214,7 +214,8 @@ def test_zone_publishes_all_at_once_keeps_live_on_failure_and_publishes_after_th
     assert re.search(r"zone gold NOT published.*Blocked by", log, re.S), log[-3000:]
     assert "_test (failed)" in log
     assert re.search(r"select \* from .*gold__staging.*customer_totals", log)
-    assert asset_events(box).count("sluice://atomic_orders/gold") == 2, "a blocked publish announces nothing"
+    blocked_events = asset_events(box).count("x-sluice://atomic_orders/gold")
+    assert blocked_events == 2, "a blocked publish announces nothing"
 
     # the fix: the next run publishes, and the incremental model holds each order once
     write_orders(box, BASE + MORE + [(7, 14, 900, "2026-11-05")])
