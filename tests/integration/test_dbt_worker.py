@@ -3,8 +3,11 @@ errors, and is replaced when it dies."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import signal
+import time
 from collections.abc import Callable
 
 import duckdb
@@ -66,3 +69,26 @@ def test_dead_worker_is_replaced(sandbox: Callable[..., Sandbox], monkeypatch: p
     lines: list[str] = []
     DbtProcess(seed_call(box, "raw_accounts")).run(lines.append)
     assert any("starting a dbt worker" in line for line in lines)
+
+
+def test_first_task_starts_the_staging_worker_ahead_of_need(
+    sandbox: Callable[..., Sandbox], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An atomic zone's models run in a worker of their own (other --vars); it parses while the
+    earlier zones run, so the zone's first task finds it serving."""
+    box = sandbox(migrate=False)
+    monkeypatch.setenv("SLUICE_DUCKDB_PATH", str(box.duckdb))
+    staged = json.dumps({"sluice_staging": ["gold"]})
+    call = dataclasses.replace(seed_call(box, "raw_customers"), warm=(staged,))
+    DbtProcess(call).run(lambda _: None)
+    path = dbt_worker.socket_path(box.dbt, box.dbt, "local", worker_python(None), staged)
+    deadline = time.monotonic() + 120
+    while not path.exists():
+        assert time.monotonic() < deadline, "the staging worker never started"
+        time.sleep(0.2)
+    lines: list[str] = []
+    gold = DbtCall("run", ("fqn:payments.gold.fraud_flags",), box.dbt, box.dbt, "local", vars=staged)
+    with pytest.raises(DbtCommandError):  # its parents were never built: but it ran in staging
+        DbtProcess(gold).run(lines.append)
+    assert not any("starting a dbt worker" in line for line in lines), "the prewarmed worker answered"
+    assert any("gold__staging.fraud_flags" in line for line in lines), lines[-10:]

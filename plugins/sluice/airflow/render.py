@@ -75,6 +75,8 @@ def render_dag(sf: SpecFile, plan: Plan, paths: DbtPaths) -> DAG:
         default_args=default_args,
         is_paused_upon_creation=spec.is_paused_upon_creation,
     )
+    # every worker flavour the run needs: live, and one per atomic zone's staging build
+    flavours = sorted({_staging_vars(t) or "" for t in plan.tasks if t.node or not t.schemas})
     with dag:
         groups = {z.name: TaskGroup(z.name, tooltip=z.description or f"zone {z.name}") for z in spec.zones}
         ops: dict[str, BaseOperator] = {}
@@ -91,7 +93,8 @@ def render_dag(sf: SpecFile, plan: Plan, paths: DbtPaths) -> DAG:
                 spec.dbt.target,
                 spec.dbt.executable,
                 spec.dbt.execution,
-                json.dumps({"sluice_staging": list(task.schemas)}) if task.schemas and task.node else None,
+                _staging_vars(task),
+                warm=tuple(f for f in flavours if f != (_staging_vars(task) or "")),
             )
             kwargs: dict[str, Any] = {"task_id": task.name, "task_group": group, "doc_md": task_doc(task)}
             if task.kind in (TaskKind.STAGE, TaskKind.PUBLISH):
@@ -104,6 +107,11 @@ def render_dag(sf: SpecFile, plan: Plan, paths: DbtPaths) -> DAG:
         for task in plan.tasks:
             _link(ops[task.id], [ops[u] for u in task.upstream])
     return dag
+
+
+def _staging_vars(task: Task) -> str | None:
+    """dbt --vars of an atomic zone's model and test tasks: build in the staging schemas."""
+    return json.dumps({"sluice_staging": list(task.schemas)}) if task.schemas and task.node else None
 
 
 def _assets(pipeline: str, zone: str, plan: Plan) -> list[Asset]:

@@ -5,6 +5,8 @@ the task log."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import fcntl
 import os
 import shutil
 import signal
@@ -94,6 +96,8 @@ class DbtCall:
     vars: str | None = None
     #: arguments after the command, such as run-operation's macro and --args
     args: tuple[str, ...] = ()
+    #: the --vars of the pipeline's other workers ("" for none), started ahead of need
+    warm: tuple[str, ...] = ()
 
     def options(self) -> list[str]:
         """What follows the common flags: the command's own arguments and the selection."""
@@ -223,6 +227,7 @@ class DbtProcess:
         log(f"dbt {shown} (warm dbt worker, target {target})")
         for _ in range(3):
             _start_worker(path, call, target, python, log)
+            _prewarm(call, target, python)
             accepted = False
             try:
                 for message in dbt_worker.request(path, call.command, call.options()):
@@ -254,29 +259,57 @@ def _start_worker(path: Path, call: DbtCall, target: str, python: str, log: Call
     """Start a worker for ``path`` unless one is there; one starter at a time per socket."""
     if path.exists():
         return
-    with exclusive(path.with_suffix(".start.lock"), log):
+    with exclusive(path.with_suffix(".start.lock"), log, "another task is starting this dbt worker") as lock:
         if path.exists():
             return
+        proc = _spawn_worker(path, call, target, python, lock.fileno(), log)
         log_file = path.with_suffix(".log")
-        env = _dbt_env()
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_SLUICE_ROOT, os.environ.get("PYTHONPATH")]))
-        argv = [python, "-m", "sluice.runtime.dbt_worker", "--project-dir", str(call.project_dir)]
-        argv += ["--profiles-dir", str(call.profiles_dir), "--target", target, "--socket", str(path)]
-        argv += ["--vars", call.vars] if call.vars else []
-        log(f"starting a dbt worker: {' '.join(argv)} (log: {log_file})")
-        with log_file.open("a") as out:
-            proc = subprocess.Popen(
-                argv,
-                cwd=call.project_dir,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
         deadline = time.monotonic() + WORKER_START_SECONDS
         while not path.exists():
             if proc.poll() is not None or time.monotonic() > deadline:
                 tail = log_file.read_text(errors="replace").splitlines()[-5:]
                 raise SluiceError(f"the dbt worker did not start: {' / '.join(tail)}")
             time.sleep(0.05)
+
+
+def _prewarm(call: DbtCall, target: str, python: str) -> None:
+    """Start, without waiting, the pipeline's other workers (an atomic zone's staging build has
+    its own): their project parse then happens before their first task, not on its clock."""
+    for flavour in call.warm:
+        other = dataclasses.replace(call, vars=flavour or None, warm=())
+        path = dbt_worker.socket_path(call.project_dir, call.profiles_dir, target, python, other.vars)
+        if path.exists():
+            continue
+        with path.with_suffix(".start.lock").open("a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # being started already
+            if not path.exists():
+                # the worker inherits the locked file and unlocks it once serving; closing our
+                # copy here leaves the lock with it, so no task starts a second one meanwhile
+                _spawn_worker(path, other, target, python, lock.fileno(), lambda _: None)
+
+
+def _spawn_worker(
+    path: Path, call: DbtCall, target: str, python: str, lock_fd: int, log: Callable[[str], None]
+) -> subprocess.Popen[bytes]:
+    log_file = path.with_suffix(".log")
+    env = _dbt_env()
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [_SLUICE_ROOT, os.environ.get("PYTHONPATH")]))
+    argv = [python, "-m", "sluice.runtime.dbt_worker", "--project-dir", str(call.project_dir)]
+    argv += ["--profiles-dir", str(call.profiles_dir), "--target", target, "--socket", str(path)]
+    argv += ["--vars", call.vars] if call.vars else []
+    argv += ["--start-lock-fd", str(lock_fd)]
+    log(f"starting a dbt worker: {' '.join(argv)} (log: {log_file})")
+    with log_file.open("a") as out:
+        return subprocess.Popen(
+            argv,
+            cwd=call.project_dir,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            pass_fds=(lock_fd,),
+        )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -125,7 +126,14 @@ def _send(conn: socket.socket, message: dict[str, Any]) -> None:
     conn.sendall(json.dumps(message).encode() + b"\n")
 
 
-def serve(project_dir: Path, profiles_dir: Path, target: str, dbt_vars: str | None, path: Path) -> None:
+def serve(
+    project_dir: Path,
+    profiles_dir: Path,
+    target: str,
+    dbt_vars: str | None,
+    path: Path,
+    lock_fd: int | None = None,
+) -> None:
     with tempfile.TemporaryDirectory(prefix="sluice-worker-") as tmp:
         scratch = Path(tmp)
         # dbt re-parses the whole project unless its partial-parse file matches the profile and
@@ -145,6 +153,9 @@ def serve(project_dir: Path, profiles_dir: Path, target: str, dbt_vars: str | No
             server.bind(str(staging))
             server.listen(64)
             staging.replace(path)  # appear only once ready to serve
+            if lock_fd is not None:  # the starter's lock, held until now so nobody starts a twin
+                fcntl.flock(lock_fd, fcntl.LOCK_UN)
+                os.close(lock_fd)
             server.settimeout(IDLE_SECONDS)
             try:
                 for _ in range(MAX_REQUESTS):
@@ -194,11 +205,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--target", required=True)
     parser.add_argument("--socket", required=True, type=Path)
     parser.add_argument("--vars", default=None)
+    parser.add_argument("--start-lock-fd", type=int, default=None)
     args = parser.parse_args(argv)
     started = time.monotonic()
     sys.stdout.write(f"sluice dbt worker {os.getpid()} starting on {args.socket}\n")
     sys.stdout.flush()
-    serve(args.project_dir, args.profiles_dir, args.target, args.vars, args.socket)
+    serve(args.project_dir, args.profiles_dir, args.target, args.vars, args.socket, args.start_lock_fd)
     sys.stdout.write(f"sluice dbt worker {os.getpid()} exiting after {time.monotonic() - started:.0f} s\n")
 
 

@@ -7,21 +7,25 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
+
+DUCKDB_WRITER = "another dbt task is writing the same DuckDB file"
 
 
 @contextmanager
-def exclusive(path: Path, log: Callable[[str], None]) -> Iterator[None]:
-    """Hold an exclusive flock on ``path``; released when the process dies, so never stale."""
+def exclusive(path: Path, log: Callable[[str], None], holder: str = DUCKDB_WRITER) -> Iterator[IO[str]]:
+    """Hold an exclusive flock on ``path``; released when the process dies, so never stale.
+    Yields the open lock file, which a child process may inherit to keep holding the lock."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            log(f"waiting for {path}: another dbt task is writing the same DuckDB file")
+            log(f"waiting for {path}: {holder}")
             started = time.monotonic()
             fcntl.flock(handle, fcntl.LOCK_EX)
             log(f"got {path} after {time.monotonic() - started:.1f} s")
         try:
-            yield
+            yield handle
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
