@@ -7,7 +7,8 @@ against the SDK's response models (``contract.py``): an answer that does not fit
 
 Knobs a test turns: ``job_script`` (the statuses a new job walks through, one per GET),
 ``create_delay_s`` (``POST /jobs`` answers late, after the job exists), ``fail_next`` (5xx
-answers), ``hang_next`` (GETs that answer too late), ``credentials`` (401 without them).
+answers), ``hang_next`` (GETs that answer too late), ``fail_routes`` (500 on one route),
+``credentials`` (401 without them).
 """
 
 from __future__ import annotations
@@ -118,6 +119,7 @@ class AirbyteDouble:
         self.fail_status = 503
         self.hang_next = 0
         self.hang_s = 2.0
+        self.fail_routes: set[tuple[str, str]] = set()  # (method, route) answered with a 500
         self.credentials: tuple[str, str] | None = None  # client id/secret, or user/password
         self.tokens: set[str] = set()
         self.lock = threading.RLock()
@@ -195,6 +197,8 @@ class AirbyteDouble:
                 path = parts.path.removeprefix(API)
                 route = re.sub(r"/[0-9a-f-]{36}|/\d+(?=/|$)", "/{id}", path)
                 self._chaos(method)
+                if (method, route) in self.fail_routes:
+                    raise _Error(500, problem(500, "Internal Server Error", "the double was told to fail"))
                 if method == "POST" and route == "/jobs" and self.create_delay_s:
                     status, answer = self._route(method, route, path, parse_qs(parts.query), body)
                     time.sleep(self.create_delay_s)  # the job exists; the answer comes late

@@ -136,6 +136,7 @@ def load_config(directory: str | Path | None = None) -> AirbyteConfig:
     root = config_dir(directory)
     config = AirbyteConfig(root)
     problems: list[AirbyteConfigError] = []
+    broken: set[Kind] = set()  # a kind with an unreadable file: its names are not all known
     for kind in Kind:
         target: dict[str, Any] = config.connections if kind is Kind.CONNECTION else config.actors(kind)
         for path in resource_paths(root, kind):
@@ -143,9 +144,11 @@ def load_config(directory: str | Path | None = None) -> AirbyteConfig:
                 found = load_resource(path, kind)
             except SpecErrors as exc:
                 problems.extend(e for e in exc.errors if isinstance(e, AirbyteConfigError))
+                broken.add(kind)
                 continue
             except SpecError as exc:
                 problems.append(AirbyteConfigError(exc.path, exc.line, exc.key, exc.message))
+                broken.add(kind)
                 continue
             if found.name in target:
                 other = display_path(target[found.name].path)
@@ -153,9 +156,10 @@ def load_config(directory: str | Path | None = None) -> AirbyteConfig:
                 continue
             target[found.name] = found
     for conn in config.connections.values():
-        for key, names in (("source", config.sources), ("destination", config.destinations)):
+        for kind, names in ((Kind.SOURCE, config.sources), (Kind.DESTINATION, config.destinations)):
+            key = kind.value
             wanted = getattr(conn.resource, key)
-            if wanted not in names:
+            if wanted not in names and kind not in broken:
                 known = ", ".join(sorted(names)) or "none"
                 problems.append(conn.error((key,), f"no {key} named '{wanted}' (known: {known})"))
     if problems:
