@@ -145,7 +145,8 @@ def test_plan_shows_drift_after_a_remote_edit_and_apply_restores_git(
     assert out.splitlines() == [
         "! drift     source payments_faker: configuration.count is 5 on the server, 1000 in git",
         "= unchanged destination payments_warehouse",
-        "! drift     connection payments_raw: streams.products.syncMode is 'full_refresh_append' on the server, "
+        "! drift     connection payments_raw: streams.products.syncMode is 'full_refresh_append' "
+        "on the server, "
         "'full_refresh_overwrite' in git",
     ]
     assert airbyte_cli("apply", cfg, capsys)[0] == 0
@@ -238,11 +239,12 @@ def test_missing_variable_stops_apply_before_any_write(
     env: AirbyteDouble, cfg: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("AIRBYTE_WAREHOUSE_PASSWORD")
-    code, out, err = airbyte_cli("apply", cfg, capsys)
+    code, _out, err = airbyte_cli("apply", cfg, capsys)
     assert code == 1
     assert err.splitlines() == [
         f"{cfg.relative_to(cfg.parent)}/destinations/payments_warehouse.yaml:13: configuration.password: "
-        "${AIRBYTE_WAREHOUSE_PASSWORD} is not set; export AIRBYTE_WAREHOUSE_PASSWORD (it is never sent unexpanded)"
+        "${AIRBYTE_WAREHOUSE_PASSWORD} is not set; export AIRBYTE_WAREHOUSE_PASSWORD "
+        "(it is never sent unexpanded)"
     ]
     assert writes(env) == []
     assert "${" not in json.dumps([r.body for r in env.requests])
@@ -255,7 +257,8 @@ def test_wrong_credentials_are_one_line(
     code, _, err = airbyte_cli("plan", cfg, capsys)
     assert code == 1
     assert err.splitlines() == [
-        f"Airbyte token endpoint {env.token_url} answered 401: invalid client credentials; check the client id and secret"
+        f"Airbyte token endpoint {env.token_url} answered 401: invalid client credentials; "
+        "check the client id and secret"
     ]
 
 
@@ -324,11 +327,12 @@ def test_failure_half_way_says_what_was_applied(
     env: AirbyteDouble, cfg: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     env.fail_routes.add(("POST", "/connections"))
-    code, out, err = airbyte_cli("apply", cfg, capsys)
+    code, _, err = airbyte_cli("apply", cfg, capsys)
     assert code == 1
     assert err.splitlines() == [
-        f"Airbyte server {env.url}: POST /api/public/v1/connections answered 500: the double was told to fail — "
-        "applied before the failure: source payments_faker (created), destination payments_warehouse (created); "
+        f"Airbyte server {env.url}: POST /api/public/v1/connections answered 500: "
+        "the double was told to fail — applied before the failure: source payments_faker (created), "
+        "destination payments_warehouse (created); "
         "not applied: connection payments_raw"
     ]
     state = json.loads(state_text(cfg))

@@ -58,7 +58,8 @@ def test_demo_config_loads() -> None:
             "connections/payments_raw.yaml",
             "source: payments_faker",
             "source: payments_fakr",
-            "connections/payments_raw.yaml:4: source: no source named 'payments_fakr' (known: payments_faker)",
+            "connections/payments_raw.yaml:4: source: no source named 'payments_fakr' "
+            "(known: payments_faker)",
         ),
         (
             "sources/payments_faker.yaml",
@@ -102,7 +103,9 @@ def test_bad_file_is_one_line_naming_file_line_and_key(
     assert lines[0].startswith(expected), lines[0]
 
 
-def test_two_files_with_one_resource_name_are_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_two_files_with_one_resource_name_are_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = copy_config(tmp_path)
     shutil.copy(root / "sources/payments_faker.yaml", root / "sources/copy.yaml")
     monkeypatch.chdir(root)
@@ -124,7 +127,8 @@ def test_unset_variable_is_an_error_naming_file_and_key_never_a_literal(
         config.expanded_configuration(dest)
     assert str(exc.value) == (
         "airbyte_config/destinations/payments_warehouse.yaml:13: configuration.password: "
-        "${AIRBYTE_WAREHOUSE_PASSWORD} is not set; export AIRBYTE_WAREHOUSE_PASSWORD (it is never sent unexpanded)"
+        "${AIRBYTE_WAREHOUSE_PASSWORD} is not set; export AIRBYTE_WAREHOUSE_PASSWORD "
+        "(it is never sent unexpanded)"
     )
     expanded = config.expanded_configuration(dest, {"AIRBYTE_WAREHOUSE_PASSWORD": "pw$1"})
     assert expanded["password"] == "pw$1"

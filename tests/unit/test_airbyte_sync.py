@@ -104,7 +104,8 @@ def test_job_failed_or_cancelled_names_id_status_and_link(applied: Applied, stat
         with pytest.raises(AirbyteJobFailed) as exc:
             wait_for_job(client, job, url, applied.log, poll_interval_s=0, timeout_s=10)
     assert str(exc.value) == (
-        f"Airbyte job {job.id} {status} (connection {applied.connection_id}): {applied.double.url}/workspaces/"
+        f"Airbyte job {job.id} {status} (connection {applied.connection_id}): "
+        f"{applied.double.url}/workspaces/"
         f"{applied.double.workspace_id}/connections/{applied.connection_id}/timeline?jobId={job.id}&openLogs=true"
     )
 
@@ -222,7 +223,7 @@ def test_timeout_cancels_the_job(applied: Applied) -> None:
     applied.double.job_script = ["running"]
     with applied.client() as client:
         job = start_or_attach(client, applied.connection_id, applied.log)
-        with pytest.raises(AirbyteJobFailed, match="still running after 0.2 s; cancelled"):
+        with pytest.raises(AirbyteJobFailed, match=r"still running after 0\.2 s; cancelled"):
             wait_for_job(client, job, "url", applied.log, poll_interval_s=0.05, timeout_s=0.2)
     assert applied.double.jobs[job.id].status == "cancelled"
 
@@ -363,9 +364,11 @@ def test_operator_killed_cancels_the_job(applied: Applied) -> None:
     applied.double.job_script = ["running"]
     import threading
 
-    worker = threading.Thread(
-        target=lambda: pytest.raises(AirbyteJobFailed, op.execute, _context()), daemon=True
-    )
+    def run() -> None:
+        with pytest.raises(AirbyteJobFailed):
+            op.execute(_context())
+
+    worker = threading.Thread(target=run, daemon=True)
     worker.start()
     deadline = time.time() + 5
     while not applied.double.jobs and time.time() < deadline:
