@@ -277,7 +277,13 @@ def test_trigger_polls_without_blocking_until_the_job_ends(applied: Applied) -> 
 
     events, ticks = asyncio.run(both())
     assert events == [
-        {"status": "succeeded", "job_id": job.id, "message": f"Airbyte job {job.id} succeeded", "url": "url"}
+        {
+            "status": "succeeded",
+            "job_id": job.id,
+            "connection_id": applied.connection_id,
+            "message": f"Airbyte job {job.id} succeeded",
+            "url": "url",
+        }
     ]
     assert applied.double.jobs[job.id].polls == 4
     assert ticks > 4, "the event loop went on running other work while the trigger waited"

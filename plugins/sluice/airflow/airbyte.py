@@ -160,7 +160,13 @@ class AirbyteJobTrigger(BaseTrigger):
 
     def _event(self, status: str, message: str) -> TriggerEvent:
         return TriggerEvent(  # type: ignore[no-untyped-call]
-            {"status": status, "job_id": self.job_id, "message": message, "url": self.url}
+            {
+                "status": status,
+                "job_id": self.job_id,
+                "connection_id": self.connection_id,
+                "message": message,
+                "url": self.url,
+            }
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -320,7 +326,7 @@ class AirbyteSyncOperator(BaseOperator):
             )
         if status == "error":
             raise AirbyteError(str(event.get("message")))
-        ended(Job(job_id, status, ""), url)
+        ended(Job(job_id, status, str(event.get("connection_id", ""))), url)
         raise AirbyteError(f"Airbyte job {job_id}: unexpected status {status}: {url}")
 
     def on_kill(self) -> None:
