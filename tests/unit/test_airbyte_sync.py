@@ -470,3 +470,64 @@ def test_find_running_job_filters_by_connection_and_status(applied: Applied) -> 
         assert find_running_job(client, "other-connection") is None
         found = find_running_job(client, applied.connection_id)
     assert found is not None and found.id == job.id
+
+
+def test_server_from_an_airflow_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sluice.airbyte.client import BasicAuth, ClientCredentials
+    from sluice.airflow.airbyte import server_settings
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AIRBYTE_PROD",
+        json.dumps(
+            {
+                "conn_type": "http",
+                "host": "https://airbyte.example.internal/api/public/v1",
+                "login": "client-id",
+                "password": "client-secret-value",
+                "extra": {"token_url": "https://airbyte.example.internal/api/v1/applications/token"},
+            }
+        ),
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AIRBYTE_BASIC",
+        json.dumps(
+            {
+                "conn_type": "http",
+                "host": "airbyte",
+                "port": 8000,
+                "login": "u",
+                "password": "basic-password",
+                "extra": {"auth": "basic", "workspace_id": "ws"},
+            }
+        ),
+    )
+    prod = server_settings("airbyte_prod")
+    assert prod.url == "https://airbyte.example.internal"
+    assert prod.auth == ClientCredentials(
+        "client-id", "client-secret-value", "https://airbyte.example.internal/api/v1/applications/token"
+    )
+    assert "client-secret-value" not in repr(prod)
+    monkeypatch.setenv("SLUICE_AIRBYTE_CONN_ID", "airbyte_basic")
+    basic = server_settings(None)
+    assert (basic.url, basic.auth, basic.workspace_id) == (
+        "http://airbyte:8000",
+        BasicAuth("u", "basic-password"),
+        "ws",
+    )
+    with pytest.raises(AirbyteError, match="Airflow connection 'missing' for Airbyte"):
+        server_settings("missing")
+
+
+def test_server_from_environment_variables() -> None:
+    from sluice.airbyte.client import ClientCredentials
+
+    assert ServerSettings.from_env({}) is None
+    s = ServerSettings.from_env(
+        {"AIRBYTE_URL": "http://h:8000/", "AIRBYTE_CLIENT_ID": "i", "AIRBYTE_CLIENT_SECRET": "s"}
+    )
+    assert s is not None and s.api_url == "http://h:8000/api/public/v1"
+    assert s.auth == ClientCredentials("i", "s", "http://h:8000/api/v1/applications/token")
+    with pytest.raises(AirbyteError, match="need both a client id and a secret"):
+        ServerSettings.from_env({"AIRBYTE_URL": "http://h", "AIRBYTE_CLIENT_ID": "i"})
+    with pytest.raises(AirbyteError, match="is not an http"):
+        ServerSettings.from_env({"AIRBYTE_URL": "airbyte"})
