@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
-from airflow.exceptions import TaskDeferred
+from airflow.sdk.exceptions import TaskDeferred
 
 from sluice.airbyte.client import AirbyteClient, RetryPolicy, ServerSettings
 from sluice.airbyte.loader import load_config
@@ -377,7 +377,8 @@ def test_operator_killed_cancels_the_job(applied: Applied) -> None:
     worker = threading.Thread(target=run, daemon=True)
     worker.start()
     deadline = time.time() + 5
-    while not applied.double.jobs and time.time() < deadline:
+    # killed while it waits: once it polls its job
+    while not any(j.polls for j in applied.double.jobs.values()) and time.time() < deadline:
         time.sleep(0.02)
     op.on_kill()
     [job] = applied.double.jobs.values()
@@ -531,3 +532,23 @@ def test_server_from_environment_variables() -> None:
         ServerSettings.from_env({"AIRBYTE_URL": "http://h", "AIRBYTE_CLIENT_ID": "i"})
     with pytest.raises(AirbyteError, match="is not an http"):
         ServerSettings.from_env({"AIRBYTE_URL": "airbyte"})
+
+
+def test_blocking_wait_ended_by_airflow_timeout_cancels_the_job(
+    applied: Applied, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.sdk.exceptions import AirflowTaskTimeout
+
+    import sluice.airflow.airbyte as operator_module
+
+    applied.double.job_script = ["running"]
+
+    def timed_out(*args: Any, **kwargs: Any) -> None:
+        raise AirflowTaskTimeout("execution_timeout")
+
+    monkeypatch.setattr(operator_module, "wait_for_job", timed_out)
+    op = airbyte_sync_task("t", "payments_raw", applied.config_dir, deferrable=False)
+    with pytest.raises(AirflowTaskTimeout):
+        op.execute(_context())
+    [job] = applied.double.jobs.values()
+    assert job.status == "cancelled"

@@ -176,9 +176,12 @@ class _Base:
         return AirbyteApiError(f"{where} answered {status}: {text or response.reason_phrase}", status, body)
 
     def _token_request(self, auth: ClientCredentials) -> tuple[str, dict[str, str]]:
+        # the API description names the grant key both "grant-type" (its properties, the docs'
+        # example) and "grant_type" (its required list); servers ignore the one they don't read
         return auth.token_url, {
             "client_id": auth.client_id,
             "client_secret": auth.client_secret,
+            "grant-type": "client_credentials",
             "grant_type": "client_credentials",
         }
 

@@ -9,6 +9,7 @@ secret in its (stored) arguments: it reads the credentials again where it runs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -42,7 +43,7 @@ from sluice.airbyte.sync import (
     start_or_attach,
     wait_for_job,
 )
-from sluice.errors import AirbyteError, AirbyteJobFailed
+from sluice.errors import AirbyteError, AirbyteJobFailed, SluiceError
 
 JOB_KEY = "airbyte_job_id"
 URL_KEY = "airbyte_job_url"
@@ -290,9 +291,22 @@ class AirbyteSyncOperator(BaseOperator):
             ended(job, url)
             return job.id
         if not self.deferrable:
-            wait_for_job(
-                client, job, url, self._log, poll_interval_s=self.poll_interval, timeout_s=self.sync_timeout_s
-            )
+            try:
+                wait_for_job(
+                    client,
+                    job,
+                    url,
+                    self._log,
+                    poll_interval_s=self.poll_interval,
+                    timeout_s=self.sync_timeout_s,
+                )
+            except SluiceError:
+                raise  # the job ended badly, or cannot be followed: a retry attaches to it
+            except BaseException:
+                # Airflow's execution_timeout (or a signal) ended the wait: the sync goes with it
+                with contextlib.suppress(AirbyteError):
+                    cancel_job(client, job.id, self._log)
+                raise
             return job.id
         self._defer(job, ref, url)
         return None  # not reached: defer() raises
