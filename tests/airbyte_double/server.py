@@ -120,6 +120,7 @@ class AirbyteDouble:
         self.hang_next = 0
         self.hang_s = 2.0
         self.fail_routes: set[tuple[str, str]] = set()  # (method, route) answered with a 500
+        self.fail_counts: dict[tuple[str, str], int] = {}  # ... for its next N requests only
         self.credentials: tuple[str, str] | None = None  # client id/secret, or user/password
         self.tokens: set[str] = set()
         self.lock = threading.RLock()
@@ -197,7 +198,11 @@ class AirbyteDouble:
                 path = parts.path.removeprefix(API)
                 route = re.sub(r"/[0-9a-f-]{36}|/\d+(?=/|$)", "/{id}", path)
                 self._chaos(method)
-                if (method, route) in self.fail_routes:
+                with self.lock:
+                    countdown = self.fail_counts.get((method, route), 0)
+                    if countdown:
+                        self.fail_counts[(method, route)] = countdown - 1
+                if (method, route) in self.fail_routes or countdown:
                     raise _Error(500, problem(500, "Internal Server Error", "the double was told to fail"))
                 if method == "POST" and route == "/jobs" and self.create_delay_s:
                     status, answer = self._route(method, route, path, parse_qs(parts.query), body)

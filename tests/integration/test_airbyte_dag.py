@@ -38,7 +38,8 @@ from sluice.airflow.airbyte import airbyte_sync_task
 with DAG("airbyte_sync_demo", start_date=datetime(2024, 1, 1), schedule=None, catchup=False):
     airbyte_sync_task(
         "sync_payments_raw", "payments_raw", Path({config!r}),
-        poll_interval=0.2, timeout=timedelta(minutes=2), retries=0,
+        poll_interval=0.2, timeout=timedelta(minutes=2), retries={retries},
+        retry_delay=timedelta(seconds=0), retry_attempts={attempts}, retry_backoff=0.1,
     )
 """
 
@@ -65,14 +66,16 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[
     yield root, env
 
 
-def _apply(double: AirbyteDouble, root: Path) -> Path:
+def _apply(double: AirbyteDouble, root: Path, retries: int = 0, attempts: int = 3) -> Path:
     cfg = root / "airbyte_config"
     shutil.rmtree(cfg, ignore_errors=True)
     shutil.copytree(REPO / "airbyte_config", cfg, ignore=shutil.ignore_patterns("state"))
     with AirbyteClient(ServerSettings(double.url)) as client:
         state = load_state(cfg, double.workspace_id, double.url)
         Reconciler(load_config(cfg), client, state).apply(lambda _: None, {"AIRBYTE_WAREHOUSE_PASSWORD": "x"})
-    (root / "dags" / "airbyte_sync_demo.py").write_text(DAG.format(config=str(cfg)))
+    (root / "dags" / "airbyte_sync_demo.py").write_text(
+        DAG.format(config=str(cfg), retries=retries, attempts=attempts)
+    )
     return cfg
 
 
@@ -139,3 +142,21 @@ def test_failed_job_fails_the_task_with_id_status_and_link(
     [job] = airbyte.jobs.values()
     conn = airbyte.by_name("connections", "payments_raw")["connectionId"]
     assert f"Airbyte job {job.id} failed (connection {conn}): {airbyte.url}/workspaces/" in log
+
+
+def test_retried_task_attaches_to_the_job_its_first_try_started(
+    home: tuple[Path, dict[str, str]], airbyte: AirbyteDouble
+) -> None:
+    root, env = home
+    # one try of the trigger's GET, and the first poll answers 503: the first try fails while
+    # its job runs on; the retry must follow that job, not start a second sync
+    _apply(airbyte, root, retries=1, attempts=1)
+    airbyte.fail_counts[("GET", "/jobs/{id}")] = 1
+    posts_before = len(airbyte.bodies("POST", "/api/public/v1/jobs"))
+    done, state = _run(root, env, airbyte)
+    log = done.stdout + done.stderr
+    assert state == "success", log[-4000:]
+    assert len(airbyte.bodies("POST", "/api/public/v1/jobs")) == posts_before + 1, "a second sync was started"
+    [job] = airbyte.jobs.values()
+    assert job.status == "succeeded"
+    assert f"Airbyte job {job.id} started by an earlier try is" in log
