@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import types
 import typing
-from typing import Any
+from typing import Any, Literal
 
 from airbyte_api import models as sdk
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 
 class SourceResponse(sdk.SourceResponse):
@@ -37,8 +37,19 @@ class DestinationsResponse(sdk.DestinationsResponse):
     data: list[DestinationResponse]  # type: ignore[assignment]
 
 
+class AccessTokenResponse(BaseModel):
+    """PublicAccessTokenResponse of the description's Applications API (not in the SDK, which
+    reads the token itself): all three keys required, token_type Bearer."""
+
+    model_config = ConfigDict(extra="forbid")
+    access_token: str
+    token_type: Literal["Bearer"]
+    expires_in: int
+
+
 #: response model per (method, route template) of the double
 RESPONSES: dict[tuple[str, str], type[BaseModel]] = {
+    ("POST", "/applications/token"): AccessTokenResponse,
     ("GET", "/workspaces"): sdk.WorkspacesResponse,
     ("GET", "/workspaces/{id}"): sdk.WorkspaceResponse,
     ("GET", "/workspaces/{id}/definitions/sources/{id}"): sdk.DefinitionResponse,

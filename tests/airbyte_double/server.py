@@ -190,7 +190,7 @@ class AirbyteDouble:
         status, answer, route = 500, None, ""
         try:
             if parts.path == TOKEN_PATH and method == "POST":
-                status, answer = 200, self._token(body)
+                status, answer, route = 200, self._token(body), "/applications/token"
             elif not parts.path.startswith(API):
                 raise _Error(404, problem(404, "Not Found", f"no route {parts.path}"))
             else:

@@ -351,3 +351,25 @@ def test_resource_deleted_remotely_is_created_again(
     env.connections.clear()
     out = airbyte_cli("plan", cfg, capsys)[1]
     assert "+ create    connection payments_raw: recorded id" in out
+
+
+def test_renamed_on_the_server_is_drift_and_apply_renames_it_back(
+    env: AirbyteDouble, cfg: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    airbyte_cli("apply", cfg, capsys)
+    env.by_name("sources", "payments_faker")["name"] = "faker (renamed in the UI)"
+    out = airbyte_cli("plan", cfg, capsys)[1]
+    assert "! drift     source payments_faker: name is 'faker (renamed in the UI)' on the server" in out
+    airbyte_cli("apply", cfg, capsys)
+    assert env.by_name("sources", "payments_faker")
+
+
+def test_connection_whose_source_was_recreated_says_how_to_fix(
+    env: AirbyteDouble, cfg: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    airbyte_cli("apply", cfg, capsys)
+    env.actors["sources"].clear()  # the source was deleted on the server; apply makes a new one
+    code, _, err = airbyte_cli("apply", cfg, capsys)
+    assert code == 1
+    assert "connections/payments_raw.yaml:4: source: connection payments_raw on the server links other" in err
+    assert "applied before the failure: source payments_faker (created)" in err

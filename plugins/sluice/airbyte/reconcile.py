@@ -165,6 +165,7 @@ class Reconciler:
         self.state = state
         self.workspace_id = state.workspace_id
         self._listed: dict[Kind, list[dict[str, Any]]] = {}
+        self._remote_ends: dict[str, tuple[str, str]] = {}  # connection -> its source, destination ids
 
     # ---- reading the server ----------------------------------------------------------------
 
@@ -226,6 +227,8 @@ class Reconciler:
             return Change(actor.kind, actor.name, Action.CREATE, None, notes)
         rid = str(remote[f"{actor.kind.value}Id"])
         diffs = config_diff(actor.resource.configuration, remote.get("configuration") or {})
+        if remote.get("name") != actor.name:
+            diffs.insert(0, f"name is {remote.get('name')!r} on the server")
         if remote.get("definitionId") != actor.resource.definition.id:
             diffs.append(f"definition.id is {remote.get('definitionId')} on the server")
         action = self._action(actor.kind, actor.name, actor.config_hash(), diffs)
@@ -243,6 +246,7 @@ class Reconciler:
         dst = planned[(Kind.DESTINATION, conn.resource.destination)].remote_id or "(to be created)"
         diffs = connection_diff(connection_body(conn.resource, src, dst), remote)
         rid = str(remote["connectionId"])
+        self._remote_ends[conn.name] = (str(remote.get("sourceId")), str(remote.get("destinationId")))
         return Change(
             Kind.CONNECTION,
             conn.name,
@@ -307,6 +311,14 @@ class Reconciler:
                 rid = str(self.client.request("POST", "/connections", json=body)["connectionId"])
             else:
                 rid = str(change.remote_id)
+                ends = (body["sourceId"], body["destinationId"])
+                if self._remote_ends.get(name, ends) != ends:
+                    raise conn.error(
+                        ("source",),
+                        f"connection {name} on the server links other source/destination ids than git's "
+                        f"{conn.resource.source} and {conn.resource.destination}, and a connection's ends "
+                        "cannot change: delete it on the server, then apply again",
+                    )
                 if change.action is not Action.UNCHANGED:
                     patch = {k: v for k, v in body.items() if k not in ("sourceId", "destinationId")}
                     self.client.request("PATCH", f"/connections/{rid}", json=patch)

@@ -20,7 +20,7 @@ from sluice.airbyte.client import (
     AirbyteTimeout,
     AsyncAirbyteClient,
 )
-from sluice.airbyte.state import find_connection_id
+from sluice.airbyte.state import find_connection_id, state_dir
 from sluice.errors import AirbyteError, AirbyteJobFailed
 
 #: statuses of a job that has not finished (the public API's JobStatusEnum)
@@ -86,8 +86,6 @@ def resolve_connection(client: AirbyteClient, config_dir: Path, name: str) -> Co
 
 
 def _only_state_workspace(config_dir: Path) -> str | None:
-    from sluice.airbyte.state import state_dir
-
     files = sorted(state_dir(config_dir).glob("*.json"))
     return files[0].stem if len(files) == 1 else None
 
