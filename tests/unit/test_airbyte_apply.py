@@ -305,7 +305,7 @@ def test_unreachable_server_is_one_line(
     assert line.startswith(
         f"Airbyte server http://127.0.0.1:{port}: GET /api/public/v1/workspaces/ws/definitions/sources/"
     )
-    assert "server unreachable" in line and "(gave up after 5 tries)" in line
+    assert "server unreachable" in line and "(gave up after 3 tries)" in line
 
 
 def test_unknown_connector_definition_names_file_and_key(

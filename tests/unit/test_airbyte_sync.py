@@ -281,7 +281,7 @@ def test_trigger_polls_without_blocking_until_the_job_ends(applied: Applied) -> 
             "status": "succeeded",
             "job_id": job.id,
             "connection_id": applied.connection_id,
-            "message": f"Airbyte job {job.id} succeeded",
+            "message": f"Airbyte job {job.id} succeeded, 3000 rows",
             "url": "url",
         }
     ]

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from sluice.airbyte.client import AirbyteClient, ServerSettings
+from sluice.airbyte.client import AirbyteClient, RetryPolicy, ServerSettings
 from sluice.airbyte.loader import DEFAULT_CONFIG_DIR, config_dir, load_config
 from sluice.airbyte.reconcile import Action, Reconciler, import_remote, resolve_workspace
 from sluice.airbyte.schema import write_schemas
@@ -42,7 +42,8 @@ def _client() -> AirbyteClient:
     settings = ServerSettings.from_env()
     if settings is None:
         raise AirbyteError("no Airbyte server: set AIRBYTE_URL (and credentials) to plan, apply or import")
-    return AirbyteClient(settings)
+    # a person waits at the terminal: a short backoff (1 s, 2 s) before saying the server is down
+    return AirbyteClient(settings, retry=RetryPolicy(attempts=3, backoff_s=1.0))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -188,7 +188,8 @@ class AirbyteJobTrigger(BaseTrigger):
                     self.log.info("Airbyte job %s: %s", job.id, job.status)
                     last = job.status
                 if job.status not in IN_PROGRESS:
-                    yield self._event(job.status, f"Airbyte job {job.id} {job.status}")
+                    rows = f", {job.rows_synced} rows" if job.rows_synced is not None else ""
+                    yield self._event(job.status, f"Airbyte job {job.id} {job.status}{rows}")
                     return
                 if time.time() >= self.deadline:
                     await acancel_job(client, self.job_id)
@@ -332,7 +333,7 @@ class AirbyteSyncOperator(BaseOperator):
     def execute_complete(self, context: Any, event: dict[str, Any]) -> int:
         job_id, status, url = int(event["job_id"]), str(event["status"]), str(event.get("url", ""))
         if status == "succeeded":
-            self._log(f"Airbyte job {job_id} succeeded: {url}")
+            self._log(f"{event.get('message') or f'Airbyte job {job_id} succeeded'}: {url}")
             return job_id
         if status == "timeout":
             raise AirbyteJobFailed(
