@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sluice.airbyte.client import AirbyteClient, RetryPolicy, ServerSettings
-from sluice.airbyte.loader import DEFAULT_CONFIG_DIR, config_dir, load_config
-from sluice.airbyte.reconcile import Action, Reconciler, import_remote, resolve_workspace
-from sluice.airbyte.schema import write_schemas
-from sluice.airbyte.state import load_state
-from sluice.errors import AirbyteError
+from sluice.airbyte.loader import DEFAULT_CONFIG_DIR
+
+if TYPE_CHECKING:
+    from sluice.airbyte.client import AirbyteClient
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,6 +38,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def _client() -> AirbyteClient:
+    # imported here: every other sluice command starts without httpx
+    from sluice.airbyte.client import AirbyteClient, RetryPolicy, ServerSettings
+    from sluice.errors import AirbyteError
+
     settings = ServerSettings.from_env()
     if settings is None:
         raise AirbyteError("no Airbyte server: set AIRBYTE_URL (and credentials) to plan, apply or import")
@@ -47,6 +50,11 @@ def _client() -> AirbyteClient:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sluice.airbyte.loader import config_dir, load_config
+    from sluice.airbyte.reconcile import Action, Reconciler, import_remote, resolve_workspace
+    from sluice.airbyte.schema import write_schemas
+    from sluice.airbyte.state import load_state
+
     root = config_dir(args.dir)
     if args.verb == "schema":
         for path in write_schemas(root):
