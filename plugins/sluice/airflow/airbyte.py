@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -88,8 +89,6 @@ def _settings_of(conn: Any, conn_id: str) -> ServerSettings:
 
 
 def server_settings(conn_id: str | None) -> ServerSettings:
-    import os
-
     chosen = conn_id or os.environ.get(CONN_ID_VAR)
     if chosen:
         return settings_from_connection(chosen)
@@ -157,7 +156,10 @@ class AirbyteJobTrigger(BaseTrigger):
     async def _settings(self) -> ServerSettings:
         if self.airbyte_conn_id:
             return await asettings_from_connection(self.airbyte_conn_id)
-        return server_settings(None)
+        settings = ServerSettings.from_env()
+        if settings is None:
+            raise AirbyteError("the triggerer has no AIRBYTE_URL: give it the workers' AIRBYTE_* variables")
+        return settings
 
     def _event(self, status: str, message: str) -> TriggerEvent:
         return TriggerEvent(  # type: ignore[no-untyped-call]
@@ -261,6 +263,7 @@ class AirbyteSyncOperator(BaseOperator):
         self.retry_backoff = retry_backoff
         self._client: AirbyteClient | None = None
         self._job_id: int | None = None
+        self._conn_id: str | None = None
 
     def _log(self, line: str) -> None:
         self.log.info("%s", line)
@@ -269,7 +272,9 @@ class AirbyteSyncOperator(BaseOperator):
         if sync_mode(self.airbyte_conn_id) == "local":
             self._log(f"Airbyte connection {self.connection}: local sync (no Airbyte server configured)")
             return run_local(load_config(self.config_dir), self.connection, self._log)
-        settings = server_settings(self.airbyte_conn_id)
+        # the trigger gets the connection id resolved here: it must not read it in a blocking call
+        self._conn_id = self.airbyte_conn_id or os.environ.get(CONN_ID_VAR) or None
+        settings = server_settings(self._conn_id)
         retry = RetryPolicy(attempts=self.retry_attempts, backoff_s=self.retry_backoff)
         self._client = client = AirbyteClient(settings, retry=retry)
         ref = resolve_connection(client, Path(self.config_dir), self.connection)
@@ -319,7 +324,7 @@ class AirbyteSyncOperator(BaseOperator):
             url,
             self.poll_interval,
             time.time() + self.sync_timeout_s,
-            self.airbyte_conn_id,
+            self._conn_id,
             self.retry_attempts,
             self.retry_backoff,
         )
