@@ -552,3 +552,29 @@ def test_blocking_wait_ended_by_airflow_timeout_cancels_the_job(
         op.execute(_context())
     [job] = applied.double.jobs.values()
     assert job.status == "cancelled"
+
+
+def test_trigger_signs_in_through_an_airflow_connection(
+    applied: Applied, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with applied.client() as client:
+        job = start_or_attach(client, applied.connection_id, applied.log)
+    applied.double.credentials = ("trigger-client", "trigger-secret-value")
+    monkeypatch.delenv("AIRBYTE_URL")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AIRBYTE_DOUBLE",
+        json.dumps(
+            {
+                "conn_type": "http",
+                "host": applied.double.url,
+                "login": "trigger-client",
+                "password": "trigger-secret-value",
+            }
+        ),
+    )
+    trigger = AirbyteJobTrigger(job.id, applied.connection_id, "url", 0.01, 1e12, "airbyte_double", 3, 0.01)
+    [event] = asyncio.run(_events(trigger))
+    assert event["status"] == "succeeded"
+    tokens = [r for r in applied.double.requests if r.path == "/api/v1/applications/token"]
+    assert len(tokens) == 1, "one token for the whole wait"
+    assert "trigger-secret-value" not in json.dumps(trigger.serialize())
