@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from sluice.airbyte import commands as airbyte_commands
 from sluice.errors import SluiceError
 from sluice.plan.compiled import compile_plan
 from sluice.plan.folder import plan_folder, problem_lines
@@ -100,6 +101,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     p_compile.add_argument("paths", nargs="*", help=f"spec files or folders (default: {SPECS_DIR})")
 
+    airbyte_commands.add_parser(sub)
+
     p_schema = sub.add_parser("schema", help=f"write {SCHEMA_NAME} for editor completion")
     p_schema.add_argument("directory", nargs="?", default=SPECS_DIR, help=f"default: {SPECS_DIR}")
     return parser
@@ -116,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return plan(args.pipeline, args.json, args.manifest, args.specs)
         if args.command == "compile":
             return compile_specs(args.paths)
+        if args.command == "airbyte":
+            return airbyte_commands.run(args)
         print(write_schema(Path(args.directory)))
         return 0
     except SluiceError as exc:

@@ -42,3 +42,16 @@ class PlanError(SluiceError):
 
 class DbtCommandError(SluiceError):
     """A dbt invocation exited non-zero; the message carries dbt's own error lines."""
+
+
+class AirbyteError(SluiceError):
+    """Airbyte configuration, server or sync problem, said in one line (file and key, or server
+    and status)."""
+
+
+class AirbyteJobFailed(AirbyteError):
+    """An Airbyte sync job ended failed or cancelled; the message names the job, status and link."""
+
+
+class AirbyteConfigError(SpecError, AirbyteError):
+    """A file under airbyte_config/ is invalid, or names an unset variable: file, line and key."""
