@@ -9,10 +9,12 @@ from typing import Any
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, Asset, BaseOperator, TaskGroup
 
+from sluice.airflow.airbyte import airbyte_sync_task
 from sluice.airflow.operators import dbt_task, zone_task
 from sluice.plan.model import DBT_COMMAND, Plan, Task, TaskKind
 from sluice.runtime.dbt import DbtCall
 from sluice.spec.loader import SpecFile, display_path
+from sluice.spec.models import INGEST_GROUP
 from sluice.spec.paths import DbtPaths
 
 
@@ -27,6 +29,13 @@ def task_doc(task: Task) -> str:
         text = f"**Gateway of zone `{task.zone}`**: later zones start only when every model and "
         text += "every blocking test of this zone has passed."
         return text + (f"\n\n{doc['description']}" if doc.get("description") else "")
+    if task.kind is TaskKind.INGEST:
+        text = f"**Airbyte sync `{doc.get('connection')}`**: starts the connection's sync and waits for it "
+        text += "on the triggerer (no worker slot held); a server when one is configured, else a local run "
+        return (
+            text
+            + "of the connector into the DuckDB raw schema. The first zone starts when every sync has passed."
+        )
     if task.kind is TaskKind.STAGE:
         text = f"**Stage of atomic zone `{task.zone}`**: a fresh staging copy of "
         text += ", ".join(f"`{s}`" for s in task.schemas) + " for this run's models and tests."
@@ -79,11 +88,16 @@ def render_dag(sf: SpecFile, plan: Plan, paths: DbtPaths) -> DAG:
     flavours = sorted({_staging_vars(t) or "" for t in plan.tasks if t.node or not t.schemas})
     with dag:
         groups = {z.name: TaskGroup(z.name, tooltip=z.description or f"zone {z.name}") for z in spec.zones}
+        if spec.ingest:
+            groups[INGEST_GROUP] = TaskGroup(INGEST_GROUP, tooltip="Airbyte syncs before the first zone")
         ops: dict[str, BaseOperator] = {}
         for task in plan.tasks:
             group = groups[task.zone] if task.zone else None
             if task.kind is TaskKind.GATEWAY:
                 ops[task.id] = EmptyOperator(task_id=task.name, task_group=group, doc_md=task_doc(task))
+                continue
+            if task.kind is TaskKind.INGEST:
+                ops[task.id] = _sync_task(sf, task, group)
                 continue
             call = DbtCall(
                 DBT_COMMAND.get(task.kind, "run-operation"),
@@ -107,6 +121,25 @@ def render_dag(sf: SpecFile, plan: Plan, paths: DbtPaths) -> DAG:
         for task in plan.tasks:
             _link(ops[task.id], [ops[u] for u in task.upstream])
     return dag
+
+
+def _sync_task(sf: SpecFile, task: Task, group: TaskGroup | None) -> BaseOperator:
+    ingest = sf.spec.ingest
+    assert ingest is not None
+    options: dict[str, Any] = {
+        "poll_interval": ingest.poll_seconds,
+        "timeout": timedelta(minutes=ingest.timeout_minutes),
+    }
+    if ingest.airbyte_conn_id:
+        options["airbyte_conn_id"] = ingest.airbyte_conn_id
+    return airbyte_sync_task(
+        task.name,
+        str(task.doc["connection"]),
+        (sf.base_dir / ingest.airbyte_config).resolve(),
+        task_group=group,
+        doc_md=task_doc(task),
+        **options,
+    )
 
 
 def _staging_vars(task: Task) -> str | None:

@@ -12,7 +12,7 @@ from sluice.manifest.reader import BUILDABLE, Manifest, Node
 from sluice.manifest.selector import matches
 from sluice.plan.model import Plan, Task, TaskKind
 from sluice.plan.translator import Translator
-from sluice.spec.models import PipelineSpec, TestMode, UnassignedPolicy
+from sluice.spec.models import INGEST_GROUP, PipelineSpec, TestMode, UnassignedPolicy
 
 _KIND = {"model": TaskKind.RUN, "seed": TaskKind.SEED, "snapshot": TaskKind.SNAPSHOT}
 _SHOWN = 10  # offending nodes listed in one error line before "and N more"
@@ -199,6 +199,7 @@ class _Assembler:
     zone_members: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
 
     schemas: dict[int, tuple[str, ...]] = field(default_factory=dict)  # atomic zones only
+    ingest: tuple[str, ...] = ()  # the sync tasks every first task of the first zone waits for
 
     def gateway(self, zi: int) -> str:
         """What later zones wait for: the gateway, or the publish task of an atomic zone."""
@@ -242,7 +243,7 @@ class _Assembler:
             if source is not None:
                 fqn = manifest.sources[source].fqn
                 name = f"source_{'_'.join(fqn[-2:])}_test"
-            task = self.test_task(name, 0, source, tests, set(), staged=False)
+            task = self.test_task(name, 0, source, tests, set(self.ingest), staged=False)
             self.tasks.append(((0, -1, i), task))
             if source is not None and self.gates_children(task):
                 self.source_gate[source] = task.id
@@ -260,8 +261,8 @@ class _Assembler:
                 u.startswith(f"{self.zones[zi]}.") and u not in self.source_gate.values() for u in upstream
             ):
                 upstream.add(self.stage(zi))
-        elif not upstream and zi > 0:
-            upstream = {self.gateway(zi - 1)}
+        elif not upstream:
+            upstream = {self.gateway(zi - 1)} if zi else set(self.ingest)
         task = Task(
             id=f"{self.zones[zi]}.{self.tr.build_task_name(node)}",
             kind=_KIND[node.resource_type],
@@ -286,6 +287,19 @@ class _Assembler:
         if self.gates_children(test):
             self.ready_id[uid] = test.id
 
+    def add_ingest(self) -> None:
+        for i, task_id in enumerate(self.ingest):
+            connection = task_id.split(".", 1)[1]
+            task = Task(
+                id=task_id,
+                kind=TaskKind.INGEST,
+                zone=INGEST_GROUP,
+                node=None,
+                upstream=(),
+                doc={"connection": connection},
+            )
+            self.tasks.append(((-1, i, 0), task))
+
     def add_stages(self, keep: dict[int, tuple[str, ...]]) -> None:
         for zi, schemas in self.schemas.items():
             task = Task(
@@ -293,7 +307,7 @@ class _Assembler:
                 kind=TaskKind.STAGE,
                 zone=self.zones[zi],
                 node=None,
-                upstream=(self.gateway(zi - 1),) if zi else (),
+                upstream=(self.gateway(zi - 1),) if zi else self.ingest,
                 doc={"zone": self.zones[zi]},
                 schemas=schemas,
                 keep=keep[zi],
@@ -385,7 +399,9 @@ def build_plan(
 
     tr = translator(list(nodes.values()) + [manifest.sources[s] for s in loose if s])
     schemas, keep = _atomic_zones(spec, manifest, zone_of)
-    out = _Assembler(spec, tr, [z.name for z in spec.zones], schemas=schemas)
+    syncs = tuple(f"{INGEST_GROUP}.{c}" for c in spec.ingest.connections) if spec.ingest else ()
+    out = _Assembler(spec, tr, [z.name for z in spec.zones], schemas=schemas, ingest=syncs)
+    out.add_ingest()
     out.add_stages(keep)
     out.add_loose_tests(manifest, loose)
     for uid in order:

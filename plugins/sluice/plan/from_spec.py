@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sluice.errors import ManifestError, PlanError
+from sluice.airbyte.loader import load_config
+from sluice.errors import ManifestError, PlanError, SluiceError
 from sluice.manifest.reader import load_manifest
 from sluice.plan.builder import build_plan
 from sluice.plan.model import Plan
-from sluice.spec.loader import SpecFile
+from sluice.spec.loader import SpecFile, display_path
 from sluice.spec.paths import dbt_paths
 
 
 def plan_spec(sf: SpecFile, manifest: str | Path | None = None) -> Plan:
     """The plan of one spec; a bad manifest or selection is a SpecError at the spec's key."""
+    _check_connections(sf)
     paths = dbt_paths(sf, manifest)
     try:
         loaded = load_manifest(paths.manifest)
@@ -24,6 +26,28 @@ def plan_spec(sf: SpecFile, manifest: str | Path | None = None) -> Plan:
         return build_plan(sf.spec, loaded)
     except PlanError as exc:
         raise sf.error(_loc(exc.key), exc.message) from None
+
+
+def _check_connections(sf: SpecFile) -> None:
+    """Every connection the spec syncs is defined in its Airbyte YAML folder."""
+    ingest = sf.spec.ingest
+    if ingest is None:
+        return
+    folder = sf.base_dir / ingest.airbyte_config
+    try:
+        known = load_config(folder).connections
+    except SluiceError as exc:
+        first = str(exc).splitlines()[0]
+        raise sf.error(
+            ("ingest", "airbyte_config"), f"the Airbyte configuration is broken: {first}"
+        ) from None
+    for i, name in enumerate(ingest.connections):
+        if name not in known:
+            listed = ", ".join(sorted(known)) or "none"
+            raise sf.error(
+                ("ingest", "connections", i),
+                f"no Airbyte connection '{name}' in {display_path(folder / 'connections')} (known: {listed})",
+            )
 
 
 def _loc(key: str) -> tuple[str | int, ...]:

@@ -117,6 +117,37 @@ class Zone(Strict):
         return value
 
 
+#: the TaskGroup of the sync tasks, so no zone may take its name
+INGEST_GROUP = "ingest"
+
+
+class Ingest(Strict):
+    """Airbyte connections synced before the first zone, one task each."""
+
+    connections: tuple[Identifier, ...] = Field(
+        description="Resource names of connections under airbyte_config/connections."
+    )
+    airbyte_config: str = Field(
+        "../../airbyte_config", description="The Airbyte YAML folder, relative to this spec."
+    )
+    poll_seconds: float = Field(15, gt=0, description="How often the triggerer asks Airbyte about the job.")
+    timeout_minutes: float = Field(
+        120, gt=0, description="A sync running longer fails its task and is cancelled."
+    )
+    airbyte_conn_id: str | None = Field(
+        None, description="Airflow connection of the Airbyte server; else AIRBYTE_URL, else a local sync."
+    )
+
+    @field_validator("connections")
+    @classmethod
+    def _some_connections(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("list at least one connection, or leave ingest out")
+        if len(set(value)) != len(value):
+            raise ValueError("a connection is listed twice")
+        return value
+
+
 class EnvironmentOverride(Strict):
     """Partial overrides: the same keys as the pipeline, every one optional, merged key by key.
 
@@ -133,6 +164,7 @@ class EnvironmentOverride(Strict):
     dagrun_timeout_minutes: float | None = Field(None, gt=0)
     defaults: dict[str, object] | None = None
     dbt: dict[str, object] | None = None
+    ingest: dict[str, object] | None = None
     tests: TestMode | None = None
     unassigned: UnassignedPolicy | None = None
 
@@ -151,6 +183,7 @@ class PipelineSpec(Strict):
     dagrun_timeout_minutes: float | None = Field(None, gt=0)
     defaults: Defaults = Defaults()
     dbt: DbtSettings = DbtSettings()
+    ingest: Ingest | None = Field(None, description="Airbyte syncs that run before the first zone.")
     tests: TestMode = TestMode.AFTER_MODEL
     unassigned: UnassignedPolicy = UnassignedPolicy.ERROR
     zones: tuple[Zone, ...] = Field(description="Zones in build order, e.g. bronze, silver, gold.")
@@ -169,6 +202,10 @@ class PipelineSpec(Strict):
     def _unique_zones(self) -> PipelineSpec:
         seen: set[str] = set()
         for zone in self.zones:
+            if zone.name == INGEST_GROUP:
+                raise ValueError(
+                    f"'{INGEST_GROUP}' is the group of the Airbyte sync tasks; name the zone otherwise"
+                )
             if zone.name in seen:
                 raise ValueError(f"zone '{zone.name}' is declared twice")
             seen.add(zone.name)
