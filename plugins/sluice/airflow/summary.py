@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections import defaultdict
@@ -39,12 +40,43 @@ def _states(dag_id: str) -> tuple[str, str, dict[str, tuple[str | None, float | 
         return run.run_id, str(run.state), found
 
 
+def _synced(dag_id: str, run_id: str, task_ids: list[str]) -> dict[str, object]:
+    """What each sync task returned: rows per stream (local run) or the Airbyte job id."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        rows = session.execute(
+            select(XComModel.task_id, XComModel.value).where(
+                XComModel.dag_id == dag_id,
+                XComModel.run_id == run_id,
+                XComModel.task_id.in_(task_ids),
+                XComModel.key == "return_value",
+            )
+        ).all()
+    return {str(task_id): json.loads(value) if isinstance(value, str) else value for task_id, value in rows}
+
+
+def _sync_line(task_id: str, result: object, state: str | None) -> str:
+    if isinstance(result, dict):
+        streams = ", ".join(f"{stream} {rows}" for stream, rows in result.items())
+        return f"{task_id}: {state}; rows synced: {streams}"
+    if result is not None:
+        return f"{task_id}: {state}; Airbyte job {result}"
+    return f"{task_id}: {state}"
+
+
 def summarize(pipeline: str, specs_dir: str = SPECS_DIR) -> tuple[str, bool]:
     """The summary text and whether every task succeeded."""
     plan = plan_spec(load_spec(find_spec(pipeline, specs_dir)))
     run_id, run_state, states = _states(plan.pipeline)
-    rows = [
-        f"{plan.pipeline} {run_id}: {run_state}",
+    rows = [f"{plan.pipeline} {run_id}: {run_state}"]
+    syncs = [t.id for t in plan.tasks if t.kind is TaskKind.INGEST]
+    if syncs and run_id:
+        results = _synced(plan.pipeline, run_id, syncs)
+        rows += [_sync_line(t, results.get(t), states.get(t, (None, None, None))[0]) for t in syncs]
+    rows += [
         f"{'zone':<10}{'models built':>14}{'tests passed':>14}{'seconds':>9}  publish",
     ]
     per_zone: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
