@@ -42,3 +42,7 @@ class PlanError(SluiceError):
 
 class DbtCommandError(SluiceError):
     """A dbt invocation exited non-zero; the message carries dbt's own error lines."""
+
+
+class DeployError(SluiceError):
+    """Packaging or deploying to MWAA failed; the message names the file, bucket or environment."""
