@@ -31,7 +31,11 @@ from sluice.errors import DeployError
 
 REPO = Path(__file__).resolve().parents[1]
 DAGS_PREFIX = "dags"
-ARTEFACTS = (("plugins.zip", "Plugins"), ("requirements.txt", "Requirements"), ("startup.sh", "StartupScript"))
+ARTEFACTS = (
+    ("plugins.zip", "Plugins"),
+    ("requirements.txt", "Requirements"),
+    ("startup.sh", "StartupScript"),
+)
 """bundle file (also its key in the bucket) and the MWAA field prefix for its path and version"""
 UPDATABLE = ("AVAILABLE", "UPDATE_FAILED")
 _DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys
@@ -67,7 +71,9 @@ def aws_errors(what: str) -> Iterator[None]:
         }.get(code, error.get("Message") or code)
         raise DeployError(f"{what}: {hint} ({exc.operation_name}: {code}, HTTP {status})") from None
     except NoCredentialsError:
-        raise DeployError(f"{what}: no AWS credentials (set a profile, or run in the CI job's role)") from None
+        raise DeployError(
+            f"{what}: no AWS credentials (set a profile, or run in the CI job's role)"
+        ) from None
     except BotoCoreError as exc:
         raise DeployError(f"{what}: {exc}") from None
 
@@ -192,7 +198,8 @@ def deploy(
     env = get_environment(mwaa, target)
     built_for = read_lock(REPO / "requirements.lock").version("apache-airflow")
     if env.get("AirflowVersion") and env["AirflowVersion"] != built_for:
-        log(f"warning: {target.environment} runs Airflow {env['AirflowVersion']}; the package is tested on {built_for}")
+        running = env["AirflowVersion"]
+        log(f"warning: {target.environment} runs Airflow {running}; the package is tested on {built_for}")
     sync_dags(s3, target.bucket, dags, report)
     log(
         f"s3://{target.bucket}/{DAGS_PREFIX}/: {len(report.uploaded)} uploaded, "

@@ -46,7 +46,9 @@ def read_targets(path: Path = ENVIRONMENTS_FILE) -> dict[str, Target]:
                 raise DeployError(f"{path}: {name}.{key}: missing or not a string")
         if not _NAME.match(settings["environment"]):
             raise DeployError(f"{path}: {name}.environment: {settings['environment']!r} is not an MWAA name")
-        targets[str(name)] = Target(str(name), settings["environment"], settings["bucket"], settings["region"])
+        targets[str(name)] = Target(
+            str(name), settings["environment"], settings["bucket"], settings["region"]
+        )
     return targets
 
 

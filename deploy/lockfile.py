@@ -35,7 +35,9 @@ class Lock:
         try:
             return self.pins[normalize(name)]
         except KeyError:
-            raise DeployError(f"{self.path}: {name} is not pinned; add it to requirements.txt and run make lock")
+            raise DeployError(
+                f"{self.path}: {name} is not pinned; add it to requirements.txt and run make lock"
+            ) from None
 
     def closure(self, roots: Iterable[str]) -> set[str]:
         """The roots and every locked package they need, directly or not."""

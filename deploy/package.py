@@ -185,9 +185,7 @@ def download_wheels(requirements: Path, into: Path, python_version: str) -> list
 def startup_script(environments: Path) -> str:
     """deploy/startup.sh with the MWAA environment name → SLUICE_ENV table filled in."""
     template = (REPO / "deploy" / "startup.sh").read_text(encoding="utf-8")
-    arms = [
-        f"    {t.environment}) SLUICE_ENV={t.name} ;;" for t in read_targets(environments).values()
-    ]
+    arms = [f"    {t.environment}) SLUICE_ENV={t.name} ;;" for t in read_targets(environments).values()]
     marker = "# @SLUICE_ENVIRONMENTS@"
     if marker not in template:
         raise SluiceError(f"deploy/startup.sh: the line {marker!r} is missing")
@@ -268,7 +266,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     for name in ("dags", "plugins.zip", "requirements.txt", "startup.sh"):
         path = out / name
-        size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+        size = (
+            sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+            if path.is_dir()
+            else path.stat().st_size
+        )
         print(f"{path}  {size / 1024:.0f} KiB")
     return 0
 

@@ -19,10 +19,10 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
-
 from deploy import deploy as deploy_mod
 from deploy.environments import Target
 from deploy.package import build
+
 from sluice.errors import DeployError
 
 pytestmark = pytest.mark.integration
@@ -118,7 +118,9 @@ def _mwaa(target: Target, env: dict[str, Any], update: dict[str, Any] | None) ->
     stubber = Stubber(client)
     stubber.add_response("get_environment", {"Environment": env}, {"Name": target.environment})
     if update is not None:
-        stubber.add_response("update_environment", {"Arn": env["Arn"]}, {"Name": target.environment, **update})
+        stubber.add_response(
+            "update_environment", {"Arn": env["Arn"]}, {"Name": target.environment, **update}
+        )
     stubber.activate()
     return client, stubber
 
@@ -147,7 +149,7 @@ def _every_update(**versions: Any) -> dict[str, Any]:
 
 
 def _first_deploy(bundle: Path, target: Target, url: str) -> dict[str, str]:
-    report, _ = _run(bundle, target, url, _environment(target), _every_update())
+    _run(bundle, target, url, _environment(target), _every_update())
     return _latest_versions(_s3(url), target.bucket)
 
 
@@ -160,7 +162,11 @@ def test_first_deploy_uploads_everything_and_updates_the_environment(
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=target.bucket, Prefix="dags/")["Contents"])
     assert keys == local
     assert "dags/sluice_repo/dbt/target/sluice/payments.dev.plan.json" in keys
-    for key in ("dags/.airflowignore", "dags/sluice_repo/dags/pipelines/payments.yml", "dags/constraints.txt"):
+    for key in (
+        "dags/.airflowignore",
+        "dags/sluice_repo/dags/pipelines/payments.yml",
+        "dags/constraints.txt",
+    ):
         assert s3.get_object(Bucket=target.bucket, Key=key)["Body"].read() == (bundle / key).read_bytes()
     for key in ("plugins.zip", "requirements.txt", "startup.sh"):
         assert s3.get_object(Bucket=target.bucket, Key=key)["Body"].read() == (bundle / key).read_bytes()
@@ -173,7 +179,9 @@ def test_first_deploy_uploads_everything_and_updates_the_environment(
     assert any("update started" in line for line in lines)
 
 
-def test_second_deploy_with_nothing_changed_does_not_update(bundle: Path, target: Target, moto_url: str) -> None:
+def test_second_deploy_with_nothing_changed_does_not_update(
+    bundle: Path, target: Target, moto_url: str
+) -> None:
     versions = _first_deploy(bundle, target, moto_url)
     # no update_environment stubbed: calling it would fail the deploy
     report, lines = _run(bundle, target, moto_url, _environment(target, **versions), None)
@@ -235,9 +243,14 @@ def test_an_updating_environment_gets_the_files_and_a_clear_retry_line(
         "MWAA environment sluice-dev is UPDATING: files uploaded, but update-environment must wait; "
         "run the deploy again once it is AVAILABLE"
     )
+    stubber.assert_no_pending_responses()
+    body = _s3(moto_url).get_object(Bucket=target.bucket, Key="plugins.zip")["Body"].read()
+    assert body == (bundle / "plugins.zip").read_bytes()
 
 
-def _cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str, bucket: str, bundle: Path) -> tuple[int, str]:
+def _cli(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str, bucket: str, bundle: Path
+) -> tuple[int, str]:
     config = tmp_path / "environments.yml"
     config.write_text(f"dev:\n  environment: sluice-dev\n  bucket: {bucket}\n  region: {REGION}\n")
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", url)
@@ -289,5 +302,8 @@ def test_an_unversioned_bucket_is_refused(bundle: Path, moto_url: str) -> None:
     s3.create_bucket(Bucket="sluice-unversioned", CreateBucketConfiguration={"LocationConstraint": REGION})
     target = Target("dev", "sluice-dev", "sluice-unversioned", REGION)
     mwaa = boto3.client("mwaa", region_name=REGION)
-    with Stubber(mwaa), pytest.raises(DeployError, match=r"^s3://sluice-unversioned: versioning is not enabled"):
+    with (
+        Stubber(mwaa),
+        pytest.raises(DeployError, match=r"^s3://sluice-unversioned: versioning is not enabled"),
+    ):
         deploy_mod.deploy(bundle, target, s3, mwaa, log=lambda _: None)

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from deploy.package import BUNDLE_REPO, build
+
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -94,7 +94,9 @@ def test_every_dag_imports_from_the_unpacked_package_with_sluice_from_plugins_zi
     bag = _dagbag(dags, plugins, tmp_path / "airflow")
     assert bag["import_errors"] == {}
     assert bag["sluice"] == str(plugins / "sluice" / "__init__.py")
-    stored = json.loads((dags / BUNDLE_REPO / "dbt" / "target" / "sluice" / "payments.dev.plan.json").read_text())
+    stored = json.loads(
+        (dags / BUNDLE_REPO / "dbt" / "target" / "sluice" / "payments.dev.plan.json").read_text()
+    )
     assert bag["dags"] == {"payments_daily": len(stored["plan"]["tasks"])}
     assert bag["files"] == [
         str(dags / BUNDLE_REPO / "dags" / "sluice_dags.py"),

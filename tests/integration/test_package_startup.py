@@ -17,8 +17,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from deploy.package import BUNDLE_REPO, build
+
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -29,9 +29,17 @@ DEAD_INDEX = "http://127.0.0.1:9/simple"  # nothing listens on the discard port:
 
 def _python() -> tuple[str, str]:
     """MWAA's Python 3.12 if this machine has it, else this interpreter's base Python."""
-    candidates = [shutil.which("python3.12"), *map(str, sorted(Path.home().glob(".pyenv/versions/3.12*/bin/python3.12")))]
+    candidates = [
+        shutil.which("python3.12"),
+        *map(str, sorted(Path.home().glob(".pyenv/versions/3.12*/bin/python3.12"))),
+    ]
     for candidate in filter(None, candidates):
-        if subprocess.run([candidate, "-c", "import venv, ensurepip"], capture_output=True, check=False).returncode == 0:
+        if (
+            subprocess.run(
+                [candidate, "-c", "import venv, ensurepip"], capture_output=True, check=False
+            ).returncode
+            == 0
+        ):
             return candidate, "3.12"
     base = Path(sys.base_prefix) / "bin" / "python3"
     return str(base), f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -62,7 +70,9 @@ def _home(bundle: Path, tmp_path: Path, python: str) -> tuple[Path, dict[str, st
     shims = tmp_path / "bin"
     shims.mkdir()
     (shims / "python3").symlink_to(python)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "PYTHON", "VIRTUAL_ENV", "SLUICE_"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "PYTHON", "VIRTUAL_ENV", "SLUICE_"))
+    }
     env.update(
         {
             "PATH": f"{shims}{os.pathsep}/usr/bin:/bin",
@@ -113,7 +123,9 @@ def test_offline_startup_builds_a_dbt_virtualenv_from_the_shipped_wheels_in_time
     venv_python = dbt.parent / "python"
     got = subprocess.run(
         [str(venv_python), "-c", "import sys; print(f'{sys.version_info[0]}.{sys.version_info[1]}')"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert got.stdout.strip() == version
     shown = subprocess.run([str(dbt), "--version"], capture_output=True, text=True, env=env, check=False)
@@ -125,15 +137,25 @@ def test_offline_startup_builds_a_dbt_virtualenv_from_the_shipped_wheels_in_time
     fake = {"SNOWFLAKE_ACCOUNT": "acct", "SNOWFLAKE_USER": "u", "SNOWFLAKE_PRIVATE_KEY_PATH": "/nonexistent"}
     parsed = subprocess.run(
         [str(dbt), "parse", "--project-dir", str(project), "--profiles-dir", str(project), "--target", "dev"],
-        capture_output=True, text=True, env={**env, **fake, "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"},
-        check=False, timeout=300,
+        capture_output=True,
+        text=True,
+        env={**env, **fake, "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"},
+        check=False,
+        timeout=300,
     )
     assert parsed.returncode == 0, parsed.stdout[-2000:]
 
     # sluice's warm dbt worker runs on the virtualenv's Python with plugins/ on its path
     worker = subprocess.run(
-        [str(venv_python), "-c", "import sluice, sluice.runtime.dbt_worker, dbt.cli.main; print(sluice.__file__)"],
-        capture_output=True, text=True, env={**env, "PYTHONPATH": str(home / "plugins")}, check=False,
+        [
+            str(venv_python),
+            "-c",
+            "import sluice, sluice.runtime.dbt_worker, dbt.cli.main; print(sluice.__file__)",
+        ],
+        capture_output=True,
+        text=True,
+        env={**env, "PYTHONPATH": str(home / "plugins")},
+        check=False,
     )
     assert worker.returncode == 0, worker.stderr[-2000:]
     assert worker.stdout.strip() == str(home / "plugins" / "sluice" / "__init__.py")
@@ -142,7 +164,9 @@ def test_offline_startup_builds_a_dbt_virtualenv_from_the_shipped_wheels_in_time
     assert again.returncode == 0 and "is current" in again.stdout
 
 
-def test_offline_startup_without_the_wheels_fails_loudly(bundle: Path, python: tuple[str, str], tmp_path: Path) -> None:
+def test_offline_startup_without_the_wheels_fails_loudly(
+    bundle: Path, python: tuple[str, str], tmp_path: Path
+) -> None:
     home, env = _home(bundle, tmp_path, python[0])
     shutil.rmtree(home / "plugins" / "sluice_dbt" / "wheels")
     done = _source(home, env)
