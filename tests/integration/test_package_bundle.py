@@ -24,10 +24,12 @@ BIN = Path(sys.executable).parent
 
 # Runs in a fresh interpreter. The repository's plugins/ (on sys.path through the editable
 # install) is removed first, so `sluice` can only come from the plugins folder Airflow adds.
-# Planning is made to fail: every DAG must come from a plan stored by `make package`.
+# dbt and DuckDB are made unimportable (on MWAA dbt lives in its own virtualenv), and planning is
+# made to fail: every DAG must come from a plan stored by `make package`.
 _DAGBAG = """
 import json, os, sys
 sys.path[:] = [p for p in sys.path if os.path.realpath(p) != {repo_plugins!r}]
+sys.modules.update(dbt=None, duckdb=None)  # not in Airflow's environment on MWAA: importing them fails
 from airflow.dag_processing.dagbag import DagBag
 import sluice, sluice.plan.compiled as compiled
 

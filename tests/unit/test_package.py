@@ -7,10 +7,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from deploy.environments import read_target, read_targets
 from deploy.lockfile import read_lock
 from deploy.package import BUNDLE_REPO, MWAA_DAGS, airflowignore, build, mwaa_requirements, startup_script
+
 from sluice.errors import DeployError
 from tests.conftest import REPO
 
