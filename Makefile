@@ -95,6 +95,7 @@ package: manifest
 	$(BIN)/python -m deploy.package $(if $(filter 1,$(WHEELS)),--wheels)
 
 # ENV names an entry of deploy/environments.yml; AWS credentials come from the environment.
+# WAIT=SECONDS waits for an update-environment to finish (and fails if MWAA rolls it back).
 deploy:
-	@test -n "$(ENV)" || (echo "usage: make deploy ENV=dev|prod (after make package)" >&2; exit 2)
-	$(BIN)/python -m deploy.deploy $(ENV)
+	@test -n "$(ENV)" || (echo "usage: make deploy ENV=dev|prod [WAIT=3600] (after make package)" >&2; exit 2)
+	$(BIN)/python -m deploy.deploy $(ENV) $(if $(WAIT),--wait $(WAIT))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -228,6 +229,39 @@ def deploy(
     return report
 
 
+def wait_for_update(
+    mwaa: Any,
+    target: Target,
+    timeout: float,
+    log: Callable[[str], None] = print,
+    interval: float = 30.0,
+) -> None:
+    """Poll get-environment until the update ends: AVAILABLE is done, UPDATE_FAILED (MWAA rolls
+    back: a requirement that does not install, a startup script that fails) is MWAA's error."""
+    deadline = time.monotonic() + timeout
+    what = f"MWAA environment {target.environment} ({target.region})"
+    while True:
+        with aws_errors(what):
+            env = mwaa.get_environment(Name=target.environment)["Environment"]
+        status = env.get("Status")
+        if status == "AVAILABLE":
+            log(f"MWAA environment {target.environment}: update done")
+            return
+        if status not in ("UPDATING", "CREATING_SNAPSHOT", "PENDING"):
+            error = (env.get("LastUpdate") or {}).get("Error") or {}
+            reason = f"{error.get('ErrorCode', '')}: {error.get('ErrorMessage', '')}".strip(": ")
+            raise DeployError(
+                f"MWAA environment {target.environment}: update ended {status}"
+                + (f" ({reason})" if reason else "")
+            )
+        if time.monotonic() >= deadline:
+            raise DeployError(
+                f"MWAA environment {target.environment}: still {status} after {timeout:.0f} s; "
+                "see its Last update in the MWAA console"
+            )
+        time.sleep(interval)
+
+
 def clients(target: Target) -> tuple[Any, Any]:
     import boto3
 
@@ -240,11 +274,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("environment", help="a name from deploy/environments.yml (dev, prod)")
     parser.add_argument("--bundle", default=str(REPO / "build" / "mwaa"), help="default: build/mwaa")
     parser.add_argument("--config", default=str(ENVIRONMENTS_FILE), help="default: deploy/environments.yml")
+    parser.add_argument(
+        "--wait",
+        type=float,
+        metavar="SECONDS",
+        help="after update-environment, wait up to SECONDS for it to finish and fail if MWAA rolls back",
+    )
     args = parser.parse_args(argv)
     try:
         target = read_target(args.environment, Path(args.config))
         s3, mwaa = clients(target)
-        deploy(Path(args.bundle), target, s3, mwaa)
+        report = deploy(Path(args.bundle), target, s3, mwaa)
+        if report.updated and args.wait:
+            wait_for_update(mwaa, target, args.wait)
     except DeployError as exc:
         print(f"deploy: {exc}", file=sys.stderr)
         return 1

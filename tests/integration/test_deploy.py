@@ -307,3 +307,46 @@ def test_an_unversioned_bucket_is_refused(bundle: Path, moto_url: str) -> None:
         pytest.raises(DeployError, match=r"^s3://sluice-unversioned: versioning is not enabled"),
     ):
         deploy_mod.deploy(bundle, target, s3, mwaa, log=lambda _: None)
+
+
+def test_waiting_reports_mwaa_rolling_the_update_back(bundle: Path, target: Target, moto_url: str) -> None:
+    env = _environment(target)
+    mwaa, stubber = _mwaa(target, env, _every_update())
+    report = deploy_mod.deploy(bundle, target, _s3(moto_url), mwaa, log=lambda _: None)
+    assert report.updated
+    stubber.add_response(
+        "get_environment", {"Environment": {**env, "Status": "UPDATING"}}, {"Name": "sluice-dev"}
+    )
+    failed = {
+        **env,
+        "Status": "UPDATE_FAILED",
+        "LastUpdate": {
+            "Status": "FAILED",
+            "Error": {
+                "ErrorCode": "INCORRECT_CONFIGURATION",
+                "ErrorMessage": "requirements.txt did not install",
+            },
+        },
+    }
+    stubber.add_response("get_environment", {"Environment": failed}, {"Name": "sluice-dev"})
+    with pytest.raises(DeployError) as err:
+        deploy_mod.wait_for_update(mwaa, target, timeout=60, log=lambda _: None, interval=0)
+    assert str(err.value) == (
+        "MWAA environment sluice-dev: update ended UPDATE_FAILED "
+        "(INCORRECT_CONFIGURATION: requirements.txt did not install)"
+    )
+    stubber.assert_no_pending_responses()
+
+
+def test_waiting_ends_when_the_environment_is_available_again(target: Target) -> None:
+    env = _environment(target)
+    mwaa = boto3.client("mwaa", region_name=REGION)
+    with Stubber(mwaa) as stubber:
+        for status in ("UPDATING", "UPDATING", "AVAILABLE"):
+            stubber.add_response(
+                "get_environment", {"Environment": {**env, "Status": status}}, {"Name": "sluice-dev"}
+            )
+        lines: list[str] = []
+        deploy_mod.wait_for_update(mwaa, target, timeout=60, log=lines.append, interval=0)
+        stubber.assert_no_pending_responses()
+    assert lines == ["MWAA environment sluice-dev: update done"]

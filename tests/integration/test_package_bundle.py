@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deploy.package import BUNDLE_REPO, build
+from deploy.package import BUNDLE_REPO, MWAA_DAGS, build
 
 from tests.conftest import REPO
 
@@ -124,3 +124,28 @@ def test_airflowignore_keeps_the_dag_processor_out_of_everything_but_dag_files(
     unguarded = _dagbag(dags, plugins, tmp_path / "airflow")
     assert sorted(unguarded["import_errors"]) == sorted([str(model), str(stray)])
     assert "payments_daily" in unguarded["dags"]
+
+
+def test_mwaa_requirements_install_nothing_over_an_airflow_built_from_the_lock(
+    bundle: Path, tmp_path: Path
+) -> None:
+    """pip, as MWAA runs it (requirements.txt with its --constraint line), over this environment
+    (Airflow and providers at the lock's versions): the constraints agree with the lock and with
+    each other, and nothing is installed or replaced. --no-index: any change would fail here."""
+    text = (bundle / "requirements.txt").read_text()
+    assert f'--constraint "{MWAA_DAGS}/constraints.txt"' in text
+    local = tmp_path / "requirements.txt"
+    local.write_text(text.replace(MWAA_DAGS, str(bundle / "dags")))
+    report = tmp_path / "report.json"
+    done = subprocess.run(
+        [
+            *(str(BIN / "python"), "-m", "pip", "install", "--dry-run", "--no-index", "--quiet"),
+            *("--disable-pip-version-check", "--report", str(report), "-r", str(local)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(report.read_text())["install"] == []
