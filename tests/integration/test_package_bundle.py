@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deploy.package import BUNDLE_REPO, MWAA_DAGS, build
+from deploy.lockfile import normalize
+from deploy.package import BUNDLE_REPO, MWAA_DAGS, WHEEL_PLATFORMS, build
 
 from tests.conftest import REPO
 
@@ -149,3 +150,40 @@ def test_mwaa_requirements_install_nothing_over_an_airflow_built_from_the_lock(
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(report.read_text())["install"] == []
+
+
+def test_mwaa_requirements_resolve_for_python_312_on_manylinux(bundle: Path, tmp_path: Path) -> None:
+    """The same requirements and constraints resolved for MWAA's Python 3.12 on x86_64 Linux, from
+    binary wheels only, as on a fresh machine (this step reads the package index): every pinned
+    version has a wheel there, and the pins agree with each other and with Airflow's own."""
+    local = tmp_path / "requirements.txt"
+    local.write_text((bundle / "requirements.txt").read_text().replace(MWAA_DAGS, str(bundle / "dags")))
+    report = tmp_path / "report.json"
+    platforms = [arg for p in WHEEL_PLATFORMS for arg in ("--platform", p)]
+    done = subprocess.run(
+        [
+            *(str(BIN / "python"), "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet"),
+            *("--disable-pip-version-check", "--only-binary=:all:", "--implementation", "cp"),
+            *("--python-version", "3.12", *platforms, "--target", str(tmp_path / "target")),
+            *("--report", str(report), "-r", str(local)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    resolved = {
+        normalize(i["metadata"]["name"]): i["metadata"]["version"]
+        for i in json.loads(report.read_text())["install"]
+    }
+    checked = 0
+    for line in (bundle / "dags" / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, version = line.split("==")
+            if name in resolved:  # a constraint pip did not need is not installed
+                assert resolved[name] == version, name
+                checked += 1
+    assert checked > 40
+    assert resolved["apache-airflow"] == "3.3.2"
+    assert resolved["apache-airflow-providers-amazon"] == "9.39.0"
