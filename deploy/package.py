@@ -22,7 +22,6 @@ artefact is byte-for-byte the same for the same sources, so a deploy uploads onl
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import shutil
 import subprocess
@@ -51,7 +50,7 @@ AIRFLOW_CORE = ("apache-airflow", "apache-airflow-core", "apache-airflow-task-sd
 WHEEL_PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64")
 """MWAA's Airflow 3 images: Amazon Linux 2023 (glibc 2.34) on x86_64"""
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-_DBT_SKIP = ("target", "logs", "dbt_packages_cache", ".user.yml", "__pycache__")
+_DBT_SKIP = ("target", "logs", ".user.yml", "__pycache__")
 
 
 def requirement_names(path: Path) -> list[str]:
@@ -243,10 +242,6 @@ def build(
         + "\n"
     )
     return out
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
