@@ -6,8 +6,8 @@
    S3 object versions read back.
 3. update-environment is called only when one of those versions (or paths) differs from what
    get-environment reports: it restarts every Airflow component, which takes MWAA many minutes.
-   Until it is done the new DAG files run on the old plugins.zip; the compiled plans are keyed by
-   sluice's version, so a plan is never read by a sluice that did not write it.
+   Until it is done the new DAG files are parsed by the old plugins.zip: a change that needs
+   both should be deployed with WAIT and checked after.
 
 Settings per environment: deploy/environments.yml. AWS credentials come from the environment
 (the CI job's OIDC role, a profile on a laptop); AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL_MWAA point
