@@ -36,15 +36,15 @@ sluice_install_dbt() {
     echo "sluice startup: dbt virtualenv ${SLUICE_DBT_VENV} is current"
     return 0
   fi
-  local source=()  # online: the index pip is configured with
+  local index_args=()  # online: the index pip is configured with
   if [ "${SLUICE_OFFLINE_WHEELS:-0}" = "1" ]; then
-    source=(--no-index --find-links "${dbt_dir}/wheels")
+    index_args=(--no-index --find-links "${dbt_dir}/wheels")
   fi
   rm -rf "${SLUICE_DBT_VENV}"
   # MWAA sets PIP_USER=true for its own installs; inside a virtualenv that is an error
   PIP_USER=0 python3 -m venv "${SLUICE_DBT_VENV}" || return 1
   PIP_USER=0 PIP_DISABLE_PIP_VERSION_CHECK=1 "${SLUICE_DBT_VENV}/bin/python" -m pip install \
-    --quiet --no-cache-dir --only-binary=:all: "${source[@]}" -r "${requirements}" || return 1
+    --quiet --no-cache-dir --only-binary=:all: "${index_args[@]}" -r "${requirements}" || return 1
   cp "${requirements}" "${stamp}"
   echo "sluice startup: dbt installed in ${SLUICE_DBT_VENV} in $((SECONDS - started)) s"
 }
