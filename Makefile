@@ -18,13 +18,14 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 DBT_FILES := $(shell find dbt -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -not -path 'dbt/target/*' 2>/dev/null)
 
-.PHONY: help install manifest airflow-home run test unit integration lint lock clean bench bench-parse bench-exec
+.PHONY: help install manifest airflow-home run test unit integration lint lock clean bench bench-parse bench-exec package deploy
 
 help:
 	@echo "make run    - run the demo pipeline end to end on DuckDB (airflow dags test)"
 	@echo "make test   - lint, type-check and run the whole test suite"
 	@echo "make bench  - DAG import vs cosmos and dbt-airflow-factory, then execution under a scheduler"
 	@echo "make unit | integration | lint | manifest | lock | clean | bench-parse | bench-exec"
+	@echo "make package [WHEELS=1] - the MWAA bundle in build/mwaa; make deploy ENV=dev - put it on MWAA"
 
 # A fresh machine gets .venv from the lock file; bytecode compiled so dbt starts fast.
 $(BIN)/.installed: requirements.lock pyproject.toml
@@ -57,8 +58,8 @@ run: manifest airflow-home
 	exit $$code
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check plugins dags tests bench
-	$(BIN)/ruff format --check plugins dags tests bench
+	$(BIN)/ruff check plugins dags tests bench deploy
+	$(BIN)/ruff format --check plugins dags tests bench deploy
 	$(BIN)/mypy
 
 unit: manifest
@@ -86,3 +87,15 @@ bench-parse: manifest
 
 bench-exec: manifest
 	$(BIN)/python bench/exec_bench.py
+
+# MWAA: build/mwaa/ holds dags/ (with the dbt project, manifest and compiled plans), plugins.zip,
+# requirements.txt and startup.sh. WHEELS=1 ships dbt's py3.12 manylinux wheels for an offline
+# startup (SLUICE_OFFLINE_WHEELS=1 on the environment); downloading them needs the package index.
+package: manifest
+	$(BIN)/python -m deploy.package $(if $(filter 1,$(WHEELS)),--wheels)
+
+# ENV names an entry of deploy/environments.yml; AWS credentials come from the environment.
+# WAIT=SECONDS waits for an update-environment to finish (and fails if MWAA rolls it back).
+deploy:
+	@test -n "$(ENV)" || (echo "usage: make deploy ENV=dev|prod [WAIT=3600] (after make package)" >&2; exit 2)
+	$(BIN)/python -m deploy.deploy $(ENV) $(if $(WAIT),--wait $(WAIT))
