@@ -44,7 +44,6 @@ class DbtCommandError(SluiceError):
     """A dbt invocation exited non-zero; the message carries dbt's own error lines."""
 
 
-<<<<<<< HEAD
 class AirbyteError(SluiceError):
     """Airbyte configuration, server or sync problem, said in one line (file and key, or server
     and status)."""
@@ -56,7 +55,7 @@ class AirbyteJobFailed(AirbyteError):
 
 class AirbyteConfigError(SpecError, AirbyteError):
     """A file under airbyte_config/ is invalid, or names an unset variable: file, line and key."""
-=======
+
+
 class DeployError(SluiceError):
     """Packaging or deploying to MWAA failed; the message names the file, bucket or environment."""
->>>>>>> issue-mwaa
