@@ -27,7 +27,11 @@ class DbtNodeOperator(BaseOperator):
         if self.call is None:
             raise SluiceError(f"{self.task_id}: no dbt call; build this operator with dbt_task()")
         self._process = DbtProcess(self.call)
-        self._process.run(self.log.info)
+        ti = context["ti"]
+        # first tries may be answered from this run's build of the zone; a retry or a cleared
+        # task runs its own nodes again
+        key = f"{ti.dag_id}/{ti.run_id}/{self.task_group.group_id if self.task_group else ''}"
+        self._process.run(self.log.info, key if ti.try_number <= 1 else None)
 
     def on_kill(self) -> None:
         if self._process is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,7 +15,7 @@ from sluice.airflow.operators import dbt_task, zone_task
 from sluice.plan.model import DBT_COMMAND, Plan, Task, TaskKind
 from sluice.runtime.dbt import DbtCall
 from sluice.spec.loader import SpecFile, display_path
-from sluice.spec.models import INGEST_GROUP
+from sluice.spec.models import INGEST_GROUP, TestMode
 from sluice.spec.paths import DbtPaths
 
 
@@ -86,6 +87,7 @@ def render_dag(sf: SpecFile, plan: Plan, paths: DbtPaths) -> DAG:
     )
     # every worker flavour the run needs: live, and one per atomic zone's staging build
     flavours = sorted({_staging_vars(t) or "" for t in plan.tasks if t.node or not t.schemas})
+    batches = _zone_batches(spec.tests, plan)
     with dag:
         groups = {z.name: TaskGroup(z.name, tooltip=z.description or f"zone {z.name}") for z in spec.zones}
         if spec.ingest:
@@ -109,6 +111,7 @@ def render_dag(sf: SpecFile, plan: Plan, paths: DbtPaths) -> DAG:
                 spec.dbt.execution,
                 _staging_vars(task),
                 warm=tuple(f for f in flavours if f != (_staging_vars(task) or "")),
+                batch=batches.get(task.zone or "", ()) if task.kind in DBT_COMMAND else (),
             )
             kwargs: dict[str, Any] = {"task_id": task.name, "task_group": group, "doc_md": task_doc(task)}
             if task.kind in (TaskKind.STAGE, TaskKind.PUBLISH):
@@ -140,6 +143,18 @@ def _sync_task(sf: SpecFile, task: Task, group: TaskGroup | None) -> BaseOperato
         doc_md=task_doc(task),
         **options,
     )
+
+
+def _zone_batches(tests: TestMode, plan: Plan) -> dict[str, tuple[str, ...]]:
+    """Per zone, the selectors one `dbt build` of it runs. Only where tests gate their model's
+    children, as `dbt build` does (it skips what is downstream of a failed test)."""
+    if tests is not TestMode.AFTER_MODEL:
+        return {}
+    out: dict[str, list[str]] = defaultdict(list)
+    for task in plan.tasks:
+        if task.kind in DBT_COMMAND and task.zone:
+            out[task.zone].extend(task.select)
+    return {zone: tuple(selectors) for zone, selectors in out.items()}
 
 
 def _staging_vars(task: Task) -> str | None:

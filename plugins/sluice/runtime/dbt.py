@@ -98,6 +98,9 @@ class DbtCall:
     args: tuple[str, ...] = ()
     #: the --vars of the pipeline's other workers ("" for none), started ahead of need
     warm: tuple[str, ...] = ()
+    #: the selectors of every dbt node of the task's zone: in worker mode a task's first try is
+    #: answered from one `dbt build` of them per DAG run (see dbt_worker)
+    batch: tuple[str, ...] = ()
 
     def options(self) -> list[str]:
         """What follows the common flags: the command's own arguments and the selection."""
@@ -166,8 +169,9 @@ class DbtProcess:
         self.proc: subprocess.Popen[str] | None = None
         self.worker_pid: int | None = None
 
-    def run(self, log: Callable[[str], None]) -> list[str]:
-        """Run to completion, streaming each output line to ``log``; raise DbtCommandError."""
+    def run(self, log: Callable[[str], None], batch_key: str | None = None) -> list[str]:
+        """Run to completion, streaming each output line to ``log``; raise DbtCommandError.
+        ``batch_key`` (say dag/run/zone) lets the worker answer from its build of the zone."""
         call = self.call
         lines: list[str] = []
 
@@ -176,15 +180,16 @@ class DbtProcess:
             log(line)
 
         lock = call.lock_path()
-        with exclusive(lock, log) if lock else nullcontext():
-            try:
-                if dbt_execution(call.execution) == "worker":
-                    ok = self._in_worker(keep)
-                else:
+        try:
+            if dbt_execution(call.execution) == "worker":
+                # the worker takes the DuckDB lock itself: a zone build outlives this request
+                ok = self._in_worker(keep, lock, batch_key)
+            else:
+                with exclusive(lock, log) if lock else nullcontext():
                     ok = self._in_subprocess(keep)
-            except BaseException:
-                self.kill()  # a timeout or kill must not leave dbt running on
-                raise
+        except BaseException:
+            self.kill()  # a timeout or kill must not leave dbt running on
+            raise
         if not ok:
             details = "\n".join(error_lines(lines))
             raise DbtCommandError(f"dbt {call.command} failed for {call.describe()}:\n{details}")
@@ -215,7 +220,7 @@ class DbtProcess:
                 log(raw.rstrip("\n"))
             return self.proc.wait() == 0
 
-    def _in_worker(self, log: Callable[[str], None]) -> bool:
+    def _in_worker(self, log: Callable[[str], None], lock: Path | None, batch_key: str | None) -> bool:
         call = self.call
         target = dbt_target(call.target)
         python = worker_python(call.executable)
@@ -225,12 +230,21 @@ class DbtProcess:
             raise SluiceError(f"dbt worker: {exc}") from None
         shown = " ".join([call.command, *call.options(), *(["--vars", call.vars] if call.vars else [])])
         log(f"dbt {shown} (warm dbt worker, target {target})")
+        message_out: dict[str, object] = {
+            "command": call.command,
+            "args": call.options(),
+            "lock": str(lock) if lock else None,
+            "nodes": list(call.select),
+            "batch": {"key": batch_key, "args": ["--select", *call.batch]}
+            if batch_key and call.batch
+            else None,
+        }
         for _ in range(3):
             _start_worker(path, call, target, python, log)
             _prewarm(call, target, python)
             accepted = False
             try:
-                for message in dbt_worker.request(path, call.command, call.options()):
+                for message in dbt_worker.request(path, message_out):
                     if message.get("accepted"):
                         accepted = True
                         self.worker_pid = message.get("pid")

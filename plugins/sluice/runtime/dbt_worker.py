@@ -7,12 +7,21 @@ Airflow task's request with an in-process ``dbtRunner`` call that reuses the par
 log and retry per model; the worker only removes the process start.
 
 Protocol, one request per connection over a Unix socket, JSON lines:
-client → {"command": "run", "args": ["--select", ...]}
+client → {"command": "run", "args": ["--select", ...], "lock": "<DuckDB lock file>" | null,
+          "nodes": [fqn selectors], "batch": {"key": "<dag/run/zone>", "args": [...]} | null}
 worker → {"accepted": true}, then {"log": "..."}..., then {"done": true, "success": bool}
 
-Requests run one at a time: dbt is not safe to run concurrently in one process, and DuckDB
-allows one writing process per file anyway. This module imports only the standard library and
-dbt, so it also runs from a separate dbt virtualenv (set SLUICE_DBT_EXECUTABLE).
+dbt runs one invocation at a time (it is not safe to run twice in one process, and DuckDB allows
+one writing process per file anyway); requests wait side by side, each in a thread.
+
+A zone build: a task's first try may name its zone's nodes and a key for this DAG run. The first
+such request starts one `dbt build` of the whole zone; every task of the zone is then answered
+from that build as soon as dbt finished its nodes, with their log lines, when they passed. A node
+that failed, was skipped or not reached runs on its own, so a task still fails with its own dbt
+error; a retry or a cleared task (try 2+) always runs its node on its own.
+
+This module imports only the standard library and dbt, so it also runs from a separate dbt
+virtualenv (set SLUICE_DBT_EXECUTABLE).
 """
 
 from __future__ import annotations
@@ -27,7 +36,9 @@ import shutil
 import socket
 import sys
 import tempfile
+import threading
 import time
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -77,6 +88,44 @@ def _release_duckdb() -> None:
             env.close()
 
 
+@contextlib.contextmanager
+def _file_lock(path: str | None) -> Iterator[None]:
+    """The DuckDB file's lock (the same file dbt tasks in subprocess mode take): the worker holds
+    it, not the task, because a zone build goes on after the task that started it returned."""
+    if not path:
+        yield
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class _Batch:
+    """One speculative `dbt build` of a zone's nodes in one DAG run: per node (by its fqn
+    selector) its status and log lines, filled in as dbt finishes each node."""
+
+    def __init__(self) -> None:
+        self.status: dict[str, str] = {}
+        self.lines: dict[str, list[str]] = defaultdict(list)
+        self.finished = False
+        self.changed = threading.Condition()
+
+    def wait(self, nodes: list[str], timeout: float) -> bool:
+        """True when every node passed; False when any did not, or the build ended without it."""
+        with self.changed:
+            self.changed.wait_for(lambda: self.finished or all(n in self.status for n in nodes), timeout)
+            return all(self.status.get(n) in _PASSED for n in nodes)
+
+
+_PASSED = frozenset({"success", "pass", "warn"})
+BATCHES_KEPT = 16
+BATCH_WAIT_SECONDS = 6 * 3600.0
+
+
 class _Worker:
     def __init__(
         self, project_dir: Path, profiles_dir: Path, target: str, dbt_vars: str | None, scratch: Path
@@ -96,19 +145,25 @@ class _Worker:
             str(scratch),
             *(["--vars", dbt_vars] if dbt_vars else []),
         ]
-        self._sink: Callable[[str], None] | None = None
+        self._handler: Callable[[Any], None] | None = None
         parsed = dbtRunner(callbacks=[self._on_event]).invoke(["parse", "--quiet", *self.common])
         if not parsed.success:
             raise SystemExit(f"dbt parse failed: {parsed.exception}")
+        self.selector = {uid: "fqn:" + ".".join(node.fqn) for uid, node in parsed.result.nodes.items()}
         self.runner = dbtRunner(manifest=parsed.result, callbacks=[self._on_event])
+        self.dbt_lock = threading.Lock()  # dbt is not safe to run twice at once in one process
+        self.batches: OrderedDict[str, _Batch] = OrderedDict()
+        self.batches_lock = threading.Lock()
         _release_duckdb()
 
     def _on_event(self, event: Any) -> None:
-        if self._sink is not None and event.info.level != "debug":
-            self._sink(event.info.msg)
+        if self._handler is not None:
+            self._handler(event)
 
-    def run(self, command: str, args: list[str], sink: Callable[[str], None]) -> bool:
-        self._sink = sink
+    def _invoke(
+        self, command: str, args: list[str], handler: Callable[[Any], None], sink: Callable[[str], None]
+    ) -> bool:
+        self._handler = handler
         try:
             # --no-write-json: each call would otherwise rewrite manifest.json, which grows with the
             # project and is not read by anyone here
@@ -118,8 +173,48 @@ class _Worker:
                 sink(f"dbt raised: {result.exception}")
             return bool(result.success)
         finally:
-            self._sink = None
+            self._handler = None
             _release_duckdb()
+
+    def run(self, command: str, args: list[str], sink: Callable[[str], None], lock: str | None) -> bool:
+        def handler(event: Any) -> None:
+            if event.info.level != "debug":
+                sink(event.info.msg)
+
+        with self.dbt_lock, _file_lock(lock):
+            return self._invoke(command, args, handler, sink)
+
+    def batch(self, key: str, args: list[str], lock: str | None) -> _Batch:
+        """The zone build for ``key``, started on first request."""
+        with self.batches_lock:
+            found = self.batches.get(key)
+            if found is None:
+                found = self.batches[key] = _Batch()
+                while len(self.batches) > BATCHES_KEPT:
+                    self.batches.popitem(last=False)
+                threading.Thread(target=self._build, args=(found, args, lock), daemon=True).start()
+            return found
+
+    def _build(self, batch: _Batch, args: list[str], lock: str | None) -> None:
+        def handler(event: Any) -> None:
+            info = getattr(event.data, "node_info", None)
+            selector = self.selector.get(info.unique_id) if info is not None else None
+            if selector is None:
+                return
+            if event.info.name == "NodeFinished":
+                with batch.changed:
+                    batch.status[selector] = str(event.data.run_result.status)
+                    batch.changed.notify_all()
+            elif event.info.level != "debug":
+                batch.lines[selector].append(event.info.msg)
+
+        try:
+            with self.dbt_lock, _file_lock(lock):
+                self._invoke("build", args, handler, lambda _: None)
+        finally:
+            with batch.changed:
+                batch.finished = True
+                batch.changed.notify_all()
 
 
 def _send(conn: socket.socket, message: dict[str, Any]) -> None:
@@ -157,18 +252,28 @@ def serve(
                 fcntl.flock(lock_fd, fcntl.LOCK_UN)
                 os.close(lock_fd)
             server.settimeout(IDLE_SECONDS)
+            handlers: list[threading.Thread] = []
             try:
                 for _ in range(MAX_REQUESTS):
                     try:
                         conn, _ = server.accept()
                     except TimeoutError:
                         break
-                    with conn:
-                        _handle(worker, conn)
+                    # one thread per request: tasks answered from a zone build wait side by side
+                    thread = threading.Thread(target=_serve_one, args=(worker, conn), daemon=True)
+                    thread.start()
+                    handlers = [t for t in handlers if t.is_alive()] + [thread]
             finally:
+                for thread in handlers:
+                    thread.join()
                 # unlink while still listening: a client that fails to connect from here on
                 # starts a new worker, and this one never removes that worker's socket
                 path.unlink(missing_ok=True)
+
+
+def _serve_one(worker: _Worker, conn: socket.socket) -> None:
+    with conn:
+        _handle(worker, conn)
 
 
 def _handle(worker: _Worker, conn: socket.socket) -> None:
@@ -182,18 +287,42 @@ def _handle(worker: _Worker, conn: socket.socket) -> None:
             with contextlib.suppress(OSError):
                 _send(conn, {"log": line})
 
-        ok = worker.run(str(request["command"]), [str(s) for s in request["args"]], sink)
+        lock = request.get("lock")
+        batch = request.get("batch")
+        if batch and _answered_from_batch(worker, batch, [str(n) for n in request["nodes"]], lock, sink):
+            _send(conn, {"done": True, "success": True})
+            return
+        ok = worker.run(str(request["command"]), [str(s) for s in request["args"]], sink, lock)
         _send(conn, {"done": True, "success": ok})
     except (OSError, ValueError, KeyError) as exc:
         with contextlib.suppress(OSError):
             _send(conn, {"done": True, "success": False, "error": str(exc)})
 
 
-def request(path: Path, command: str, args: list[str]) -> Iterator[dict[str, Any]]:
+def _answered_from_batch(
+    worker: _Worker, batch: dict[str, Any], nodes: list[str], lock: str | None, sink: Callable[[str], None]
+) -> bool:
+    """Answer a task from its zone's build when all of its nodes passed there; any other outcome
+    (a failure, a skip, a build that never reached the node) is left to a run of its own, so
+    only a node's own run ever fails its task."""
+    found = worker.batch(str(batch["key"]), [str(a) for a in batch["args"]], lock)
+    passed = found.wait(nodes, BATCH_WAIT_SECONDS)
+    if not passed:
+        states = ", ".join(f"{n}: {found.status.get(n, 'not reached')}" for n in nodes)
+        sink(f"the zone build did not pass this task's nodes ({states}); running them on their own")
+        return False
+    sink("answered from this DAG run's build of the zone (one `dbt build` in the warm worker):")
+    for node in nodes:
+        for line in found.lines.get(node, []):
+            sink(line)
+    return True
+
+
+def request(path: Path, message: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Send one request and yield the worker's messages; raises ConnectionError if none."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         conn.connect(str(path))
-        _send(conn, {"command": command, "args": args})
+        _send(conn, message)
         for line in conn.makefile("r"):
             yield json.loads(line)
 
