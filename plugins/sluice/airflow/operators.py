@@ -28,10 +28,11 @@ class DbtNodeOperator(BaseOperator):
             raise SluiceError(f"{self.task_id}: no dbt call; build this operator with dbt_task()")
         self._process = DbtProcess(self.call)
         ti = context["ti"]
-        # first tries may be answered from this run's build of the zone; a retry or a cleared
-        # task runs its own nodes again
+        # first tries in a DAG run may be answered from the run's build of the zone; a retry, a
+        # cleared task or `airflow tasks test` (a throwaway run) runs its own nodes
+        lone = ti.try_number > 1 or str(ti.run_id).startswith("__airflow_temporary_run")
         key = f"{ti.dag_id}/{ti.run_id}/{self.task_group.group_id if self.task_group else ''}"
-        self._process.run(self.log.info, key if ti.try_number <= 1 else None)
+        self._process.run(self.log.info, None if lone else key)
 
     def on_kill(self) -> None:
         if self._process is not None:
@@ -48,9 +49,10 @@ def dbt_task(call: DbtCall, **kwargs: Any) -> DbtNodeOperator:
 class ZoneStepOperator(BaseOperator):
     """An atomic zone's stage task (fresh staging copy) or publish task (swap it live).
 
-    The publish task runs whatever happened upstream (trigger rule ``all_done``) so that, when a
-    model or blocking test failed, it can say which one held the publish back and how to query
-    the staging copy, and then fail, leaving live untouched. Built with :func:`zone_task`.
+    The publish task runs whatever happened in its zone (trigger rule
+    ``all_done_min_one_success``) so that, when a model or blocking test failed, it can say which
+    one held the publish back and how to query the staging copy, and then fail, leaving live
+    untouched. Built with :func:`zone_task`.
     """
 
     ui_color = "#9fd5a3"
@@ -85,7 +87,10 @@ def zone_task(
 ) -> ZoneStepOperator:
     """A ZoneStepOperator; ``call`` gives the project, target and execution to run dbt with."""
     if step == "publish":
-        kwargs.setdefault("trigger_rule", "all_done")
+        # runs once everything upstream is done and something passed: a failed model or test of
+        # the zone gets its report, while a zone that never ran (an earlier zone failed) is
+        # marked upstream_failed like its tasks
+        kwargs.setdefault("trigger_rule", "all_done_min_one_success")
     op = ZoneStepOperator(**kwargs)
     op.step, op.zone, op.schemas, op.keep, op.call = step, zone_name, schemas, keep, call
     return op
