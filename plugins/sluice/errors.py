@@ -42,3 +42,7 @@ class PlanError(SluiceError):
 
 class DbtCommandError(SluiceError):
     """A dbt invocation exited non-zero; the message carries dbt's own error lines."""
+
+
+class LocalSyncError(SluiceError):
+    """A local Airbyte sync failed; the message names the connection and the connector's reason."""
