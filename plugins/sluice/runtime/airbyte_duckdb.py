@@ -1,3 +1,4 @@
+# ruff: noqa: S608  -- SQL is assembled from identifiers quoted by ident() and literal(); values are bound
 """Write an Airbyte source's records into typed DuckDB tables, the way Airbyte's destinations v2
 do: one table per stream in the sync's schema, a column per top-level property typed from the
 discovered JSON schema, and the bookkeeping columns ``_airbyte_raw_id``, ``_airbyte_extracted_at``
@@ -77,7 +78,9 @@ class RawWriter:
             "PRIMARY KEY (connection, stream))"
         )
         for s in streams:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(self._temp[s.name])} (seq BIGINT, line VARCHAR)")
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {ident(self._temp[s.name])} (seq BIGINT, line VARCHAR)"
+            )
 
     @property
     def _state_table(self) -> str:
@@ -104,7 +107,9 @@ class RawWriter:
             return
         seqs = list(range(self._seq, self._seq + len(lines)))
         self._seq += len(lines)
-        self.con.execute(f"INSERT INTO {ident(self._temp[stream])} SELECT unnest(?), unnest(?)", [seqs, lines])
+        self.con.execute(
+            f"INSERT INTO {ident(self._temp[stream])} SELECT unnest(?), unnest(?)", [seqs, lines]
+        )
         self._pending[stream] += len(lines)
         self._buffer[stream] = []
 
@@ -174,7 +179,8 @@ class RawWriter:
         partition = ", ".join(ident(k) for k in key)
         self.con.execute(
             f"CREATE OR REPLACE TEMP TABLE _sluice_batch AS SELECT * FROM ({typed}) "
-            f"QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY {cursor} DESC NULLS LAST, seq DESC) = 1"
+            f"QUALIFY row_number() OVER (PARTITION BY {partition} "
+            f"ORDER BY {cursor} DESC NULLS LAST, seq DESC) = 1"
         )
         self.con.execute(
             f"DELETE FROM {table} AS t USING _sluice_batch AS b WHERE {same_key} "
@@ -190,7 +196,9 @@ class RawWriter:
         """Create the table, or add the columns a newer schema brought; an existing column keeps
         its type (values are cast to it), so a table never changes type under its readers."""
         table = self._table(stream.name)
-        defs = [f"{ident(n)} {t}" for n, t in BOOKKEEPING] + [f"{ident(c.name)} {c.sql_type}" for c in stream.columns]
+        defs = [f"{ident(n)} {t}" for n, t in BOOKKEEPING] + [
+            f"{ident(c.name)} {c.sql_type}" for c in stream.columns
+        ]
         self.con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(defs)})")
         existing = dict(
             self.con.execute(
@@ -237,7 +245,8 @@ class RawWriter:
         inner = ", ".join(["seq", "line", *raws])
         outer = [
             "CAST(uuid() AS VARCHAR) AS _airbyte_raw_id",
-            "coalesce(to_timestamp(TRY_CAST(json_extract_string(line, '/record/emitted_at') AS DOUBLE) / 1000.0), "
+            "coalesce(to_timestamp("
+            "TRY_CAST(json_extract_string(line, '/record/emitted_at') AS DOUBLE) / 1000.0), "
             f"CAST({started} AS TIMESTAMPTZ)) AS _airbyte_extracted_at",
             f"json_object('sync_id', {int(self.sync_id)}, 'changes', {changes}) AS _airbyte_meta",
             *typed,
@@ -258,7 +267,8 @@ def stored_state(
     if not has_table or not has_table[0]:
         return []
     rows = con.execute(
-        f"SELECT stream, state FROM {ident(schema)}.{ident(STATE_TABLE)} WHERE connection = ? ORDER BY stream",
+        f"SELECT stream, state FROM {ident(schema)}.{ident(STATE_TABLE)} "
+        "WHERE connection = ? ORDER BY stream",
         [connection],
     ).fetchall()
     tables = {

@@ -174,7 +174,9 @@ def column_type(prop: Mapping[str, Any]) -> str:
 def columns(json_schema: Mapping[str, Any]) -> list[Column]:
     """One column per top-level property, in the schema's order."""
     props = json_schema.get("properties") or {}
-    return [Column(str(name), column_type(prop if isinstance(prop, dict) else {})) for name, prop in props.items()]
+    return [
+        Column(str(name), column_type(prop if isinstance(prop, dict) else {})) for name, prop in props.items()
+    ]
 
 
 # --- configured catalog ----------------------------------------------------------------------
@@ -231,11 +233,14 @@ def configure(
     if (sync_mode, destination_sync_mode) not in VALID_MODES:
         raise CatalogProblem(
             f"stream '{name}': sync mode {sync_mode} with destination mode {destination_sync_mode} is "
-            "not a combination Airbyte offers (full_refresh: overwrite|append; incremental: append|append_dedup)"
+            "not a combination Airbyte offers "
+            "(full_refresh: overwrite|append; incremental: append|append_dedup)"
         )
     supported = stream.get("supported_sync_modes") or ["full_refresh"]
     if sync_mode not in supported:
-        raise CatalogProblem(f"stream '{name}' does not support {sync_mode} (it supports {', '.join(supported)})")
+        raise CatalogProblem(
+            f"stream '{name}' does not support {sync_mode} (it supports {', '.join(supported)})"
+        )
     cursor = cursor_field or tuple(stream.get("default_cursor_field") or ())
     key = primary_key or tuple(tuple(p) for p in stream.get("source_defined_primary_key") or ())
     schema = stream.get("json_schema") or {}

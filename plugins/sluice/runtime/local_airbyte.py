@@ -96,7 +96,9 @@ def run_local_sync(
     Rows committed before a failure stay, with the state that matches them."""
     started = time.monotonic()
     if not _NAME.match(connection):
-        raise LocalSyncError(f"airbyte connection {connection!r}: the name must be letters, digits, '_', '.', '-'")
+        raise LocalSyncError(
+            f"airbyte connection {connection!r}: the name must be letters, digits, '_', '.', '-'"
+        )
     if not streams:
         raise LocalSyncError(f"airbyte connection '{connection}': no streams selected")
     sync = _Sync(connection, source_config, duckdb_path, schema, state_dir, log)
@@ -146,7 +148,8 @@ class _Sync:
                     fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
                     raise LocalSyncError(
-                        f"airbyte connection '{self.connection}': a sync of this connection is already running"
+                        f"airbyte connection '{self.connection}': "
+                        "a sync of this connection is already running"
                     ) from None
                 yield
         finally:
@@ -172,17 +175,15 @@ class _Sync:
             "discover": self._start(["discover", "--config", config]),
         }
         outputs = {name: self._finish(name, proc) for name, proc in procs.items()}
-        spec = proto.single_message(outputs["spec"], "SPEC")
+        # judged in protocol order: a bad config is check's failure, though discover fails on it too
+        spec = proto.single_message(self._lines(outputs, "spec"), "SPEC")
         if spec is None:
             raise self.fail("spec gave no SPEC message")
         self.secrets = proto.secret_values(spec.get("spec") or {}, self.config)
-        status = proto.single_message(outputs["check"], "CONNECTION_STATUS")
+        status = proto.single_message(self._lines(outputs, "check"), "CONNECTION_STATUS")
         if status is None:
             raise self.fail("check gave no CONNECTION_STATUS message")
-        result = status.get("connectionStatus") or {}
-        if result.get("status") != "SUCCEEDED":
-            raise self.fail(f"check failed: {result.get('message') or 'no reason given'}")
-        catalog = proto.single_message(outputs["discover"], "CATALOG")
+        catalog = proto.single_message(self._lines(outputs, "discover"), "CATALOG")
         if catalog is None:
             raise self.fail("discover gave no CATALOG message")
         streams = (catalog.get("catalog") or {}).get("streams") or []
@@ -198,19 +199,30 @@ class _Sync:
             text=True,
         )
 
-    def _finish(self, name: str, proc: subprocess.Popen[str]) -> list[str]:
+    def _finish(self, name: str, proc: subprocess.Popen[str]) -> tuple[list[str], str | None]:
+        """The command's stdout lines, and what went wrong if anything did."""
         try:
             out, err = proc.communicate(timeout=COMMAND_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
-            raise self.fail(f"{name} did not finish within {COMMAND_TIMEOUT_S} s") from None
+            return [], f"{name} did not finish within {COMMAND_TIMEOUT_S} s"
         lines = out.splitlines()
+        status = proto.single_message(lines, "CONNECTION_STATUS")
+        if status is not None and (status.get("connectionStatus") or {}).get("status") != "SUCCEEDED":
+            reason = (status.get("connectionStatus") or {}).get("message") or "no reason given"
+            return lines, f"{name} failed: {reason}"
         problem = _reported_error(lines)
         if problem:
-            raise self.fail(f"{name} failed: {problem}")
+            return lines, f"{name} failed: {problem}"
         if proc.returncode != 0:
-            raise self.fail(f"{name} exited with code {proc.returncode}: {_tail(err.splitlines())}")
+            return lines, f"{name} exited with code {proc.returncode}: {_tail(err.splitlines())}"
+        return lines, None
+
+    def _lines(self, outputs: Mapping[str, tuple[list[str], str | None]], name: str) -> list[str]:
+        lines, problem = outputs[name]
+        if problem:
+            raise self.fail(problem)
         return lines
 
     def configure(
@@ -221,7 +233,12 @@ class _Sync:
             try:
                 configured.append(
                     proto.configure(
-                        discovered, s.name, s.sync_mode, s.destination_sync_mode, s.cursor_field, s.primary_key
+                        discovered,
+                        s.name,
+                        s.sync_mode,
+                        s.destination_sync_mode,
+                        s.cursor_field,
+                        s.primary_key,
                     )
                 )
             except proto.CatalogProblem as exc:
@@ -238,7 +255,10 @@ class _Sync:
             return []
         import duckdb
 
-        with exclusive(duckdb_lock_path(self.duckdb_path), self.log), duckdb.connect(str(self.duckdb_path)) as con:
+        with (
+            exclusive(duckdb_lock_path(self.duckdb_path), self.log),
+            duckdb.connect(str(self.duckdb_path)) as con,
+        ):
             return stored_state(con, self.schema, self.connection, configured)
 
     def read(self, spec: Mapping[str, Any], configured: Sequence[proto.ConfiguredStream]) -> dict[str, int]:
@@ -414,13 +434,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         result = run_local_sync(
-            args.connection, config, args.stream or DEMO_STREAMS, args.duckdb, args.schema, args.state_dir, log
+            args.connection,
+            config,
+            args.stream or DEMO_STREAMS,
+            args.duckdb,
+            args.schema,
+            args.state_dir,
+            log,
         )
     except LocalSyncError as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return 1
     total = sum(result.rows.values())
-    log(f"synced {result.connection}: {total} rows in {result.duration_s:.1f} s into {args.duckdb} ({args.schema})")
+    log(
+        f"synced {result.connection}: {total} rows in {result.duration_s:.1f} s "
+        f"into {args.duckdb} (schema {args.schema})"
+    )
     return 0
 
 
