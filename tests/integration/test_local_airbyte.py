@@ -99,6 +99,15 @@ def test_a_bad_config_is_one_line_naming_the_connection_and_the_connectors_reaso
     assert not (tmp_path / "w.duckdb").exists(), "nothing written"
 
 
+def test_a_warehouse_file_that_is_no_duckdb_database_is_one_clear_line(tmp_path: Path) -> None:
+    bogus = tmp_path / "w.duckdb"
+    bogus.write_text("not a database")
+    with pytest.raises(LocalSyncError) as caught:
+        sync(tmp_path, {"count": 2, "seed": 1}, USERS)
+    assert str(caught.value).startswith(f"airbyte connection 'shop': cannot write {bogus}: ")
+    assert "\n" not in str(caught.value)
+
+
 def test_an_unknown_stream_is_refused_before_reading(tmp_path: Path) -> None:
     with pytest.raises(
         LocalSyncError, match=r"'shop': stream 'orders' is not offered by the source \(it offers"

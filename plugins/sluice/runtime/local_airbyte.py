@@ -105,8 +105,11 @@ def run_local_sync(
     sync = _Sync(connection, source_config, duckdb_path, schema, state_dir, log)
     with sync.only_one():
         spec, discovered = sync.inspect()
+        log(f"{CONNECTOR}: spec, check and discover passed in {time.monotonic() - started:.1f} s")
         configured = sync.configure(discovered, streams)
+        read_started = time.monotonic()
         rows = sync.read(spec, configured)
+        log(f"{CONNECTOR}: read and written in {time.monotonic() - read_started:.1f} s")
     for stream in configured:
         log(f"{stream.name}: {rows[stream.name]} rows")
     return LocalSyncResult(connection, rows, round(time.monotonic() - started, 3))
@@ -261,6 +264,18 @@ class _Sync:
             return stored_state(con, self.schema, self.connection, configured)
 
     def read(self, spec: Mapping[str, Any], configured: Sequence[proto.ConfiguredStream]) -> dict[str, int]:
+        """The read, its records written as they come; rows per stream committed this sync."""
+        import duckdb
+
+        try:
+            return self._read(configured)
+        except duckdb.Error as exc:  # a file that is no DuckDB database, a full disk, ...
+            reason = " ".join(str(exc).split())
+            raise LocalSyncError(
+                f"airbyte connection '{self.connection}': cannot write {self.duckdb_path}: {reason}"
+            ) from None
+
+    def _read(self, configured: Sequence[proto.ConfiguredStream]) -> dict[str, int]:
         state = self._committed_state(configured)
         self._check_state_file(state)
         args = ["read", "--config", str(self.work / "config.json")]
