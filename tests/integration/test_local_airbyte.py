@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -165,3 +167,68 @@ def test_dbt_and_ingestion_on_one_duckdb_file_take_turns(
         box.duckdb, "select (select count(*) from raw.users), (select count(*) from raw.raw_accounts)"
     )
     assert counts[0][0] == 20 and counts[0][1] > 0
+
+
+def _children_reading() -> list[int]:
+    """This process's children that are a connector's ``read``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (proc / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == os.getpid() and b"source_faker.run" in cmdline and b"read" in cmdline:
+            found.append(int(proc.name))
+    return found
+
+
+def test_a_killed_sync_stops_its_connector_and_keeps_rows_and_state_together(tmp_path: Path) -> None:
+    """An Airflow timeout raises in the task's thread mid-read: the connector is stopped, the
+    committed rows are exactly those the committed state covers, and the next sync goes on."""
+    config = {"count": 3000, "seed": 5, "records_per_slice": 100, "parallelism": 1}
+    state_path = tmp_path / "state" / "shop.json"
+
+    def on_alarm(signum: int, frame: object) -> None:
+        raise TimeoutError("the task timed out")
+
+    def time_out_after_a_checkpoint() -> None:
+        deadline = time.monotonic() + 120
+        while not state_path.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGALRM)  # handled in the main thread, inside the read
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    watcher = threading.Thread(target=time_out_after_a_checkpoint, daemon=True)
+    watcher.start()
+    try:
+        # raised between two statements it is the timeout itself; inside a DuckDB statement,
+        # DuckDB interrupts the query and raises its own RuntimeError instead
+        with pytest.raises((TimeoutError, RuntimeError)):
+            run_local_sync("shop", config, [USERS], tmp_path / "w.duckdb", "raw", tmp_path / "state", print)
+    finally:
+        watcher.join(130)
+        signal.signal(signal.SIGALRM, previous)
+    assert _children_reading() == [], "the connector went down with the task"
+    db = tmp_path / "w.duckdb"
+    (rows,) = query(db, "select count(*) from raw.users")[0]
+    (committed,) = query(db, "select state from raw._sluice_airbyte_state where stream = 'users'")[0]
+    offset = json.loads(str(committed))["stream"]["stream_state"]["loop_offset"]
+    assert 0 < rows < 3000, "interrupted mid-read, after some checkpoints"
+    assert rows % 100 == 0, (
+        "rows are committed at the source's checkpoints (every 100 records), never between"
+    )
+    # faker 7.2.1 checkpoints after every 100 records with the state of the slice before (it
+    # updates its state when the next slice starts): the rows committed are those sent before
+    # the committed state message, no more, no fewer
+    assert offset == rows - 100
+    assert query(db, "select count(distinct id), max(id) from raw.users") == [(rows, rows)]
+    # the file mirrors the committed state after each commit; killed in between, it lags behind
+    mirrored = json.loads(state_path.read_text())["state"][0]["stream"]["stream_state"]["loop_offset"]
+    assert mirrored <= offset
+
+    again = run_local_sync("shop", config, [USERS], db, "raw", tmp_path / "state", lambda _: None)
+    assert again.rows == {"users": 3000}
+    assert json.loads(state_path.read_text())["state"][0]["stream"]["stream_state"]["loop_offset"] == 3000

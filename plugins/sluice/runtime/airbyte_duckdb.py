@@ -6,8 +6,9 @@ and ``_airbyte_meta`` (sync id, and each value that could not be cast and was nu
 
 Records are buffered in Python, spilled in batches to a per-stream temp table (one statement per
 batch, the connector's JSON parsed and cast by DuckDB), and reach the real table only at a
-checkpoint, in the same transaction that stores the stream's state. A crash therefore loses no
-committed row and duplicates none: the next sync resumes from the state that matches the rows.
+checkpoint, in the same transaction that stores the stream's state. After a crash the table holds
+exactly the records sent before the committed state, and the next sync resumes from that state:
+nothing is skipped, and nothing is repeated beyond what the source itself re-sends from it.
 
 - incremental streams commit at each of their STATE messages (and at a successful end);
 - full-refresh streams are written at the end of a successful sync in one transaction: overwrite

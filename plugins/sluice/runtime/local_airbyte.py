@@ -7,7 +7,9 @@ DuckDB tables of one schema (``raw.users``...) by :class:`~sluice.runtime.airbyt
 Incremental streams keep their state between syncs: it is committed in the DuckDB file in the
 same transaction as the rows it covers (``<schema>._sluice_airbyte_state``), and mirrored after
 each commit to ``<state_dir>/<connection>.json``. The committed copy is the one handed back to
-the connector, so a crash between the two never skips or repeats rows.
+the connector, so a crash between the two never skips rows nor repeats any the source does not
+re-send from that state itself. (faker 7.2.1 checkpoints with the state of the slice before, and
+re-sends every record while ``always_updated`` is on: append_dedup is the mode for it.)
 
 Writes hold the DuckDB file's lock (:func:`sluice.runtime.duckdb_lock.duckdb_lock_path`), the
 same one dbt tasks take, so ingestion and dbt never write the file at once.
