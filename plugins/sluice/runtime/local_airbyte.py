@@ -106,11 +106,11 @@ def run_local_sync(
         raise LocalSyncError(f"airbyte connection '{connection}': no streams selected")
     sync = _Sync(connection, source_config, duckdb_path, schema, state_dir, log)
     with sync.only_one():
-        spec, discovered = sync.inspect()
+        discovered = sync.inspect()
         log(f"{CONNECTOR}: spec, check and discover passed in {time.monotonic() - started:.1f} s")
         configured = sync.configure(discovered, streams)
         read_started = time.monotonic()
-        rows = sync.read(spec, configured)
+        rows = sync.read(configured)
         log(f"{CONNECTOR}: read and written in {time.monotonic() - read_started:.1f} s")
     for stream in configured:
         log(f"{stream.name}: {rows[stream.name]} rows")
@@ -170,8 +170,9 @@ class _Sync:
             json.dump(doc, handle)
         return path
 
-    def inspect(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """spec, check and discover, run side by side (each pays the connector's start-up)."""
+    def inspect(self) -> list[dict[str, Any]]:
+        """spec, check and discover, run side by side (each pays the connector's start-up); the
+        discovered streams. The spec tells which config values are secrets, to mask them."""
         config = str(self._file("config.json", self.config))
         procs = {
             "spec": self._start(["spec"]),
@@ -191,7 +192,7 @@ class _Sync:
         if catalog is None:
             raise self.fail("discover gave no CATALOG message")
         streams = (catalog.get("catalog") or {}).get("streams") or []
-        return spec["spec"], [s for s in streams if isinstance(s, dict)]
+        return [s for s in streams if isinstance(s, dict)]
 
     def _start(self, args: list[str]) -> subprocess.Popen[str]:
         return subprocess.Popen(
@@ -265,7 +266,7 @@ class _Sync:
         ):
             return stored_state(con, self.schema, self.connection, configured)
 
-    def read(self, spec: Mapping[str, Any], configured: Sequence[proto.ConfiguredStream]) -> dict[str, int]:
+    def read(self, configured: Sequence[proto.ConfiguredStream]) -> dict[str, int]:
         """The read, its records written as they come; rows per stream committed this sync."""
         import duckdb
 
