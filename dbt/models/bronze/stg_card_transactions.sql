@@ -1,6 +1,7 @@
 -- A purchase is a card authorisation on the customer's primary (lowest-numbered) account:
 -- approved when it was paid (purchased_at), declined when the cart was left unpaid. The product's
--- price is the amount; its make's dealership (ref_merchants) is the merchant.
+-- price is the amount; its make's dealership (ref_merchants) is the merchant. A user the bank
+-- holds no account for has no card, so such purchases are not card transactions.
 with primary_accounts as (
     select customer_id, min(account_id) as account_id
     from {{ ref('raw_accounts') }}

@@ -404,12 +404,14 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 
 # --- command line: `make run` syncs the demo before the DAG runs -------------------------------
 
-#: the demo's connection, as airbyte_config/connections/payments_raw.yaml describes it. With a
+#: the demo's connection, as airbyte_config/connections/payments_raw.yaml and
+#: sources/payments_faker.yaml describe it (dbt/seeds/raw_accounts.csv has accounts for users
+#: 1..1000, so a larger count leaves the extra users without accounts or card transactions). With a
 #: seed and one worker process faker is deterministic (same rows every sync, within a calendar
 #: year: its dates are drawn up to "now"); with several workers, which worker draws which user
 #: varies from run to run. updated_at and _airbyte_extracted_at are always the sync's time.
 DEMO_CONNECTION = "payments_raw"
-DEMO_CONFIG: dict[str, Any] = {"count": 200, "seed": 42, "records_per_slice": 100, "parallelism": 1}
+DEMO_CONFIG: dict[str, Any] = {"count": 1000, "seed": 42, "records_per_slice": 500, "parallelism": 1}
 DEMO_STREAMS = (
     StreamSelection("users", "incremental", "append_dedup"),
     StreamSelection("products", "full_refresh", "overwrite"),
