@@ -55,7 +55,7 @@ lock-faker: $(BIN)/.installed
 
 # Until the DAG has an ingest task, `make run` syncs the demo's raw tables before the DAG runs.
 ingest: faker-venv
-	$(BIN)/python -m sluice.runtime.local_airbyte --duckdb $(SLUICE_DUCKDB_PATH) --state-dir .local/airbyte-state
+	$(BIN)/python -m sluice.runtime.local_airbyte --duckdb $(SLUICE_DUCKDB_PATH)
 
 dbt/target/manifest.json: $(BIN)/.installed $(DBT_FILES)
 	cd dbt && ../$(BIN)/dbt parse --quiet --profiles-dir . --project-dir . --target $(DBT_TARGET)

@@ -439,10 +439,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--stream", action="append", type=_stream_arg, help="repeatable; default: the demo's")
     parser.add_argument("--duckdb", type=Path, default=os.environ.get("SLUICE_DUCKDB_PATH"))
     parser.add_argument("--schema", default="raw")
-    parser.add_argument("--state-dir", type=Path, default=Path(".local") / "airbyte-state")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=os.environ.get("SLUICE_AIRBYTE_LOCAL_STATE_DIR"),
+        help="default: $SLUICE_AIRBYTE_LOCAL_STATE_DIR, else airbyte_state beside the DuckDB file",
+    )
     args = parser.parse_args(argv)
     if args.duckdb is None:
         parser.error("--duckdb (or SLUICE_DUCKDB_PATH) is required")
+    state_dir = args.state_dir or args.duckdb.parent / "airbyte_state"
     try:
         config = json.loads(args.config) if args.config else DEMO_CONFIG
         if not isinstance(config, dict):
@@ -461,7 +467,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.stream or DEMO_STREAMS,
             args.duckdb,
             args.schema,
-            args.state_dir,
+            state_dir,
             log,
         )
     except LocalSyncError as exc:
