@@ -59,3 +59,7 @@ class AirbyteConfigError(SpecError, AirbyteError):
 
 class DeployError(SluiceError):
     """Packaging or deploying to MWAA failed; the message names the file, bucket or environment."""
+
+
+class LocalSyncError(SluiceError):
+    """A local Airbyte sync failed; the message names the connection and the connector's reason."""

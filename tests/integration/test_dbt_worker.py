@@ -31,12 +31,12 @@ def test_worker_runs_nodes_and_frees_duckdb_between_requests(
     box = sandbox(migrate=False)
     monkeypatch.setenv("SLUICE_DUCKDB_PATH", str(box.duckdb))
     first: list[str] = []
-    DbtProcess(seed_call(box, "raw_customers")).run(first.append)
+    DbtProcess(seed_call(box, "ref_merchants")).run(first.append)
     assert any("starting a dbt worker" in line for line in first)
-    assert any("1 of 1 OK loaded seed file raw.raw_customers" in line for line in first), first
+    assert any("1 of 1 OK loaded seed file raw.ref_merchants" in line for line in first), first
     # another process may write the file while the worker idles
     with duckdb.connect(str(box.duckdb)) as con:
-        assert con.execute("select count(*) from raw.raw_customers").fetchall()[0][0] == 12
+        assert con.execute("select count(*) from raw.ref_merchants").fetchall()[0][0] == 34
     second: list[str] = []
     DbtProcess(seed_call(box, "raw_accounts")).run(second.append)
     assert not any("starting a dbt worker" in line for line in second), "the warm worker is reused"
@@ -60,7 +60,7 @@ def test_worker_failure_carries_dbt_error_lines(
 def test_dead_worker_is_replaced(sandbox: Callable[..., Sandbox], monkeypatch: pytest.MonkeyPatch) -> None:
     box = sandbox(migrate=False)
     monkeypatch.setenv("SLUICE_DUCKDB_PATH", str(box.duckdb))
-    process = DbtProcess(seed_call(box, "raw_customers"))
+    process = DbtProcess(seed_call(box, "ref_merchants"))
     process.run(lambda _: None)
     assert process.worker_pid is not None
     os.kill(process.worker_pid, signal.SIGKILL)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -13,6 +15,12 @@ from tests.integration.conftest import Sandbox, query
 
 pytestmark = pytest.mark.integration
 DAG = "payments_daily"
+RULE_COLUMNS = (
+    ("burst", "is_high_value_burst"),
+    ("foreign", "is_foreign_country"),
+    ("closed", "is_closed_account"),
+)
+EUROPE = {"AT", "BE", "CH", "DE", "ES", "FR", "GB", "IT", "NL", "PT", "SE"}
 
 
 def seed(box: Sandbox, name: str) -> list[dict[str, str]]:
@@ -20,28 +28,92 @@ def seed(box: Sandbox, name: str) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def expected_volumes(box: Sandbox) -> set[tuple[int, str, int, Decimal]]:
+@dataclass(frozen=True)
+class Txn:
+    transaction_id: int
+    account_id: int
+    merchant_id: int
+    merchant_country: str
+    amount: Decimal
+    at: datetime
+    approved: bool
+
+
+def card_transactions(box: Sandbox) -> list[Txn]:
+    """The shop's purchases as card transactions, worked out here from the raw tables the sync
+    wrote and the seeds: charged to the buyer's lowest account, the product's price, the make's
+    merchant, approved when paid."""
+    primary: dict[int, int] = {}
+    for row in seed(box, "raw_accounts"):
+        customer, account = int(row["customer_id"]), int(row["account_id"])
+        primary[customer] = min(account, primary.get(customer, account))
+    merchants = {row["make"]: row for row in seed(box, "ref_merchants")}
+    products = dict(query(box.duckdb, "select id, struct_pack(make, price) from raw.products"))
+    rows = query(
+        box.duckdb,
+        "select id, user_id, product_id, purchased_at, added_to_cart_at, created_at from raw.purchases",
+    )
+    txns = []
+    for pid, user, product, paid, carted, created in rows:
+        merchant = merchants[products[product]["make"]]
+        at = next(t for t in (paid, carted, created) if t is not None)
+        txns.append(
+            Txn(
+                pid,
+                primary[user],
+                int(merchant["merchant_id"]),
+                merchant["merchant_country"],
+                Decimal(str(products[product]["price"])).quantize(Decimal("0.01")),
+                at.astimezone(UTC).replace(tzinfo=None),
+                paid is not None,
+            )
+        )
+    return txns
+
+
+def expected_volumes(txns: list[Txn]) -> set[tuple[int, str, int, Decimal]]:
     totals: dict[tuple[int, str], list[Decimal]] = defaultdict(list)
-    for row in seed(box, "raw_card_transactions"):
-        if row["status"] == "approved":
-            totals[(int(row["merchant_id"]), row["transaction_at"][:10])].append(Decimal(row["amount"]))
+    for t in txns:
+        if t.approved:
+            totals[(t.merchant_id, t.at.date().isoformat())].append(t.amount)
     return {(m, day, len(v), sum(v, Decimal(0))) for (m, day), v in totals.items()}
 
 
-def expected_balances(box: Sandbox) -> dict[int, Decimal]:
-    owner = {row["account_id"]: int(row["customer_id"]) for row in seed(box, "raw_accounts")}
-    balance = {int(row["customer_id"]): Decimal(0) for row in seed(box, "raw_customers")}
+def expected_balances(box: Sandbox, txns: list[Txn]) -> dict[int, Decimal]:
+    owner = {int(row["account_id"]): int(row["customer_id"]) for row in seed(box, "raw_accounts")}
+    balance = {user: Decimal(0) for (user,) in query(box.duckdb, "select id from raw.users")}
     for row in seed(box, "raw_payment_events"):
         sign = -1 if row["event_type"] == "withdrawal" else 1
-        balance[owner[row["account_id"]]] += sign * Decimal(row["amount"])
-    for row in seed(box, "raw_card_transactions"):
-        if row["status"] == "approved":
-            balance[owner[row["account_id"]]] -= Decimal(row["amount"])
+        balance[owner[int(row["account_id"])]] += sign * Decimal(row["amount"])
+    for t in txns:
+        if t.approved:
+            balance[owner[t.account_id]] -= t.amount
     return balance
 
 
+def expected_flags(box: Sandbox, txns: list[Txn]) -> dict[str, set[int]]:
+    owner = {int(row["account_id"]): int(row["customer_id"]) for row in seed(box, "raw_accounts")}
+    closed = {int(row["account_id"]) for row in seed(box, "raw_accounts") if row["status"] == "closed"}
+    country = dict(query(box.duckdb, "select id, upper(address->>'country_code') from raw.users"))
+    approved = [t for t in txns if t.approved]
+    per_hour = Counter((t.account_id, t.at.replace(minute=0, second=0)) for t in approved if t.amount >= 500)
+    return {
+        "burst": {
+            t.transaction_id
+            for t in approved
+            if t.amount >= 500 and per_hour[(t.account_id, t.at.replace(minute=0, second=0))] >= 3
+        },
+        "foreign": {
+            t.transaction_id
+            for t in approved
+            if t.merchant_country != country[owner[t.account_id]] and t.merchant_country not in EUROPE
+        },
+        "closed": {t.transaction_id for t in approved if t.account_id in closed},
+    }
+
+
 def test_demo_pipeline_builds_gold_marts_with_the_expected_rows(sandbox: Callable[..., Sandbox]) -> None:
-    box = sandbox()
+    box = sandbox(ingest=True)
     done = box.airflow("dags", "test", DAG)
     log = done.stdout + done.stderr
     assert done.returncode == 0, log[-4000:]
@@ -53,56 +125,54 @@ def test_demo_pipeline_builds_gold_marts_with_the_expected_rows(sandbox: Callabl
         1 for t in states if t.endswith(("_run", "_test", "_seed", "_snapshot"))
     )
 
+    txns = card_transactions(box)
+    assert len(txns) == query(box.duckdb, "select count(*) from raw.purchases")[0][0] > 0
+    assert query(box.duckdb, "select count(*) from silver.card_transactions")[0][0] == len(txns)
     volumes = query(
         box.duckdb,
         "select merchant_id, cast(txn_date as varchar), txn_count, total_amount "
         "from gold.merchant_daily_volumes",
     )
-    assert set(volumes) == expected_volumes(box)
+    assert set(volumes) == expected_volumes(txns)
 
     balances = dict(query(box.duckdb, "select customer_id, balance from gold.customer_balances"))
-    assert balances == expected_balances(box)
+    assert balances == expected_balances(box, txns)
 
-    flags = query(box.duckdb, "select transaction_id from gold.fraud_flags where is_high_value_burst")
-    burst = {
-        int(r["transaction_id"])
-        for r in seed(box, "raw_card_transactions")
-        if r["account_id"] == "103" and Decimal(r["amount"]) >= 500
-    }
-    assert len(burst) >= 3
-    assert {t for (t,) in flags} == burst
+    flags = expected_flags(box, txns)
+    assert flags["foreign"] and flags["closed"], "the demo data trips the fraud rules"
+    for rule, column in RULE_COLUMNS:
+        flagged = query(box.duckdb, f"select transaction_id from gold.fraud_flags where {column}")
+        assert {t for (t,) in flagged} == flags[rule], rule
     # re-running one model's task (as clearing it in the UI does) rebuilds that model only
     again = box.airflow("tasks", "test", DAG, "silver.customers_run")
     output = again.stdout + again.stderr
     rebuilt = [line for line in output.splitlines() if " OK created " in line]
     assert again.returncode == 0 and len(rebuilt) == 1, output[-3000:]
     assert "silver.customers" in rebuilt[0]
-    # the snapshot and the incremental model were built in silver
+    # the snapshot was built in silver
     assert query(box.duckdb, "select count(*) from silver.accounts_snapshot")[0][0] == len(
         seed(box, "raw_accounts")
-    )
-    assert query(box.duckdb, "select count(*) from silver.card_transactions")[0][0] == len(
-        seed(box, "raw_card_transactions")
     )
 
 
 def test_failing_bronze_test_stops_silver_and_gold_but_not_other_branches(
     sandbox: Callable[..., Sandbox],
 ) -> None:
-    box = sandbox()
-    transactions = box.dbt / "seeds" / "raw_card_transactions.csv"
-    lines = transactions.read_text().splitlines()
-    transactions.write_text("\n".join([*lines, lines[1]]) + "\n")  # a duplicated transaction_id
+    box = sandbox(ingest=True)
+    accounts = box.dbt / "seeds" / "raw_accounts.csv"
+    lines = accounts.read_text().splitlines()
+    accounts.write_text("\n".join([*lines, lines[1]]) + "\n")  # a duplicated account_id
 
     done = box.airflow("dags", "test", DAG)
     log = done.stdout + done.stderr
     assert done.returncode != 0, "a failed run fails `airflow dags test`"
     states = box.task_states(DAG)
-    assert states["bronze.raw_card_transactions_test"] == "failed"
-    assert "Failure in test unique_raw_card_transactions_transaction_id" in log, "dbt's own error line"
+    assert states["bronze.raw_accounts_test"] == "failed"
+    assert "Failure in test unique_raw_accounts_account_id" in log, "dbt's own error line"
+    assert states["bronze.stg_accounts_run"] == "upstream_failed"
     assert states["bronze.stg_card_transactions_run"] == "upstream_failed"
     # unrelated bronze branches went on
-    for task in ("bronze.stg_customers_test", "bronze.stg_accounts_test", "bronze.stg_payment_events_test"):
+    for task in ("bronze.stg_customers_test", "bronze.stg_payment_events_test"):
         assert states[task] == "success", task
     assert states["bronze.gateway"] == "upstream_failed"
     for task, state in states.items():

@@ -21,7 +21,7 @@ def test_parallel_dbt_tasks_on_one_duckdb_file_both_succeed(
 ) -> None:
     box = sandbox(migrate=False)
     monkeypatch.setenv("SLUICE_DUCKDB_PATH", str(box.duckdb))
-    logs: dict[str, list[str]] = {"raw_customers": [], "raw_accounts": []}
+    logs: dict[str, list[str]] = {"ref_merchants": [], "raw_accounts": []}
     errors: list[BaseException] = []
 
     def seed(name: str) -> None:
@@ -41,6 +41,6 @@ def test_parallel_dbt_tasks_on_one_duckdb_file_both_succeed(
     assert len(waited) == 1, "the second writer waited for the lock instead of failing on DuckDB's"
     counts = query(
         Path(box.duckdb),
-        "select (select count(*) from raw.raw_customers), (select count(*) from raw.raw_accounts)",
+        "select (select count(*) from raw.ref_merchants), (select count(*) from raw.raw_accounts)",
     )
     assert counts[0][0] > 0 and counts[0][1] > 0

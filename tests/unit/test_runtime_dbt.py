@@ -74,13 +74,15 @@ def test_worker_runs_on_the_python_of_the_dbt_virtualenv(tmp_path: Path) -> None
     assert worker_python(None) == sys.executable
 
 
-def test_only_duckdb_targets_take_the_lock() -> None:
+def test_only_duckdb_targets_take_the_lock(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SLUICE_DUCKDB_PATH", raising=False)
     assert adapter_type(DBT_DIR, DBT_DIR, "local") == "duckdb"
     assert adapter_type(DBT_DIR, DBT_DIR, "postgres") == "postgres"
     assert adapter_type(DBT_DIR, DBT_DIR, "prod") == "snowflake"
     assert adapter_type(DBT_DIR, DBT_DIR, "nope") is None
     local = DbtCall("run", (), DBT_DIR, DBT_DIR, "local")
-    assert local.lock_path() == DBT_DIR / "target" / ".sluice-local.lock"
+    # the lock of the DuckDB file the profile names (its default here), not of the target
+    assert local.lock_path() == (DBT_DIR / "target").resolve() / ".payments.duckdb.sluice.lock"
     assert DbtCall("run", (), DBT_DIR, DBT_DIR, "postgres").lock_path() is None
 
 

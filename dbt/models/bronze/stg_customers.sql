@@ -1,8 +1,9 @@
+-- users of the shop's Airbyte source; the source gives one name field, split at its first space
 select
-    customer_id,
-    trim(first_name) as first_name,
-    trim(last_name) as last_name,
+    id as customer_id,
+    split_part(trim(name), ' ', 1) as first_name,
+    nullif(trim(substr(trim(name), length(split_part(trim(name), ' ', 1)) + 1)), '') as last_name,
     lower(trim(email)) as email,
-    upper(country) as country,
-    created_at
-from {{ ref('raw_customers') }}
+    upper(json_extract_string(address, '$.country_code')) as country,
+    cast(created_at at time zone 'UTC' as timestamp) as created_at
+from {{ source('shop', 'users') }}

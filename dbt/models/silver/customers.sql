@@ -1,6 +1,6 @@
 select
     customer_id,
-    first_name || ' ' || last_name as full_name,
+    concat_ws(' ', first_name, last_name) as full_name,
     email,
     country,
     created_at

@@ -23,6 +23,7 @@ import yaml
 
 from sluice.errors import DbtCommandError, SluiceError
 from sluice.runtime import dbt_worker
+from sluice.runtime.duckdb_lock import duckdb_lock_path, profile_duckdb_path
 from sluice.runtime.locks import exclusive
 
 WORKER_START_SECONDS = 120
@@ -130,9 +131,13 @@ class DbtCall:
         ]
 
     def lock_path(self) -> Path | None:
+        """The DuckDB file's own lock, shared with local Airbyte syncs into the same file."""
         target = dbt_target(self.target)
         if adapter_type(self.project_dir, self.profiles_dir, target) != "duckdb":
             return None
+        database = profile_duckdb_path(self.project_dir, self.profiles_dir, target)
+        if database is not None:
+            return duckdb_lock_path(database)
         return self.project_dir / "target" / f".sluice-{target}.lock"
 
 

@@ -1,0 +1,55 @@
+"""One lock file per DuckDB database file, shared by every sluice writer of that file (dbt tasks
+and local Airbyte syncs), since DuckDB allows one writing process per file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+
+
+def duckdb_lock_path(database: Path) -> Path:
+    """The lock beside the database: the same file for every writer, whatever its working folder."""
+    resolved = database.expanduser().resolve()
+    return resolved.with_name(f".{resolved.name}.sluice.lock")
+
+
+def profile_duckdb_path(project_dir: Path, profiles_dir: Path, target: str) -> Path | None:
+    """The DuckDB file a dbt target writes, as dbt would resolve it (``env_var`` rendered, a
+    relative path taken from the project folder, where sluice runs dbt); None when the target is
+    not a DuckDB file or its path cannot be told."""
+    try:
+        project = yaml.safe_load((project_dir / "dbt_project.yml").read_text(encoding="utf-8"))
+        profiles = yaml.safe_load((profiles_dir / "profiles.yml").read_text(encoding="utf-8"))
+        output = profiles[project["profile"]]["outputs"][target]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return None
+    if not isinstance(output, dict) or output.get("type") != "duckdb":
+        return None
+    raw = output.get("path")
+    if not isinstance(raw, str):
+        return None
+    try:
+        rendered = _render(raw).strip()
+    except Exception:  # any Jinja the sandbox refuses: fall back to the caller's convention
+        return None
+    if not rendered or rendered == ":memory:" or rendered.startswith(("md:", "motherduck:")):
+        return None
+    path = Path(rendered).expanduser()
+    return path if path.is_absolute() else project_dir / path
+
+
+def _render(text: str) -> str:
+    """Render the profile's Jinja with dbt's ``env_var`` only: nothing else is needed for a path."""
+    if "{{" not in text:
+        return text
+    from jinja2.sandbox import SandboxedEnvironment
+
+    def env_var(name: str, default: str | None = None) -> str:
+        value = os.environ.get(name, default)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    return SandboxedEnvironment().from_string(text).render(env_var=env_var)

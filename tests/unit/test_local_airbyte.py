@@ -1,0 +1,59 @@
+"""The local Airbyte sync's own checks, before any connector runs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from sluice.errors import LocalSyncError, SluiceError
+from sluice.runtime import local_airbyte
+from sluice.runtime.local_airbyte import StreamSelection, run_local_sync
+
+
+def test_a_missing_connector_virtualenv_says_how_to_make_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLUICE_FAKER_PYTHON", str(tmp_path / "nowhere" / "python"))
+    with pytest.raises(LocalSyncError) as caught:
+        run_local_sync(
+            "payments_raw",
+            {"count": 1},
+            [StreamSelection("users", "incremental", "append_dedup")],
+            tmp_path / "w.duckdb",
+            "raw",
+            tmp_path / "state",
+            print,
+        )
+    message = str(caught.value)
+    assert "make faker-venv" in message and "SLUICE_FAKER_PYTHON" in message
+    assert str(tmp_path / "nowhere" / "python") in message and "\n" not in message
+    assert isinstance(caught.value, SluiceError)
+    assert not (tmp_path / "w.duckdb").exists()
+
+
+def test_the_default_connector_is_the_repositorys_faker_virtualenv(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SLUICE_FAKER_PYTHON", raising=False)
+    assert local_airbyte.DEFAULT_FAKER_PYTHON == local_airbyte.REPO_ROOT / ".venv-faker" / "bin" / "python"
+    assert (local_airbyte.REPO_ROOT / "Makefile").exists()
+
+
+@pytest.mark.parametrize("name", ["", "../escape", "a b", "x/y"])
+def test_a_connection_name_that_is_no_file_name_is_refused(name: str, tmp_path: Path) -> None:
+    with pytest.raises(LocalSyncError, match="the name must be"):
+        run_local_sync(name, {}, [], tmp_path / "w.duckdb", "raw", tmp_path, print)
+
+
+def test_stream_arguments_of_the_command_line() -> None:
+    assert local_airbyte._stream_arg("users:incremental:append_dedup") == StreamSelection(
+        "users", "incremental", "append_dedup"
+    )
+    assert local_airbyte._stream_arg("products") == StreamSelection("products", "full_refresh", "overwrite")
+    with pytest.raises(argparse.ArgumentTypeError):
+        local_airbyte._stream_arg("users:incremental:overwrite")
+
+
+def test_the_command_line_refuses_a_config_that_is_not_an_object(capsys: pytest.CaptureFixture[str]) -> None:
+    assert local_airbyte.main(["--duckdb", "x.duckdb", "--config", "[1]"]) == 2
+    assert "--config" in capsys.readouterr().err
