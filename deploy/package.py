@@ -113,13 +113,15 @@ def _copy_tree(src: Path, dst: Path, skip: Sequence[str]) -> None:
 
 
 def _copy_repo(dags_out: Path) -> list[Path]:
-    """The repository's dags/ and dbt/ (sources and manifest only) under dags/sluice_repo/."""
+    """The repository's dags/, dbt/ (sources and manifest only) and airbyte_config/ (the sync tasks
+    look connections up there) under dags/sluice_repo/."""
     root = dags_out / BUNDLE_REPO
     manifest = REPO / "dbt" / "target" / "manifest.json"
     if not manifest.is_file():
         raise SluiceError(f"{manifest}: not found; run make manifest first")
     _copy_tree(REPO / "dags", root / "dags", ["__pycache__"])
     _copy_tree(REPO / "dbt", root / "dbt", _DBT_SKIP)
+    _copy_tree(REPO / "airbyte_config", root / "airbyte_config", ["state", "__pycache__"])
     (root / "dbt" / "target").mkdir()
     shutil.copy2(manifest, root / "dbt" / "target" / "manifest.json")
     return sorted((root / "dags").rglob("*.py"))

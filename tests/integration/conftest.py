@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from sluice.runtime.local_airbyte import LocalSyncResult
 from tests.conftest import REPO
 
 BIN = Path(sys.executable).parent
@@ -65,6 +64,7 @@ class Sandbox:
 
 def _copy_project(root: Path) -> None:
     shutil.copytree(REPO / "dags", root / "dags", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "airbyte_config", root / "airbyte_config", ignore=shutil.ignore_patterns("state"))
     shutil.copytree(
         REPO / "dbt",
         root / "dbt",
@@ -98,7 +98,7 @@ def _stop_dbt_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
 
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Callable[..., Sandbox]:
-    def make(migrate: bool = True, ingest: bool = False) -> Sandbox:
+    def make(migrate: bool = True) -> Sandbox:
         _copy_project(tmp_path)
         home = tmp_path / "airflow"
         home.mkdir()
@@ -121,32 +121,9 @@ def sandbox(tmp_path: Path) -> Callable[..., Sandbox]:
         if migrate:
             done = box.airflow("db", "migrate")
             assert done.returncode == 0, done.stderr[-2000:]
-        if ingest:
-            ingest_demo_raw_tables(box)
         return box
 
     return make
-
-
-# Until the DAG ingests before bronze (an ingest task per Airbyte connection), the tests that run
-# the demo DAG sync its raw tables first, as `make run` does with `make ingest`. Remove then.
-def ingest_demo_raw_tables(box: Sandbox) -> LocalSyncResult:
-    """The demo's Airbyte connection (payments_raw: users, products, purchases) synced locally
-    with airbyte-source-faker into the sandbox's DuckDB file, schema raw."""
-    from sluice.runtime.local_airbyte import DEMO_CONFIG, DEMO_CONNECTION, DEMO_STREAMS, run_local_sync
-
-    lines: list[str] = []
-    result = run_local_sync(
-        DEMO_CONNECTION,
-        DEMO_CONFIG,
-        DEMO_STREAMS,
-        box.duckdb,
-        "raw",
-        box.root / "airbyte-state",
-        lines.append,
-    )
-    assert all(result.rows.values()), lines
-    return result
 
 
 def query(path: Path, sql: str) -> list[tuple[object, ...]]:

@@ -113,7 +113,7 @@ def expected_flags(box: Sandbox, txns: list[Txn]) -> dict[str, set[int]]:
 
 
 def test_demo_pipeline_builds_gold_marts_with_the_expected_rows(sandbox: Callable[..., Sandbox]) -> None:
-    box = sandbox(ingest=True)
+    box = sandbox()
     done = box.airflow("dags", "test", DAG)
     log = done.stdout + done.stderr
     assert done.returncode == 0, log[-4000:]
@@ -158,7 +158,7 @@ def test_demo_pipeline_builds_gold_marts_with_the_expected_rows(sandbox: Callabl
 def test_failing_bronze_test_stops_silver_and_gold_but_not_other_branches(
     sandbox: Callable[..., Sandbox],
 ) -> None:
-    box = sandbox(ingest=True)
+    box = sandbox()
     accounts = box.dbt / "seeds" / "raw_accounts.csv"
     lines = accounts.read_text().splitlines()
     accounts.write_text("\n".join([*lines, lines[1]]) + "\n")  # a duplicated account_id

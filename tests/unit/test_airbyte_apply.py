@@ -80,7 +80,7 @@ def test_apply_from_empty_sends_exactly_what_the_yaml_says(
         "name": "payments_faker",
         "workspaceId": env.workspace_id,
         "definitionId": FAKER,
-        "configuration": {"count": 1000, "seed": 42, "records_per_slice": 500},
+        "configuration": {"count": 1000, "seed": 42, "records_per_slice": 500, "parallelism": 1},
     }
     [dest] = env.bodies("POST", "/api/public/v1/destinations")
     assert dest["definitionId"] == POSTGRES
@@ -176,7 +176,7 @@ def test_plan_shows_an_update_after_a_git_edit(
     [put] = env.bodies("PUT", "/api/public/v1/sources/")
     assert put == {
         "name": "payments_faker",
-        "configuration": {"count": 2000, "seed": 42, "records_per_slice": 500},
+        "configuration": {"count": 2000, "seed": 42, "records_per_slice": 500, "parallelism": 1},
     }
 
 

@@ -44,9 +44,9 @@ def test_demo_config_loads() -> None:
     [
         (
             "sources/payments_faker.yaml",
-            "  records_per_slice: 500\n",
-            "  records_per_slice: 500\nconfigurations: {}\n",
-            "sources/payments_faker.yaml:11: configurations: unknown key",
+            "resource_name: payments_faker\n",
+            "resource_name: payments_faker\nconfigurations: {}\n",
+            "sources/payments_faker.yaml:4: configurations: unknown key",
         ),
         (
             "connections/payments_raw.yaml",

@@ -442,14 +442,14 @@ def test_local_mode_calls_the_local_runner_with_the_connection(
     [(name, config, streams, path, schema, state)] = calls
     assert (name, config, path, schema) == (
         "payments_raw",
-        {"count": 1000, "seed": 42, "records_per_slice": 500},
+        {"count": 1000, "seed": 42, "records_per_slice": 500, "parallelism": 1},
         tmp_path / "w.duckdb",
         "raw",
     )
     assert state == tmp_path / "airbyte_state"
     assert streams[0] == StreamSelection("users", "incremental", "append_dedup", ("updated_at",), (("id",),))
     assert streams[1] == StreamSelection("products", "full_refresh", "overwrite")
-    assert lines[-3:] == ["users: 10 rows", "products: 20 rows", "purchases: 30 rows"]
+    assert lines == ["Airbyte connection payments_raw: local sync (no Airbyte server configured)"]
     assert applied.double.jobs == {}, "local mode never calls the server"
 
 

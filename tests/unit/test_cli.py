@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sluice.cli import main
-from tests.conftest import DEMO_MANIFEST, DEMO_SPEC, SHARED_CORPUS
+from tests.conftest import DEMO_MANIFEST, DEMO_SPEC, REPO, SHARED_CORPUS
 
 
 @pytest.fixture
@@ -17,6 +17,7 @@ def specs(tmp_path: Path) -> Path:
     folder = tmp_path / "pipelines"
     folder.mkdir()
     text = DEMO_SPEC.read_text().replace("project_dir: ../../dbt", f"project_dir: {DEMO_MANIFEST.parents[1]}")
+    text = text.replace("airbyte_config: ../../airbyte_config", f"airbyte_config: {REPO / 'airbyte_config'}")
     (folder / "payments.yml").write_text(text)
     return folder
 
@@ -45,7 +46,7 @@ def test_validate_prints_one_line_per_problem_and_exits_1(
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1
     assert out[0].startswith(
-        f"{bad}:33: zones[2].select[0]: 'path:models/platinum' matches no selected dbt node"
+        f"{bad}:38: zones[2].select[0]: 'path:models/platinum' matches no selected dbt node"
     )
 
 
@@ -61,7 +62,7 @@ def test_validate_reports_zone_order_violations_at_the_zone(
     assert main(["validate", str(specs)]) == 1
     line = capsys.readouterr().out.strip()
     assert (
-        f"{specs / 'payments.yml'}:30: zones[1].select: a model may not depend on a model of a later zone"
+        f"{specs / 'payments.yml'}:35: zones[1].select: a model may not depend on a model of a later zone"
         in line
     )
     assert (
@@ -81,7 +82,7 @@ def test_plan_json_prints_the_contract(capsys: pytest.CaptureFixture[str]) -> No
     doc = json.loads(capsys.readouterr().out)
     assert doc["pipeline"] == "payments_daily"
     kinds = {t["kind"] for t in doc["tasks"]}
-    assert kinds == {"seed", "snapshot", "run", "test", "gateway", "stage", "publish"}
+    assert kinds == {"ingest", "seed", "snapshot", "run", "test", "gateway", "stage", "publish"}
     gold = next(t for t in doc["tasks"] if t["id"] == "gold.merchant_daily_volumes_run")
     assert gold == {
         "id": "gold.merchant_daily_volumes_run",

@@ -70,11 +70,8 @@ def test_validate_names_an_unknown_connection_at_its_line(
 ) -> None:
     spec = (REPO / "dags" / "pipelines" / "payments.yml").read_text()
     spec = spec.replace("project_dir: ../../dbt", f"project_dir: {REPO / 'dbt'}")
-    spec = spec.replace(
-        "tests: after_model",
-        f"ingest:\n  airbyte_config: {REPO / 'airbyte_config'}\n"
-        "  connections: [payments_raw, billing_raw]\n\ntests: after_model",
-    )
+    spec = spec.replace("airbyte_config: ../../airbyte_config", f"airbyte_config: {REPO / 'airbyte_config'}")
+    spec = spec.replace("connections: [payments_raw]", "connections: [payments_raw, billing_raw]")
     path = tmp_path / "payments.yml"
     path.write_text(spec)
     assert main(["validate", str(path)]) == 1
@@ -87,10 +84,6 @@ def test_validate_names_an_unknown_connection_at_its_line(
 def test_validate_accepts_the_demo_connection(tmp_path: Path) -> None:
     spec = (REPO / "dags" / "pipelines" / "payments.yml").read_text()
     spec = spec.replace("project_dir: ../../dbt", f"project_dir: {REPO / 'dbt'}")
-    spec = spec.replace(
-        "tests: after_model",
-        f"ingest:\n  airbyte_config: {REPO / 'airbyte_config'}\n"
-        "  connections: [payments_raw]\n\ntests: after_model",
-    )
+    spec = spec.replace("airbyte_config: ../../airbyte_config", f"airbyte_config: {REPO / 'airbyte_config'}")
     (tmp_path / "payments.yml").write_text(spec)
     assert main(["validate", str(tmp_path / "payments.yml")]) == 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pytest
@@ -43,17 +42,3 @@ def test_the_default_connector_is_the_repositorys_faker_virtualenv(monkeypatch: 
 def test_a_connection_name_that_is_no_file_name_is_refused(name: str, tmp_path: Path) -> None:
     with pytest.raises(LocalSyncError, match="the name must be"):
         run_local_sync(name, {}, [], tmp_path / "w.duckdb", "raw", tmp_path, print)
-
-
-def test_stream_arguments_of_the_command_line() -> None:
-    assert local_airbyte._stream_arg("users:incremental:append_dedup") == StreamSelection(
-        "users", "incremental", "append_dedup"
-    )
-    assert local_airbyte._stream_arg("products") == StreamSelection("products", "full_refresh", "overwrite")
-    with pytest.raises(argparse.ArgumentTypeError):
-        local_airbyte._stream_arg("users:incremental:overwrite")
-
-
-def test_the_command_line_refuses_a_config_that_is_not_an_object(capsys: pytest.CaptureFixture[str]) -> None:
-    assert local_airbyte.main(["--duckdb", "x.duckdb", "--config", "[1]"]) == 2
-    assert "--config" in capsys.readouterr().err

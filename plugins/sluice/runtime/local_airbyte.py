@@ -17,7 +17,6 @@ same one dbt tasks take, so ingestion and dbt never write the file at once.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import fcntl
 import json
@@ -25,7 +24,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -400,86 +398,3 @@ def _stop(proc: subprocess.Popen[str]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-# --- command line: `make run` syncs the demo before the DAG runs -------------------------------
-
-#: the demo's connection, as airbyte_config/connections/payments_raw.yaml and
-#: sources/payments_faker.yaml describe it (dbt/seeds/raw_accounts.csv has accounts for users
-#: 1..1000, so a larger count leaves the extra users without accounts or card transactions). With a
-#: seed and one worker process faker is deterministic (same rows every sync, within a calendar
-#: year: its dates are drawn up to "now"); with several workers, which worker draws which user
-#: varies from run to run. updated_at and _airbyte_extracted_at are always the sync's time.
-DEMO_CONNECTION = "payments_raw"
-DEMO_CONFIG: dict[str, Any] = {"count": 1000, "seed": 42, "records_per_slice": 500, "parallelism": 1}
-DEMO_STREAMS = (
-    StreamSelection("users", "incremental", "append_dedup"),
-    StreamSelection("products", "full_refresh", "overwrite"),
-    StreamSelection("purchases", "incremental", "append_dedup"),
-)
-
-
-def _stream_arg(text: str) -> StreamSelection:
-    """``name[:sync_mode:destination_sync_mode]``, e.g. ``users:incremental:append_dedup``."""
-    parts = text.split(":")
-    if len(parts) == 1:
-        return StreamSelection(parts[0], "full_refresh", "overwrite")
-    if len(parts) == 3 and (parts[1], parts[2]) in proto.VALID_MODES:
-        return StreamSelection(parts[0], parts[1], parts[2])  # type: ignore[arg-type]
-    raise argparse.ArgumentTypeError(f"{text!r}: use name[:sync_mode:destination_sync_mode]")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m sluice.runtime.local_airbyte",
-        description="Sync an Airbyte source locally (airbyte-source-faker) into a DuckDB file.",
-    )
-    parser.add_argument("--connection", default=DEMO_CONNECTION)
-    parser.add_argument("--config", help="the source configuration as JSON (default: the demo's)")
-    parser.add_argument("--stream", action="append", type=_stream_arg, help="repeatable; default: the demo's")
-    parser.add_argument("--duckdb", type=Path, default=os.environ.get("SLUICE_DUCKDB_PATH"))
-    parser.add_argument("--schema", default="raw")
-    parser.add_argument(
-        "--state-dir",
-        type=Path,
-        default=os.environ.get("SLUICE_AIRBYTE_LOCAL_STATE_DIR"),
-        help="default: $SLUICE_AIRBYTE_LOCAL_STATE_DIR, else airbyte_state beside the DuckDB file",
-    )
-    args = parser.parse_args(argv)
-    if args.duckdb is None:
-        parser.error("--duckdb (or SLUICE_DUCKDB_PATH) is required")
-    state_dir = args.state_dir or args.duckdb.parent / "airbyte_state"
-    try:
-        config = json.loads(args.config) if args.config else DEMO_CONFIG
-        if not isinstance(config, dict):
-            raise ValueError("not a JSON object")
-    except ValueError as exc:
-        print(f"--config: {exc}", file=sys.stderr)  # noqa: T201
-        return 2
-
-    def log(line: str) -> None:
-        print(line, flush=True)  # noqa: T201
-
-    try:
-        result = run_local_sync(
-            args.connection,
-            config,
-            args.stream or DEMO_STREAMS,
-            args.duckdb,
-            args.schema,
-            state_dir,
-            log,
-        )
-    except LocalSyncError as exc:
-        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
-        return 1
-    total = sum(result.rows.values())
-    log(
-        f"synced {result.connection}: {total} rows in {result.duration_s:.1f} s "
-        f"into {args.duckdb} (schema {args.schema})"
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
