@@ -1,6 +1,6 @@
 # An MWAA environment with its own source bucket, execution role and security group.
-# `make deploy` uploads dags/, plugins.zip and requirements.txt to the bucket and points the
-# environment at the new object versions; terraform owns everything else.
+# `make deploy` uploads dags/, plugins.zip, requirements.txt and startup.sh to the bucket and
+# points the environment at the new object versions; terraform owns everything else.
 
 data "aws_caller_identity" "current" {}
 data "aws_region" "current" {}
@@ -68,8 +68,9 @@ data "aws_iam_policy_document" "kms" {
   }
 }
 
+# <name>-mwaa, the bucket deploy/environments.yml names for `make deploy ENV=...`
 resource "aws_s3_bucket" "source" {
-  bucket = "${var.name}-mwaa-${local.account_id}"
+  bucket = coalesce(var.bucket_name, "${var.name}-mwaa")
   tags   = var.tags
 }
 
@@ -203,10 +204,11 @@ resource "aws_mwaa_environment" "this" {
   execution_role_arn = aws_iam_role.execution.arn
   kms_key            = aws_kms_key.mwaa.arn
 
-  source_bucket_arn    = aws_s3_bucket.source.arn
-  dag_s3_path          = "dags/"
-  plugins_s3_path      = "plugins.zip"
-  requirements_s3_path = "requirements.txt"
+  source_bucket_arn      = aws_s3_bucket.source.arn
+  dag_s3_path            = "dags/"
+  plugins_s3_path        = "plugins.zip"
+  requirements_s3_path   = "requirements.txt"
+  startup_script_s3_path = "startup.sh" # builds dbt's virtualenv on every MWAA machine
 
   # Private: the web UI is reached through the VPC (VPN or a bastion), never the internet.
   webserver_access_mode = "PRIVATE_ONLY"
@@ -249,10 +251,14 @@ resource "aws_mwaa_environment" "this" {
 
   tags = var.tags
 
-  # `make deploy` moves the environment to each new plugins.zip / requirements.txt version;
-  # terraform must not move it back on the next apply.
+  # `make deploy` moves the environment to each new plugins.zip / requirements.txt /
+  # startup.sh version; terraform must not move it back on the next apply.
   lifecycle {
-    ignore_changes = [plugins_s3_object_version, requirements_s3_object_version]
+    ignore_changes = [
+      plugins_s3_object_version,
+      requirements_s3_object_version,
+      startup_script_s3_object_version,
+    ]
   }
 
   depends_on = [aws_iam_role_policy.execution]

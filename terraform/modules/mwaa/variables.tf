@@ -3,6 +3,12 @@ variable "name" {
   type        = string
 }
 
+variable "bucket_name" {
+  description = "Source bucket name; null means <name>-mwaa. Bucket names are global: set one when that is taken, and put the same name in deploy/environments.yml."
+  type        = string
+  default     = null
+}
+
 variable "airflow_version" {
   description = "MWAA Airflow version; must equal the apache-airflow pin in requirements.txt (a policy test checks it)."
   type        = string
