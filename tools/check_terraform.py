@@ -28,7 +28,8 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-ROOT = REPO / "terraform"
+# SLUICE_TERRAFORM_DIR points the check at another tree (tests/infra feeds it broken ones)
+ROOT = Path(os.environ.get("SLUICE_TERRAFORM_DIR", REPO / "terraform")).resolve()
 _PROVIDER_SOURCE = re.compile(r'^\s*source\s*=\s*"([\w.-]+/[\w.-]+)"', re.MULTILINE)
 _BACKEND = re.compile(r'^\s*backend\s+"', re.MULTILINE)
 
@@ -69,7 +70,7 @@ def check_init(cli_type: type, folder: Path, copy_root: Path) -> list[str]:
     errors = result.error.split("Error: ", 1)
     detail = ("Error: " + errors[1]) if len(errors) > 1 else result.error
     detail = detail.replace(str(copy_root), "terraform")
-    return [f"{folder.relative_to(REPO)}: terraform init failed:\n{detail.strip()}"]
+    return [f"{folder.relative_to(ROOT.parent)}: terraform init failed:\n{detail.strip()}"]
 
 
 def main() -> int:
