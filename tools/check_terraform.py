@@ -89,10 +89,10 @@ def main() -> int:
         for folder in folders:
             problems += check_init(TerraformCommand, folder, copy_root)
     for problem in problems:
-        print(problem, file=sys.stderr)
+        sys.stderr.write(problem + "\n")
     if problems:
         return 1
-    print(f"terraform: fmt clean; {len(folders)} configurations load (terraform init, offline)")
+    sys.stdout.write(f"terraform: fmt clean; {len(folders)} configurations load (terraform init, offline)\n")
     return 0
 
 

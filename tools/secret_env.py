@@ -33,7 +33,7 @@ def exports(secret_string: str, secret_id: str) -> list[str]:
 def main() -> int:
     if len(sys.argv) != 2:
         raise SystemExit("usage: secret_env.py SECRET_ID")
-    import boto3  # the main venv has it through apache-airflow-providers-amazon
+    import boto3  # type: ignore[import-untyped]  # in .venv through apache-airflow-providers-amazon
 
     secret_id = sys.argv[1]
     response = boto3.client("secretsmanager").get_secret_value(SecretId=secret_id)
