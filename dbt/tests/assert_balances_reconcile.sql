@@ -6,8 +6,11 @@ with gold as (
 silver as (
     select
         (select coalesce(sum(signed_amount), 0) from {{ ref('payment_events') }})
-        - (select coalesce(sum(amount), 0) from {{ ref('card_transactions') }} where status = 'approved')
-        as total
+        - (
+            select coalesce(sum(amount), 0)
+            from {{ ref('card_transactions') }}
+            where status = 'approved'
+        ) as total
 )
 
 select gold.total as gold_total, silver.total as silver_total

@@ -1,0 +1,236 @@
+"""Policy tests over terraform/: what a reviewer of an infrastructure change must never miss.
+
+Each policy runs on the repository's configuration (no violation allowed) and on a small
+broken configuration (the violation must be reported), so none of them passes vacuously.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.infra.hcl import REPO, TERRAFORM, Config, literal, load
+from tests.infra.policies import (
+    backend_key,
+    backend_violations,
+    execution_role_violations,
+    mwaa_bucket_violations,
+    secret_literal_violations,
+)
+
+ENV_DIRS = sorted(p for p in (TERRAFORM / "envs").glob("*/*") if p.is_dir())
+
+
+def write_config(folder: Path, text: str) -> Config:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "main.tf").write_text(text)
+    return Config(folder)
+
+
+def test_every_env_and_stack_is_present() -> None:
+    assert [str(p.relative_to(TERRAFORM / "envs")) for p in ENV_DIRS] == [
+        "dev/aws",
+        "dev/snowflake",
+        "prod/aws",
+        "prod/snowflake",
+    ]
+
+
+@pytest.mark.parametrize("env", ENV_DIRS, ids=lambda p: str(p.relative_to(TERRAFORM)))
+def test_env_keeps_state_in_s3_with_native_lock_file(env: Path) -> None:
+    assert backend_violations(Config(env)) == []
+
+
+def test_envs_never_share_a_state_key() -> None:
+    keys = [backend_key(Config(env)) for env in ENV_DIRS]
+    assert None not in keys
+    assert len(set(keys)) == len(keys), keys
+
+
+def test_backend_policy_catches_a_dynamodb_lock_and_a_missing_lock_file(tmp_path: Path) -> None:
+    env = write_config(
+        tmp_path / "env",
+        'terraform {\n  backend "s3" {\n    bucket = "b"\n    key = "k"\n    encrypt = true\n'
+        '    dynamodb_table = "locks"\n  }\n}\n',
+    )
+    problems = backend_violations(env)
+    assert any("use_lockfile" in p for p in problems)
+    assert any("dynamodb_table" in p for p in problems)
+    local = write_config(tmp_path / "local", 'terraform {\n  backend "local" {}\n}\n')
+    assert any("expected s3" in p for p in backend_violations(local))
+
+
+def test_mwaa_bucket_is_versioned_and_blocks_public_access() -> None:
+    assert mwaa_bucket_violations(Config(TERRAFORM / "modules" / "mwaa")) == []
+
+
+BROKEN_BUCKET = """
+resource "aws_s3_bucket" "source" {
+  bucket = "x"
+}
+resource "aws_s3_bucket_versioning" "source" {
+  bucket = aws_s3_bucket.source.id
+  versioning_configuration {
+    status = "Suspended"
+  }
+}
+resource "aws_s3_bucket_public_access_block" "source" {
+  bucket                  = aws_s3_bucket.source.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = false
+}
+resource "aws_mwaa_environment" "this" {
+  source_bucket_arn = aws_s3_bucket.source.arn
+}
+"""
+
+
+def test_bucket_policy_catches_suspended_versioning_and_an_open_flag(tmp_path: Path) -> None:
+    problems = mwaa_bucket_violations(write_config(tmp_path, BROKEN_BUCKET))
+    assert len(problems) == 2
+    assert "not versioned" in problems[0]
+    assert "public access" in problems[1]
+
+
+def test_mwaa_execution_role_names_every_action() -> None:
+    assert execution_role_violations(Config(TERRAFORM / "modules" / "mwaa")) == []
+
+
+WILDCARD_ROLE = """
+resource "aws_iam_role" "execution" {
+  name = "x"
+}
+data "aws_iam_policy_document" "execution" {
+  statement {
+    actions   = ["s3:GetObject"]
+    resources = ["*"]
+  }
+  statement {
+    actions   = ["secretsmanager:*"]
+    resources = ["*"]
+  }
+  statement {
+    actions   = ["*"]
+    resources = ["*"]
+  }
+}
+resource "aws_iam_role_policy" "execution" {
+  role   = aws_iam_role.execution.id
+  policy = data.aws_iam_policy_document.execution.json
+}
+resource "aws_mwaa_environment" "this" {
+  execution_role_arn = aws_iam_role.execution.arn
+}
+"""
+
+
+def test_role_policy_catches_star_and_service_wide_actions(tmp_path: Path) -> None:
+    problems = execution_role_violations(write_config(tmp_path, WILDCARD_ROLE))
+    assert len(problems) == 2
+    assert "secretsmanager:*" in problems[0]
+    assert '"*"' in problems[1]
+
+
+TF_FILES = sorted(
+    p for p in TERRAFORM.rglob("*") if p.suffix in {".tf", ".tfvars"} and ".terraform" not in p.parts
+)
+
+
+@pytest.mark.parametrize("path", TF_FILES, ids=lambda p: str(p.relative_to(TERRAFORM)))
+def test_no_secret_value_in_terraform_files(path: Path) -> None:
+    assert secret_literal_violations(path) == []
+
+
+def test_secret_scan_catches_literals_pem_keys_and_secret_versions(tmp_path: Path) -> None:
+    tfvars = tmp_path / "terraform.tfvars"
+    tfvars.write_text(
+        'db_password = "hunter2"\nsnowflake_private_key = "MIIEvQIBADANBg"\nregion = "eu-west-1"\n'
+        'airbyte_client_secret = "s3cr3t"\n'
+    )
+    assert [p.split(": ", 1)[1] for p in secret_literal_violations(tfvars)] == [
+        "db_password is a literal credential",
+        "snowflake_private_key is a literal credential",
+        "airbyte_client_secret is a literal credential",
+    ]
+    tf = tmp_path / "main.tf"
+    tf.write_text(
+        'resource "aws_secretsmanager_secret_version" "v" {\n  secret_id = aws_secretsmanager_secret.s.id\n'
+        '  secret_string = "-----BEGIN PRIVATE KEY-----"\n}\n'
+    )
+    problems = secret_literal_violations(tf)
+    assert any("PEM private key" in p for p in problems)
+    assert any("secret_string is a literal credential" in p for p in problems)
+    assert any("aws_secretsmanager_secret_version" in p for p in problems)
+    # references to where a secret lives are not secrets
+    ok = tmp_path / "ok.tf"
+    ok.write_text('locals {\n  password = var.password\n  secret_arn = "arn:aws:secretsmanager:x"\n}\n')
+    assert secret_literal_violations(ok) == []
+
+
+def test_mwaa_reads_connections_and_variables_from_secrets_manager() -> None:
+    (env,) = Config(TERRAFORM / "modules" / "mwaa").find("aws_mwaa_environment")
+    options = {k.strip('"'): v for k, v in env.body["airflow_configuration_options"].items()}
+    assert literal(options["secrets.backend"]) == (
+        "airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend"
+    )
+    kwargs = options["secrets.backend_kwargs"]
+    assert "connections_prefix" in kwargs and "variables_prefix" in kwargs
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_mwaa_runs_the_airflow_version_the_project_pins(env: str) -> None:
+    pin = re.search(r"^apache-airflow==(\S+)$", (REPO / "requirements.txt").read_text(), re.MULTILINE)
+    assert pin is not None
+    tfvars = load(TERRAFORM / "envs" / env / "aws" / "terraform.tfvars")
+    assert literal(tfvars["airflow_version"]) == pin.group(1)
+
+
+def test_airbyte_host_requires_imdsv2_with_a_hop_for_the_kind_cluster() -> None:
+    (host,) = Config(TERRAFORM / "modules" / "airbyte_host").find("aws_instance")
+    (metadata,) = host.body["metadata_options"]
+    assert literal(metadata["http_tokens"]) == "required"
+    assert metadata["http_put_response_hop_limit"] == 2
+    (root,) = host.body["root_block_device"]
+    assert root["encrypted"] is True
+
+
+def test_snowflake_users_authenticate_with_key_pairs_only() -> None:
+    module = Config(TERRAFORM / "modules" / "snowflake")
+    users = module.find("snowflake_service_user") + module.find("snowflake_user")
+    assert {u.name for u in users} == {"dbt", "airbyte"}
+    for user in users:
+        assert user.type == "snowflake_service_user"  # SERVICE users cannot log in with a password
+        assert "password" not in user.body
+        assert user.body["rsa_public_key"].startswith("${var.")
+
+
+def test_dbt_role_owns_every_zone_schema_and_its_staging_copy() -> None:
+    module = Config(TERRAFORM / "modules" / "snowflake")
+    (schemas,) = module.find("snowflake_schema")
+    (ownership,) = module.find("snowflake_grant_ownership")
+    # one ownership grant per schema terraform creates, to the role dbt runs as
+    assert ownership.body["for_each"] == schemas.body["for_each"] == "${local.schemas}"
+    assert ownership.body["account_role_name"] == '${snowflake_account_role.this["TRANSFORMER"].name}'
+    (on,) = ownership.body["on"]
+    assert literal(on["object_type"]) == "SCHEMA"
+    locals_ = {
+        k: v for doc in module.files.values() for block in doc.get("locals", []) for k, v in block.items()
+    }
+    assert literal(locals_["staging_suffix"]) == "__STAGING"
+    assert "local.zone_schemas" in locals_["schemas"]
+    assert "local.staging_suffix" in locals_["zone_schemas"]
+
+
+def test_every_checkov_skip_says_why() -> None:
+    lines = (TERRAFORM / ".checkov.yaml").read_text().splitlines()
+    skips = [i for i, line in enumerate(lines) if re.match(r"^\s*-\s*CKV", line)]
+    assert skips, "no skip list"
+    for i in skips:
+        assert lines[i - 1].strip().startswith("#"), f"skip {lines[i].strip()} has no reason above it"
+    for path in TF_FILES:
+        for match in re.finditer(r"#checkov:skip=([A-Z0-9_]+)(:(.*))?", path.read_text()):
+            assert (match.group(3) or "").strip(), f"{path}: inline skip {match.group(1)} has no reason"
