@@ -151,7 +151,7 @@ bench-parse: manifest
 	$(BIN)/python bench/plan_and_render.py
 	$(BIN)/python bench/parse_bench.py
 
-bench-exec: manifest
+bench-exec: manifest faker-venv
 	$(BIN)/python bench/exec_bench.py
 
 # MWAA: build/mwaa/ holds dags/ (with the dbt project, manifest and compiled plans), plugins.zip,
