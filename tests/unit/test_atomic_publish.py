@@ -17,6 +17,7 @@ from sluice.runtime.publish import (
     Warehouse,
     publish_sql,
     result_of,
+    snowflake_grant_sql,
     snowflake_undo_sql,
     stage_sql,
 )
@@ -146,6 +147,21 @@ def test_snowflake_swaps_each_schema_and_drops_the_old_version_after() -> None:
     ]
     assert snowflake_undo_sql(warehouse("snowflake"), ["gold"]) == [
         "alter schema ANALYTICS.gold swap with ANALYTICS.gold__staging"
+    ]
+
+
+def test_snowflake_staging_gets_the_live_schema_grants_before_the_swap() -> None:
+    grants = {
+        "gold": [
+            ["OWNERSHIP", "ROLE", "TRANSFORMER"],
+            ["USAGE", "ROLE", "REPORTER"],
+            ["USAGE", "DATABASE_ROLE", "ANALYTICS.GOLD_READER"],
+            ["USAGE", "SHARE", "PARTNER_SHARE"],
+        ]
+    }
+    assert snowflake_grant_sql(warehouse("snowflake"), grants) == [
+        "grant usage on schema ANALYTICS.gold__staging to role REPORTER",
+        "grant usage on schema ANALYTICS.gold__staging to database role ANALYTICS.GOLD_READER",
     ]
 
 

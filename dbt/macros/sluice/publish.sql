@@ -49,3 +49,16 @@
     {%- endfor -%}
     {{ log('SLUICE-RESULT ' ~ tojson({'statements': statements | length}), info=True) }}
 {% endmacro %}
+
+{# Snowflake: the grants on each live schema (SHOW GRANTS), which a clone does not carry over to the schema itself; sluice re-grants them on the staging copy before the swap. #}
+{% macro sluice_schema_grants(schemas) %}
+    {%- set found = {} -%}
+    {%- for schema in schemas -%}
+        {%- set rows = [] -%}
+        {%- for row in run_query('show grants on schema ' ~ target.database ~ '.' ~ schema).rows -%}
+            {%- do rows.append([row['privilege'], row['granted_to'], row['grantee_name']]) -%}
+        {%- endfor -%}
+        {%- do found.update({schema: rows}) -%}
+    {%- endfor -%}
+    {{ log('SLUICE-RESULT ' ~ tojson(found), info=True) }}
+{% endmacro %}

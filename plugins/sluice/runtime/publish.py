@@ -155,6 +155,22 @@ def _snowflake_publish(wh: Warehouse, schemas: Sequence[str]) -> list[str]:
     return out
 
 
+def snowflake_grant_sql(wh: Warehouse, grants: dict[str, list[list[str]]]) -> list[str]:
+    """Grant on each staging schema what its live schema grants (ownership aside): a cloned or
+    new schema starts without the live one's schema-level grants, and after the swap readers
+    would lose USAGE on the zone."""
+    out = []
+    for schema, rows in grants.items():
+        for privilege, granted_to, grantee in rows:
+            if privilege.upper() == "OWNERSHIP" or granted_to.upper() not in ("ROLE", "DATABASE_ROLE"):
+                continue
+            kind = "database role" if granted_to.upper() == "DATABASE_ROLE" else "role"
+            out.append(
+                f"grant {privilege.lower()} on schema {wh.q(staging_name(schema))} to {kind} {grantee}"
+            )
+    return out
+
+
 def snowflake_undo_sql(wh: Warehouse, swapped: Sequence[str]) -> list[str]:
     """Swap back the schemas a failed multi-schema publish already swapped, newest first."""
     out = []

@@ -15,6 +15,7 @@ from sluice.runtime.publish import (
     publish_sql,
     relation_listing,
     result_of,
+    snowflake_grant_sql,
     snowflake_undo_sql,
     stage_sql,
     staging_name,
@@ -58,9 +59,18 @@ def publish(base: DbtCall, zone: str, schemas: Sequence[str], log: Log) -> None:
     log(f"zone {zone}: published " + ", ".join(wh.q(s) for s in schemas))
 
 
+def _snowflake_grants(base: DbtCall, wh: Warehouse, schemas: Sequence[str], log: Log) -> list[str]:
+    live = [s for s in schemas if wh.has(s)]
+    if not live:
+        return []
+    grants = _operation(base, "sluice_schema_grants", {"schemas": live}, log)
+    return snowflake_grant_sql(wh, grants)
+
+
 def _snowflake_publish(
     base: DbtCall, wh: Warehouse, schemas: Sequence[str], statements: list[str], log: Log
 ) -> None:
+    run_sql(base, _snowflake_grants(base, wh, schemas, log), log)
     swapped: list[str] = []
     for schema, sql in zip(schemas, statements, strict=False):
         try:
