@@ -19,11 +19,9 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from sluice.errors import DbtCommandError, SluiceError
 from sluice.runtime import dbt_worker
-from sluice.runtime.duckdb_lock import duckdb_lock_path, profile_duckdb_path
+from sluice.runtime.duckdb_lock import duckdb_lock_path, profile_duckdb_path, target_output
 from sluice.runtime.locks import exclusive
 
 WORKER_START_SECONDS = 120
@@ -72,13 +70,8 @@ def worker_python(configured: str | None) -> str:
 
 def adapter_type(project_dir: Path, profiles_dir: Path, target: str) -> str | None:
     """The ``type`` of the target's output in profiles.yml, or None when it cannot be told."""
-    try:
-        project = yaml.safe_load((project_dir / "dbt_project.yml").read_text(encoding="utf-8"))
-        profiles = yaml.safe_load((profiles_dir / "profiles.yml").read_text(encoding="utf-8"))
-        output = profiles[project["profile"]]["outputs"][target]
-    except (OSError, yaml.YAMLError, KeyError, TypeError):
-        return None
-    kind = output.get("type") if isinstance(output, dict) else None
+    output = target_output(project_dir, profiles_dir, target)
+    kind = output.get("type") if output else None
     return kind if isinstance(kind, str) else None
 
 

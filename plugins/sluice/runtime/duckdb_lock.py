@@ -15,17 +15,23 @@ def duckdb_lock_path(database: Path) -> Path:
     return resolved.with_name(f".{resolved.name}.sluice.lock")
 
 
-def profile_duckdb_path(project_dir: Path, profiles_dir: Path, target: str) -> Path | None:
-    """The DuckDB file a dbt target writes, as dbt would resolve it (``env_var`` rendered, a
-    relative path taken from the project folder, where sluice runs dbt); None when the target is
-    not a DuckDB file or its path cannot be told."""
+def target_output(project_dir: Path, profiles_dir: Path, target: str) -> dict[str, object] | None:
+    """The target's output mapping in profiles.yml (unrendered), or None when it cannot be told."""
     try:
         project = yaml.safe_load((project_dir / "dbt_project.yml").read_text(encoding="utf-8"))
         profiles = yaml.safe_load((profiles_dir / "profiles.yml").read_text(encoding="utf-8"))
         output = profiles[project["profile"]]["outputs"][target]
     except (OSError, yaml.YAMLError, KeyError, TypeError):
         return None
-    if not isinstance(output, dict) or output.get("type") != "duckdb":
+    return output if isinstance(output, dict) else None
+
+
+def profile_duckdb_path(project_dir: Path, profiles_dir: Path, target: str) -> Path | None:
+    """The DuckDB file a dbt target writes, as dbt would resolve it (``env_var`` rendered, a
+    relative path taken from the project folder, where sluice runs dbt); None when the target is
+    not a DuckDB file or its path cannot be told."""
+    output = target_output(project_dir, profiles_dir, target)
+    if output is None or output.get("type") != "duckdb":
         return None
     raw = output.get("path")
     if not isinstance(raw, str):
