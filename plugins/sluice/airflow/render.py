@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,7 @@ from airflow.sdk import DAG, Asset, BaseOperator, TaskGroup
 from sluice.airflow.airbyte import airbyte_sync_task
 from sluice.airflow.operators import dbt_task, zone_task
 from sluice.plan.model import DBT_COMMAND, Plan, Task, TaskKind
-from sluice.runtime.dbt import DbtCall
+from sluice.runtime.dbt import DbtCall, warm_up
 from sluice.spec.loader import SpecFile, display_path
 from sluice.spec.models import INGEST_GROUP, TestMode
 from sluice.spec.paths import DbtPaths
@@ -99,7 +100,18 @@ def render_dag(sf: SpecFile, plan: Plan, paths: DbtPaths) -> DAG:
                 ops[task.id] = EmptyOperator(task_id=task.name, task_group=group, doc_md=task_doc(task))
                 continue
             if task.kind is TaskKind.INGEST:
-                ops[task.id] = _sync_task(sf, task, group)
+                # the dbt workers parse the project while the sync runs, not after it
+                first = DbtCall(
+                    "run",
+                    (),
+                    paths.project_dir,
+                    paths.profiles_dir,
+                    spec.dbt.target,
+                    spec.dbt.executable,
+                    spec.dbt.execution,
+                    warm=tuple(f for f in flavours if f),
+                )
+                ops[task.id] = _sync_task(sf, task, group, pre_execute=functools.partial(_warm_up, first))
                 continue
             call = DbtCall(
                 DBT_COMMAND.get(task.kind, "run-operation"),
@@ -126,7 +138,11 @@ def render_dag(sf: SpecFile, plan: Plan, paths: DbtPaths) -> DAG:
     return dag
 
 
-def _sync_task(sf: SpecFile, task: Task, group: TaskGroup | None) -> BaseOperator:
+def _warm_up(call: DbtCall, context: Any) -> None:
+    warm_up(call)
+
+
+def _sync_task(sf: SpecFile, task: Task, group: TaskGroup | None, **extra: Any) -> BaseOperator:
     ingest = sf.spec.ingest
     assert ingest is not None
     options: dict[str, Any] = {
@@ -142,6 +158,7 @@ def _sync_task(sf: SpecFile, task: Task, group: TaskGroup | None) -> BaseOperato
         task_group=group,
         doc_md=task_doc(task),
         **options,
+        **extra,
     )
 
 

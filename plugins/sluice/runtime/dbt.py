@@ -284,6 +284,16 @@ def _start_worker(path: Path, call: DbtCall, target: str, python: str, log: Call
             time.sleep(0.05)
 
 
+def warm_up(call: DbtCall) -> None:
+    """Start the workers of ``call`` and of its ``warm`` flavours without waiting: for a task that
+    runs before any dbt task (an Airbyte sync), so the project parses while it runs."""
+    if dbt_execution(call.execution) != "worker":
+        return
+    target, python = dbt_target(call.target), worker_python(call.executable)
+    with contextlib.suppress(OSError):  # only a head start: the first dbt task starts it anyway
+        _prewarm(dataclasses.replace(call, warm=(call.vars or "", *call.warm)), target, python)
+
+
 def _prewarm(call: DbtCall, target: str, python: str) -> None:
     """Start, without waiting, the pipeline's other workers (an atomic zone's staging build has
     its own): their project parse then happens before their first task, not on its clock."""
