@@ -71,12 +71,18 @@ def test_incremental_syncs_resume_from_state_and_overwrite_replaces(tmp_path: Pa
     db = tmp_path / "w.duckdb"
     # always_updated false: faker sends a stream's users once, then nothing while its state holds
     once = {"count": 20, "seed": 3, "parallelism": 1, "always_updated": False}
-    first = sync(tmp_path, once, USERS, PRODUCTS)
+    first_log: list[str] = []
+    first = sync(tmp_path, once, USERS, PRODUCTS, log=first_log)
     assert first.rows == {"users": 20, "products": 20}
+    reused = "source-faker: spec and catalog as last discovered (connector and configuration unchanged)"
+    assert reused not in first_log
     state_after_first = (tmp_path / "state" / "shop.json").read_text()
     first_products = {r for (r,) in query(db, "select _airbyte_raw_id from raw.products")}
 
-    second = sync(tmp_path, once, USERS, PRODUCTS)
+    second_log: list[str] = []
+    second = sync(tmp_path, once, USERS, PRODUCTS, log=second_log)
+    # as an Airbyte server keeps a connection's catalog, only check runs again before read
+    assert reused in second_log
     assert second.rows["users"] == 0, "the state went back to the source: nothing re-read, nothing appended"
     assert query(db, "select count(*) from raw.users") == [(20,)]
     kept = json.loads((tmp_path / "state" / "shop.json").read_text())["state"]
@@ -84,7 +90,11 @@ def test_incremental_syncs_resume_from_state_and_overwrite_replaces(tmp_path: Pa
 
     # every user re-sent with a newer cursor, and 5 new ones: deduplicated on id, only 5 rows added
     grown = {"count": 25, "seed": 3, "parallelism": 1}
-    third = sync(tmp_path, grown, StreamSelection("users", "incremental", "append_dedup"), PRODUCTS)
+    third_log: list[str] = []
+    third = sync(
+        tmp_path, grown, StreamSelection("users", "incremental", "append_dedup"), PRODUCTS, log=third_log
+    )
+    assert reused not in third_log, "a changed configuration is discovered again"
     assert third.rows == {"users": 25, "products": 25}
     assert query(db, "select count(*), count(distinct id) from raw.users") == [(25, 25)]
     products = {r for (r,) in query(db, "select _airbyte_raw_id from raw.products")}

@@ -16,7 +16,7 @@ select
     upper(m.merchant_country) as merchant_country,
     cast(pr.price as decimal(18, 2)) as amount,
     'EUR' as currency,
-    cast(coalesce(p.purchased_at, p.added_to_cart_at, p.created_at) at time zone 'UTC' as timestamp)
+    {{ utc_timestamp('coalesce(p.purchased_at, p.added_to_cart_at, p.created_at)') }}
         as transaction_at,
     case when p.purchased_at is not null then 'approved' else 'declined' end as status
 from {{ source('shop', 'purchases') }} as p

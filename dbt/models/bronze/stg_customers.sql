@@ -4,6 +4,6 @@ select
     split_part(trim(name), ' ', 1) as first_name,
     nullif(trim(substr(trim(name), length(split_part(trim(name), ' ', 1)) + 1)), '') as last_name,
     lower(trim(email)) as email,
-    upper(json_extract_string(address, '$.country_code')) as country,
-    cast(created_at at time zone 'UTC' as timestamp) as created_at
+    upper({{ json_text('address', 'country_code') }}) as country,
+    {{ utc_timestamp('created_at') }} as created_at
 from {{ source('shop', 'users') }}

@@ -87,7 +87,7 @@ def render_dag(sf: SpecFile, plan: Plan, paths: DbtPaths) -> DAG:
         is_paused_upon_creation=spec.is_paused_upon_creation,
     )
     # every worker flavour the run needs: live, and one per atomic zone's staging build
-    flavours = sorted({_staging_vars(t) or "" for t in plan.tasks if t.node or not t.schemas})
+    flavours = sorted({_staging_vars(t) or "" for t in plan.tasks})
     batches = _zone_batches(spec.tests, plan)
     with dag:
         groups = {z.name: TaskGroup(z.name, tooltip=z.description or f"zone {z.name}") for z in spec.zones}
@@ -113,6 +113,7 @@ def render_dag(sf: SpecFile, plan: Plan, paths: DbtPaths) -> DAG:
                 )
                 ops[task.id] = _sync_task(sf, task, group, pre_execute=functools.partial(_warm_up, first))
                 continue
+            staged = _staging_vars(task)
             call = DbtCall(
                 DBT_COMMAND.get(task.kind, "run-operation"),
                 task.select,
@@ -121,8 +122,8 @@ def render_dag(sf: SpecFile, plan: Plan, paths: DbtPaths) -> DAG:
                 spec.dbt.target,
                 spec.dbt.executable,
                 spec.dbt.execution,
-                _staging_vars(task),
-                warm=tuple(f for f in flavours if f != (_staging_vars(task) or "")),
+                staged,
+                warm=tuple(f for f in flavours if f != (staged or "")),
                 batch=batches.get(task.zone or "", ()) if task.kind in DBT_COMMAND else (),
             )
             kwargs: dict[str, Any] = {"task_id": task.name, "task_group": group, "doc_md": task_doc(task)}

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -105,7 +106,7 @@ def run_local_sync(
     sync = _Sync(connection, source_config, duckdb_path, schema, state_dir, log)
     with sync.only_one():
         discovered = sync.inspect()
-        log(f"{CONNECTOR}: spec, check and discover passed in {time.monotonic() - started:.1f} s")
+        log(f"{CONNECTOR}: connector checks passed in {time.monotonic() - started:.1f} s")
         configured = sync.configure(discovered, streams)
         read_started = time.monotonic()
         rows = sync.read(configured)
@@ -169,28 +170,57 @@ class _Sync:
         return path
 
     def inspect(self) -> list[dict[str, Any]]:
-        """spec, check and discover, run side by side (each pays the connector's start-up); the
-        discovered streams. The spec tells which config values are secrets, to mask them."""
+        """check, plus spec and discover unless the same connector already answered them for the
+        same configuration (as an Airbyte server keeps a connection's catalog between syncs):
+        each run pays the connector's start-up. The discovered streams. The spec tells which
+        config values are secrets, to mask them."""
         config = str(self._file("config.json", self.config))
+        known = self._known_discovery()
+        asked = ["check"] if known else ["spec", "check", "discover"]
         procs = {
-            "spec": self._start(["spec"]),
-            "check": self._start(["check", "--config", config]),
-            "discover": self._start(["discover", "--config", config]),
+            name: self._start([name] if name == "spec" else [name, "--config", config]) for name in asked
         }
         outputs = {name: self._finish(name, proc) for name, proc in procs.items()}
         # judged in protocol order: a bad config is check's failure, though discover fails on it too
-        spec = proto.single_message(self._lines(outputs, "spec"), "SPEC")
+        spec = known["spec"] if known else proto.single_message(self._lines(outputs, "spec"), "SPEC")
         if spec is None:
             raise self.fail("spec gave no SPEC message")
         self.secrets = proto.secret_values(spec.get("spec") or {}, self.config)
         status = proto.single_message(self._lines(outputs, "check"), "CONNECTION_STATUS")
         if status is None:
             raise self.fail("check gave no CONNECTION_STATUS message")
-        catalog = proto.single_message(self._lines(outputs, "discover"), "CATALOG")
+        catalog = (
+            known["catalog"] if known else proto.single_message(self._lines(outputs, "discover"), "CATALOG")
+        )
         if catalog is None:
             raise self.fail("discover gave no CATALOG message")
+        if not known:
+            self._discovery_file().write_text(
+                json.dumps({"key": self._discovery_key(), "spec": spec, "catalog": catalog})
+            )
         streams = (catalog.get("catalog") or {}).get("streams") or []
         return [s for s in streams if isinstance(s, dict)]
+
+    def _discovery_file(self) -> Path:
+        return self.state_dir / f"{self.connection}.discovered.json"
+
+    def _discovery_key(self) -> str:
+        """Changes with the configuration and with any install into the connector's virtualenv
+        (which touches its site-packages folder); holds no configuration value."""
+        packages = sorted(Path(self.command[0]).parent.parent.glob("lib/python*/site-packages"))
+        stamp = [str(p.stat().st_mtime_ns) for p in packages]
+        text = json.dumps([self.config, self.command, stamp], sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def _known_discovery(self) -> dict[str, Any] | None:
+        try:
+            known = json.loads(self._discovery_file().read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(known, dict) or known.get("key") != self._discovery_key():
+            return None
+        self.log(f"{CONNECTOR}: spec and catalog as last discovered (connector and configuration unchanged)")
+        return known
 
     def _start(self, args: list[str]) -> subprocess.Popen[str]:
         return subprocess.Popen(
