@@ -100,7 +100,9 @@ def render_dag(sf: SpecFile, plan: Plan, paths: DbtPaths) -> DAG:
                 ops[task.id] = EmptyOperator(task_id=task.name, task_group=group, doc_md=task_doc(task))
                 continue
             if task.kind is TaskKind.INGEST:
-                # the dbt workers parse the project while the sync runs, not after it
+                # the live dbt worker parses the project while the sync runs, not after it; the
+                # staging workers start with the first dbt task (two parses at once would slow
+                # the sync on a small machine)
                 first = DbtCall(
                     "run",
                     (),
@@ -109,7 +111,6 @@ def render_dag(sf: SpecFile, plan: Plan, paths: DbtPaths) -> DAG:
                     spec.dbt.target,
                     spec.dbt.executable,
                     spec.dbt.execution,
-                    warm=tuple(f for f in flavours if f),
                 )
                 ops[task.id] = _sync_task(sf, task, group, pre_execute=functools.partial(_warm_up, first))
                 continue
