@@ -19,6 +19,7 @@ from typing import Any
 import psycopg2
 import pytest
 
+from sluice.runtime.duckdb_lock import duckdb_lock_path
 from tests.conftest import REPO
 from tests.integration.conftest import BIN, Sandbox
 
@@ -97,7 +98,7 @@ class Warehouse:
 def reader(wh: Warehouse, tmp: Path) -> Iterator[Callable[[], list[list[int]]]]:
     out = tmp / f"reads-{uuid.uuid4().hex[:6]}.json"
     where = str(wh.box.duckdb) if wh.engine == "duckdb" else wh.dsn
-    lock = wh.box.root / "atomic" / "target" / ".sluice-local.lock"
+    lock = duckdb_lock_path(wh.box.duckdb)
     proc = subprocess.Popen([sys.executable, "-c", READER, wh.engine, where, str(out), str(lock)])
     try:
         yield lambda: json.loads(out.read_text()) if out.exists() else []
