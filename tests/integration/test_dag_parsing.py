@@ -66,3 +66,19 @@ def test_cli_validate_agrees_with_the_import_error(sandbox: Callable[..., Sandbo
     done = box.run(sys.executable, "-m", "sluice.cli", "validate")
     assert done.returncode == 1
     assert done.stdout.strip() == "dags/pipelines/broken.yml:2: zones: a pipeline needs at least one zone"
+
+
+def test_airflow_plugin_loading_leaves_the_sluice_package_alone(sandbox: Callable[..., Sandbox]) -> None:
+    """Airflow imports each .py file under plugins/ as a top-level module in every task process;
+    plugins/.airflowignore keeps it out of sluice/, or sluice/runtime/dbt.py would become `dbt`."""
+    box = sandbox(migrate=False)
+    done = box.python(
+        "import sys\n"
+        "from airflow import plugins_manager\n"
+        "plugins_manager.ensure_plugins_loaded()\n"
+        "print('ERRORS', plugins_manager.get_import_errors())\n"
+        "print('STRAYS', sorted(n for n, m in list(sys.modules.items())\n"
+        "    if '/plugins/sluice/' in (getattr(m, '__file__', None) or '') and not n.startswith('sluice')))\n"
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "ERRORS {}" in done.stdout and "STRAYS []" in done.stdout, done.stdout[-2000:]

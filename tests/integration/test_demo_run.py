@@ -9,12 +9,30 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import duckdb
 import pytest
 
 from tests.integration.conftest import Sandbox, query
 
 pytestmark = pytest.mark.integration
 DAG = "payments_daily"
+#: the demo DAG run as `airflow dags test` runs it, always under run id manual__2026-11-02T00:00:00+00:00
+#: (run_after fixes it): an earlier run with that id is deleted first, as from the UI, and the
+#: logical date, which `dags test` also takes as the run's start, moves on by {hours} hours
+SAME_RUN_ID = """
+from datetime import datetime, timedelta, timezone
+from sqlalchemy import select
+from airflow.dag_processing.dagbag import DagBag
+from airflow.models.dagrun import DagRun
+from airflow.utils.session import create_session
+when = datetime(2026, 11, 2, tzinfo=timezone.utc)
+with create_session() as session:
+    for old in session.scalars(select(DagRun).where(DagRun.run_id.like("manual__2026-11-02%"))):
+        session.delete(old)
+dag = DagBag().dags["payments_daily"]
+run = dag.test(run_after=when, logical_date=when + timedelta(hours={hours}))
+print("RUN", run.run_id, run.state)
+"""
 RULE_COLUMNS = (
     ("burst", "is_high_value_burst"),
     ("foreign", "is_foreign_country"),
@@ -114,7 +132,7 @@ def expected_flags(box: Sandbox, txns: list[Txn]) -> dict[str, set[int]]:
 
 def test_demo_pipeline_builds_gold_marts_with_the_expected_rows(sandbox: Callable[..., Sandbox]) -> None:
     box = sandbox()
-    done = box.airflow("dags", "test", DAG)
+    done = box.python(SAME_RUN_ID.format(hours=0))
     log = done.stdout + done.stderr
     assert done.returncode == 0, log[-4000:]
     states = box.task_states(DAG)
@@ -155,6 +173,14 @@ def test_demo_pipeline_builds_gold_marts_with_the_expected_rows(sandbox: Callabl
     assert query(box.duckdb, "select count(*) from silver.accounts_snapshot")[0][0] == len(
         seed(box, "raw_accounts")
     )
+    # a new run under the same run id (a deleted run made again, a reset metadata database)
+    # builds again: the warm workers must not answer it from the earlier run's zone builds
+    with duckdb.connect(str(box.duckdb)) as con:
+        con.execute("drop schema silver cascade")
+    rerun = box.python(SAME_RUN_ID.format(hours=1))
+    assert rerun.returncode == 0, (rerun.stdout + rerun.stderr)[-4000:]
+    assert "RUN manual__2026-11-02T00:00:00+00:00 success" in rerun.stdout, rerun.stdout[-2000:]
+    assert query(box.duckdb, "select count(*) from silver.card_transactions")[0][0] == len(txns)
 
 
 def test_failing_bronze_test_stops_silver_and_gold_but_not_other_branches(

@@ -39,7 +39,13 @@ def _no_planning(*args, **kwargs):
 
 compiled.plan_spec = _no_planning
 bag = DagBag()
+from airflow import plugins_manager
+plugins_manager.ensure_plugins_loaded()  # as every task process does
 print("JSON" + json.dumps({{
+    "plugin_modules": sorted(
+        n for n, m in list(sys.modules.items())
+        if "/plugins/sluice" in (getattr(m, "__file__", None) or "") and not n.startswith("sluice")
+    ),
     "sluice": sluice.__file__,
     "import_errors": {{k: str(v) for k, v in bag.import_errors.items()}},
     "files": sorted(bag.file_last_changed),
@@ -97,6 +103,9 @@ def test_every_dag_imports_from_the_unpacked_package_with_sluice_from_plugins_zi
     bag = _dagbag(dags, plugins, tmp_path / "airflow")
     assert bag["import_errors"] == {}
     assert bag["sluice"] == str(plugins / "sluice" / "__init__.py")
+    # plugins.zip's .airflowignore: Airflow's plugin loader imports none of sluice's files as
+    # top-level modules (sluice/runtime/dbt.py as `dbt`, ...)
+    assert bag["plugin_modules"] == []
     stored = json.loads(
         (dags / BUNDLE_REPO / "dbt" / "target" / "sluice" / "payments.dev.plan.json").read_text()
     )

@@ -31,7 +31,11 @@ class DbtNodeOperator(BaseOperator):
         # first tries in a DAG run may be answered from the run's build of the zone; a retry, a
         # cleared task or `airflow tasks test` (a throwaway run) runs its own nodes
         lone = ti.try_number > 1 or str(ti.run_id).startswith("__airflow_temporary_run")
-        key = f"{ti.dag_id}/{ti.run_id}/{self.task_group.group_id if self.task_group else ''}"
+        # the run's start tells apart two runs under one run id (a deleted run made again, a
+        # reset metadata database), which must not share a zone build
+        started = context["dag_run"].start_date
+        zone = self.task_group.group_id if self.task_group else ""
+        key = f"{ti.dag_id}/{ti.run_id}/{started.isoformat() if started else ''}/{zone}"
         self._process.run(self.log.info, None if lone else key)
 
     def on_kill(self) -> None:
