@@ -10,9 +10,11 @@ and the ratios the issue asks for. Run with `make bench-exec`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -117,6 +119,8 @@ def scheduled_run(mode: str, work: Path) -> float:
     """One scheduled run of the demo DAG; returns its duration in seconds."""
     db = f"sluice_bench_{mode}"
     port = free_port()
+    tmp = work / "tmp"
+    tmp.mkdir()
     env = {
         **os.environ,
         "AIRFLOW_HOME": str(work / "home"),
@@ -135,6 +139,9 @@ def scheduled_run(mode: str, work: Path) -> float:
         "SLUICE_DBT_EXECUTION": mode,
         "SLUICE_DUCKDB_PATH": str(WAREHOUSE),
         "SLUICE_DBT_WORKER_IDLE": "60",
+        # dbt workers of this run only (their sockets live under $TMPDIR): a daily pipeline
+        # finds none left from its previous run, and neither does a measured run
+        "TMPDIR": str(tmp),
     }
     if IDLE_SLEEP:
         env["AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"] = IDLE_SLEEP
@@ -161,6 +168,19 @@ def scheduled_run(mode: str, work: Path) -> float:
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        stop_workers(tmp)
+
+
+def stop_workers(tmp: Path) -> None:
+    """SIGTERM the dbt workers whose sockets are under ``tmp``."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"sluice.runtime.dbt_worker" in argv and any(a.startswith(str(tmp).encode()) for a in argv):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(cmdline.parent.name), signal.SIGTERM)
 
 
 def dbt(command: str) -> None:
