@@ -210,9 +210,22 @@ class _Base:
             return {"Authorization": request.headers["Authorization"]}
         return {"Authorization": f"Bearer {token}"} if token else {}
 
-    @staticmethod
-    def _retryable(method: str, status: int | None) -> bool:
-        return method in _RETRYABLE_METHODS and (status is None or status >= 500)
+    def _unanswered(
+        self, exc: httpx.TransportError, method: str, path: str, timeout_s: float
+    ) -> AirbyteApiError:
+        if isinstance(exc, httpx.TimeoutException):
+            return AirbyteTimeout(f"{self._where(method, path)} gave no answer within {timeout_s:g} s")
+        return AirbyteUnreachable(f"{self._where(method, path)}: server unreachable ({exc})")
+
+    def _backoff(self, error: AirbyteApiError, method: str, delays: Iterator[float]) -> float:
+        """The wait before trying again; raises ``error`` when the request must not be retried
+        (a write, a 4xx) or the tries are used up."""
+        if method not in _RETRYABLE_METHODS or (error.status is not None and error.status < 500):
+            raise error
+        delay = next(delays, None)
+        if delay is None:
+            raise AirbyteApiError(f"{error} (gave up after {self.retry.attempts} tries)", error.status)
+        return delay
 
 
 class AirbyteClient(_Base):
@@ -263,8 +276,8 @@ class AirbyteClient(_Base):
     ) -> Any:
         """One API call; the decoded JSON body (None for an empty one). Raises AirbyteApiError."""
         delays = self.retry.delays()
+        timeout = timeout_s or self.timeout_s
         while True:
-            status: int | None = None
             try:
                 response = self._http.request(
                     method,
@@ -272,24 +285,15 @@ class AirbyteClient(_Base):
                     json=json,
                     params=params,
                     headers=self._auth_header(self._token_now()),
-                    timeout=timeout_s or self.timeout_s,
-                )
-                status = response.status_code
-                if status < 400:
-                    return response.json() if response.content else None
-                error: AirbyteApiError = self._error(response, method, path)
-            except httpx.TimeoutException:
-                error = AirbyteTimeout(
-                    f"{self._where(method, path)} gave no answer within {timeout_s or self.timeout_s:g} s"
+                    timeout=timeout,
                 )
             except httpx.TransportError as exc:
-                error = AirbyteUnreachable(f"{self._where(method, path)}: server unreachable ({exc})")
-            if not self._retryable(method, status):
-                raise error
-            delay = next(delays, None)
-            if delay is None:
-                raise AirbyteApiError(f"{error} (gave up after {self.retry.attempts} tries)", error.status)
-            time.sleep(delay)
+                error = self._unanswered(exc, method, path, timeout)
+            else:
+                if response.status_code < 400:
+                    return response.json() if response.content else None
+                error = self._error(response, method, path)
+            time.sleep(self._backoff(error, method, delays))
 
     def paged(self, path: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Every item of a list endpoint, following offset paging."""
@@ -337,7 +341,6 @@ class AsyncAirbyteClient(_Base):
     async def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None) -> Any:
         delays = self.retry.delays()
         while True:
-            status: int | None = None
             try:
                 response = await self._http.request(
                     method,
@@ -345,19 +348,10 @@ class AsyncAirbyteClient(_Base):
                     params=params,
                     headers=self._auth_header(await self._token_now()),
                 )
-                status = response.status_code
-                if status < 400:
-                    return response.json() if response.content else None
-                error: AirbyteApiError = self._error(response, method, path)
-            except httpx.TimeoutException:
-                error = AirbyteTimeout(
-                    f"{self._where(method, path)} gave no answer within {self.timeout_s:g} s"
-                )
             except httpx.TransportError as exc:
-                error = AirbyteUnreachable(f"{self._where(method, path)}: server unreachable ({exc})")
-            if not self._retryable(method, status):
-                raise error
-            delay = next(delays, None)
-            if delay is None:
-                raise AirbyteApiError(f"{error} (gave up after {self.retry.attempts} tries)", error.status)
-            await asyncio.sleep(delay)
+                error = self._unanswered(exc, method, path, self.timeout_s)
+            else:
+                if response.status_code < 400:
+                    return response.json() if response.content else None
+                error = self._error(response, method, path)
+            await asyncio.sleep(self._backoff(error, method, delays))
