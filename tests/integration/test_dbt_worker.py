@@ -7,8 +7,10 @@ import dataclasses
 import json
 import os
 import signal
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -92,3 +94,24 @@ def test_first_task_starts_the_staging_worker_ahead_of_need(
         DbtProcess(gold).run(lines.append)
     assert not any("starting a dbt worker" in line for line in lines), "the prewarmed worker answered"
     assert any("gold__staging.fraud_flags" in line for line in lines), lines[-10:]
+
+
+def test_killed_worker_takes_its_scratch_folder_and_socket_along(
+    sandbox: Callable[..., Sandbox], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task that times out or is killed TERMs the worker (DbtProcess.kill): the parsed manifest
+    in its scratch folder must not pile up in the temp folder, one copy per kill."""
+    box = sandbox(migrate=False)
+    monkeypatch.setenv("SLUICE_DUCKDB_PATH", str(box.duckdb))
+    before = set(Path(tempfile.gettempdir()).glob("sluice-worker-*"))
+    process = DbtProcess(seed_call(box, "ref_merchants"))
+    process.run(lambda _: None)
+    (scratch,) = set(Path(tempfile.gettempdir()).glob("sluice-worker-*")) - before
+    assert (scratch / "manifest.json").exists()
+    path = dbt_worker.socket_path(box.dbt, box.dbt, "local", worker_python(None))
+    assert path.exists()
+    process.kill()
+    deadline = time.monotonic() + 30
+    while scratch.exists() or path.exists():
+        assert time.monotonic() < deadline, f"left behind: {scratch.exists()=} {path.exists()=}"
+        time.sleep(0.1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 from collections import defaultdict
@@ -10,9 +11,10 @@ from typing import Any
 
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, Asset, BaseOperator, TaskGroup
+from airflow.sdk.definitions.param import ParamsDict
 
 from sluice.airflow.airbyte import airbyte_sync_task
-from sluice.airflow.operators import dbt_task, zone_task
+from sluice.airflow.operators import DbtNodeOperator, dbt_task, zone_task
 from sluice.plan.model import DBT_COMMAND, Plan, Task, TaskKind
 from sluice.runtime.dbt import DbtCall, warm_up
 from sluice.spec.loader import SpecFile, display_path
@@ -89,6 +91,7 @@ def render_dag(sf: SpecFile, plan: Plan, paths: DbtPaths) -> DAG:
     # every worker flavour the run needs: live, and one per atomic zone's staging build
     flavours = sorted({_staging_vars(t) or "" for t in plan.tasks})
     batches = _zone_batches(spec.tests, plan)
+    copies = _Copies(dag)
     with dag:
         groups = {z.name: TaskGroup(z.name, tooltip=z.description or f"zone {z.name}") for z in spec.zones}
         if spec.ingest:
@@ -134,10 +137,50 @@ def render_dag(sf: SpecFile, plan: Plan, paths: DbtPaths) -> DAG:
                     kwargs["outlets"] = _assets(spec.pipeline, task.zone, plan)
                 ops[task.id] = zone_task(task.kind.value, task.zone, task.schemas, task.keep, call, **kwargs)
             else:
-                ops[task.id] = dbt_task(call, **kwargs)
+                ops[task.id] = copies.dbt_task(call, task.name, group, kwargs["doc_md"])
         for task in plan.tasks:
             _link(ops[task.id], [ops[u] for u in task.upstream])
     return dag
+
+
+class _Copies:
+    """DbtNodeOperators made by copying the first one Airflow's constructor built in the same task
+    group, with their own task id, doc, dbt call and containers.
+
+    The constructor (default arguments merged, ~60 attribute sets each checked for a converter) is
+    ~0.1 ms a task, most of the import of a 10,000-task DAG; a copy is a few microseconds. The
+    copies are the tasks the constructor would have built: tests compare the serialized DAGs.
+    """
+
+    def __init__(self, dag: DAG) -> None:
+        self.dag = dag
+        #: per task group, the constructor-built task and which of its attributes hold containers
+        self.first: dict[str, tuple[DbtNodeOperator, list[str]]] = {}
+
+    def dbt_task(self, call: DbtCall, name: str, group: TaskGroup | None, doc_md: str) -> DbtNodeOperator:
+        key = group.group_id or "" if group else ""
+        if key not in self.first:
+            proto = dbt_task(call, task_id=name, task_group=group, doc_md=doc_md)
+            mutable = (set, list, dict, ParamsDict)
+            containers = [k for k, v in proto.__dict__.items() if isinstance(v, mutable)]
+            self.first[key] = proto, containers
+            return proto
+        proto, containers = self.first[key]
+        state = proto.__dict__.copy()
+        for attr in containers:  # the task's own upstream ids, callbacks, params...
+            state[attr] = copy.copy(state[attr])
+        task_id = group.child_id(name) if group else name  # type: ignore[no-untyped-call]
+        state.update(task_id=task_id, doc_md=doc_md, call=call, _dag=None)
+        # what the constructor records of its arguments (mapping and partial() read it back)
+        state["_BaseOperator__init_kwargs"].update(task_id=name, doc_md=doc_md)
+        op = object.__new__(type(proto))
+        op.__dict__.update(state)
+        if group is not None:
+            op.__dict__["task_group"] = None
+            group.add(op)
+            op.__dict__["task_group"] = group
+        self.dag.add_task(op)
+        return op
 
 
 def _warm_up(call: DbtCall, context: Any) -> None:

@@ -33,6 +33,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -248,6 +249,7 @@ def serve(
             server.bind(str(staging))
             server.listen(64)
             staging.replace(path)  # appear only once ready to serve
+            _stop_on_sigterm(scratch, path)
             if lock_fd is not None:  # the starter's lock, held until now so nobody starts a twin
                 fcntl.flock(lock_fd, fcntl.LOCK_UN)
                 os.close(lock_fd)
@@ -269,6 +271,22 @@ def serve(
                 # unlink while still listening: a client that fails to connect from here on
                 # starts a new worker, and this one never removes that worker's socket
                 path.unlink(missing_ok=True)
+
+
+def _stop_on_sigterm(scratch: Path, path: Path) -> None:
+    """A killed or timed-out task TERMs its worker to stop the dbt call in flight: exit at once,
+    without waiting for that call, but take the scratch folder (the parsed manifest, which grows
+    with the project) and this worker's socket along, or every kill would leave them behind."""
+    ours = path.stat().st_ino
+
+    def stop(signum: int, _frame: object) -> None:
+        with contextlib.suppress(OSError):
+            if path.stat().st_ino == ours:  # not a successor's socket
+                path.unlink()
+        shutil.rmtree(scratch, ignore_errors=True)
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def _serve_one(worker: _Worker, conn: socket.socket) -> None:
