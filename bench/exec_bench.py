@@ -5,7 +5,8 @@ fresh dbt process per task and with the warm dbt worker, against its ingestion p
 Each measured run starts from an empty DuckDB file and no Airbyte sync state, so every run ingests
 the same rows (the DAG's ingest task syncs the faker connection locally; the baseline runs the same
 sync, then `dbt build`). Reported: the DAG run's duration as Airflow records it (start to end),
-and the ratios the issue asks for. Run with `make bench-exec`.
+and the ratios the issue asks for. Run with `make bench-exec`; BENCH_RUNS sets the number of runs,
+BENCH_LOG_LEVEL=INFO has Airflow log task lines, for `scheduled_run` driven by hand.
 """
 
 from __future__ import annotations
