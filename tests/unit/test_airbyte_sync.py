@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
-import types
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
@@ -30,6 +28,8 @@ from sluice.airbyte.sync import (
 )
 from sluice.airflow.airbyte import AirbyteJobTrigger, AirbyteSyncOperator, airbyte_sync_task
 from sluice.errors import AirbyteError, AirbyteJobFailed
+from sluice.runtime import local_airbyte
+from sluice.runtime.local_airbyte import LocalSyncResult, StreamSelection
 from tests.airbyte_double.server import AirbyteDouble, serve
 from tests.conftest import REPO
 
@@ -394,28 +394,14 @@ def test_operator_unknown_connection_fails_clearly(applied: Applied) -> None:
     assert applied.double.jobs == {}
 
 
-# ---- local mode (FAKE runner: the real one, sluice.runtime.local_airbyte, is tested by its own
-# tests; this only checks what the operator hands it and what it logs) ---------------------
+# ---- local mode (the runner replaced: sluice.runtime.local_airbyte's run_local_sync is tested by
+# its own tests; this only checks what the operator hands it and what it logs) ---------------------
 
 
 def test_local_mode_calls_the_local_runner_with_the_connection(
     applied: Applied, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     calls: list[tuple[Any, ...]] = []
-
-    @dataclass(frozen=True)
-    class StreamSelection:
-        name: str
-        sync_mode: Literal["full_refresh", "incremental"]
-        destination_sync_mode: Literal["overwrite", "append", "append_dedup"]
-        cursor_field: tuple[str, ...] = ()
-        primary_key: tuple[tuple[str, ...], ...] = ()
-
-    @dataclass(frozen=True)
-    class LocalSyncResult:
-        connection: str
-        rows: dict[str, int]
-        duration_s: float
 
     def run_local_sync(
         connection: str,
@@ -429,10 +415,7 @@ def test_local_mode_calls_the_local_runner_with_the_connection(
         calls.append((connection, dict(source_config), list(streams), duckdb_path, schema, state_dir))
         return LocalSyncResult(connection, {s.name: 10 * (i + 1) for i, s in enumerate(streams)}, 0.1)
 
-    fake = types.ModuleType("sluice.runtime.local_airbyte")
-    fake.StreamSelection = StreamSelection  # type: ignore[attr-defined]
-    fake.run_local_sync = run_local_sync  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "sluice.runtime.local_airbyte", fake)
+    monkeypatch.setattr(local_airbyte, "run_local_sync", run_local_sync)
     monkeypatch.setenv("SLUICE_AIRBYTE_MODE", "local")
     monkeypatch.setenv("SLUICE_DUCKDB_PATH", str(tmp_path / "w.duckdb"))
     op = airbyte_sync_task("t", "payments_raw", applied.config_dir)
