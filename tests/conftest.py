@@ -8,7 +8,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_CORPUS = REPO.parent / "shared" / "corpus"
-DEMO_SPEC = REPO / "dags" / "pipelines" / "payments.yml"
+DEMO_SPEC = REPO / "dags" / "pipelines" / "payments_daily.yml"
 DEMO_MANIFEST = REPO / "dbt" / "target" / "manifest.json"
 
 

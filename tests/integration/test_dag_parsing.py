@@ -45,7 +45,7 @@ def test_broken_spec_is_one_import_error_and_the_good_pipeline_still_loads(
     sandbox: Callable[..., Sandbox],
 ) -> None:
     box = sandbox(migrate=False)
-    good = (box.dags / "pipelines" / "payments.yml").read_text()
+    good = (box.dags / "pipelines" / "payments_daily.yml").read_text()
     broken = good.replace("pipeline: payments_daily", "pipeline: payments_broken").replace(
         "    select: [path:models/gold]", "    selects: [path:models/gold]"
     )
@@ -57,7 +57,7 @@ def test_broken_spec_is_one_import_error_and_the_good_pipeline_still_loads(
     ((where, message),) = errors.items()
     assert where.endswith("sluice_errors.py")
     assert "dags/pipelines/broken.yml:38: zones[2].selects: unknown key" in message
-    assert "payments.yml" not in message
+    assert "payments_daily.yml" not in message
 
 
 def test_cli_validate_agrees_with_the_import_error(sandbox: Callable[..., Sandbox]) -> None:

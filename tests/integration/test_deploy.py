@@ -164,7 +164,7 @@ def test_first_deploy_uploads_everything_and_updates_the_environment(
     assert "dags/sluice_repo/dbt/target/sluice/payments.dev.plan.json" in keys
     for key in (
         "dags/.airflowignore",
-        "dags/sluice_repo/dags/pipelines/payments.yml",
+        "dags/sluice_repo/dags/pipelines/payments_daily.yml",
         "dags/constraints.txt",
     ):
         assert s3.get_object(Bucket=target.bucket, Key=key)["Body"].read() == (bundle / key).read_bytes()
@@ -207,7 +207,7 @@ def test_a_changed_dag_file_is_synced_without_update_environment(
     body = s3.get_object(Bucket=target.bucket, Key="dags/sluice_repo/dags/sluice_dags.py")["Body"].read()
     assert body.endswith(b"# a comment changes the bytes\n")
     listed = s3.list_objects_v2(Bucket=target.bucket, Prefix="dags/sluice_repo/dags/pipelines/")["Contents"]
-    assert [o["Key"] for o in listed] == ["dags/sluice_repo/dags/pipelines/payments.yml"]
+    assert [o["Key"] for o in listed] == ["dags/sluice_repo/dags/pipelines/payments_daily.yml"]
 
 
 def test_changed_plugins_bump_the_version_and_update_the_environment(

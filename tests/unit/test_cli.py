@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from sluice.cli import main
+from sluice.plan.folder import plan_folder
 from tests.conftest import DEMO_MANIFEST, DEMO_SPEC, REPO, SHARED_CORPUS
 
 
@@ -18,7 +19,7 @@ def specs(tmp_path: Path) -> Path:
     folder.mkdir()
     text = DEMO_SPEC.read_text().replace("project_dir: ../../dbt", f"project_dir: {DEMO_MANIFEST.parents[1]}")
     text = text.replace("airbyte_config: ../../airbyte_config", f"airbyte_config: {REPO / 'airbyte_config'}")
-    (folder / "payments.yml").write_text(text)
+    (folder / "payments_daily.yml").write_text(text)
     return folder
 
 
@@ -32,7 +33,7 @@ def test_validate_prints_one_line_per_problem_and_exits_1(
 ) -> None:
     bad = specs / "bad.yml"
     bad.write_text(
-        (specs / "payments.yml")
+        (specs / "payments_daily.yml")
         .read_text()
         .replace("pipeline: payments_daily", "pipeline: other")
         .replace("path:models/gold]", "path:models/platinum]")
@@ -53,17 +54,17 @@ def test_validate_prints_one_line_per_problem_and_exits_1(
 def test_validate_reports_zone_order_violations_at_the_zone(
     specs: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    text = (specs / "payments.yml").read_text()
+    text = (specs / "payments_daily.yml").read_text()
     # swap silver and gold selections: gold models now sit before the silver ones they read
     text = text.replace("[path:models/silver, path:snapshots]", "[path:models/GOLD]")
     text = text.replace("[path:models/gold]", "[path:models/silver, path:snapshots]")
     text = text.replace("[path:models/GOLD]", "[path:models/gold]")
-    (specs / "payments.yml").write_text(text)
+    (specs / "payments_daily.yml").write_text(text)
     assert main(["validate", str(specs)]) == 1
     line = capsys.readouterr().out.strip()
     assert (
-        f"{specs / 'payments.yml'}:35: zones[1].select: a model may not depend on a model of a later zone"
-        in line
+        f"{specs / 'payments_daily.yml'}:35: zones[1].select: "
+        "a model may not depend on a model of a later zone" in line
     )
     assert (
         "model.payments.merchant_daily_volumes (silver) depends on model.payments.card_transactions (gold)"
@@ -71,10 +72,44 @@ def test_validate_reports_zone_order_violations_at_the_zone(
     )
 
 
-def test_validate_flags_duplicate_pipeline_ids(specs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_copied_spec_never_takes_the_live_dag_over(specs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = (specs / "payments_daily.yml").read_text()
+    # sorts first, and would have won under a first-file-wins rule
+    (specs / "a_new_team.yml").write_text(text.replace('schedule: "0 5 * * *"', 'schedule: "@hourly"'))
+    assert main(["validate", str(specs)]) == 1
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out == [
+        f"{specs / 'a_new_team.yml'}:2: pipeline: 'payments_daily' belongs to "
+        f"{specs / 'payments_daily.yml'}:2, the file named after it; use another id"
+    ]
+    result = plan_folder([specs])
+    assert [sf.path.name for sf, _ in result.plans] == ["payments_daily.yml"]
+    assert [sf.spec.schedule for sf, _ in result.plans] == ["0 5 * * *"]
+
+
+def test_an_id_claimed_by_two_files_named_otherwise_loads_neither(
+    specs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (specs / "payments_daily.yml").rename(specs / "payments.yml")
     shutil.copy(specs / "payments.yml", specs / "copy.yml")
     assert main(["validate", str(specs)]) == 1
-    assert "'payments_daily' is also the id of" in capsys.readouterr().out
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 2, out
+    assert out[0].startswith(f"{specs / 'copy.yml'}:2: pipeline: 'payments_daily' is also the id in ")
+    assert f"{specs / 'payments.yml'}:2;" in out[0]
+    assert out[1].startswith(f"{specs / 'payments.yml'}:2: pipeline: ")
+    assert f"{specs / 'copy.yml'}:2;" in out[1]
+    assert plan_folder([specs]).plans == []
+
+
+def test_validate_warns_when_a_spec_is_not_named_after_its_id(
+    specs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (specs / "payments_daily.yml").rename(specs / "payments.yml")
+    assert main(["validate", str(specs)]) == 0
+    assert (
+        f"{specs / 'payments.yml'}:2: warning: name this file payments_daily.yml" in capsys.readouterr().out
+    )
 
 
 def test_plan_json_prints_the_contract(capsys: pytest.CaptureFixture[str]) -> None:
@@ -106,7 +141,7 @@ def test_plan_unknown_pipeline_lists_the_known_ones(capsys: pytest.CaptureFixtur
     assert main(["plan", "nope", "--specs", str(DEMO_SPEC.parent)]) == 1
     err = capsys.readouterr().err
     assert "no pipeline 'nope'" in err
-    assert "(known: payments)" in err
+    assert "(known: payments_daily)" in err
 
 
 def test_help_texts(capsys: pytest.CaptureFixture[str]) -> None:

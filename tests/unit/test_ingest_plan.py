@@ -8,9 +8,11 @@ from typing import Any
 import pytest
 
 from sluice.cli import main
+from sluice.errors import SpecError
 from sluice.manifest.reader import parse_manifest
 from sluice.plan.builder import build_plan
 from sluice.plan.model import TaskKind
+from sluice.spec.loader import load_spec
 from sluice.spec.models import PipelineSpec
 from tests.conftest import REPO
 from tests.unit.manifests import m, manifest, node
@@ -60,19 +62,25 @@ def test_bad_ingest_sections_are_refused(ingest: dict[str, Any], message: str) -
         PipelineSpec.model_validate({"pipeline": "p", "zones": ZONES, "ingest": ingest})
 
 
-def test_a_zone_may_not_be_called_ingest() -> None:
-    with pytest.raises(ValueError, match="group of the Airbyte sync tasks"):
-        PipelineSpec.model_validate({"pipeline": "p", "zones": [{"name": "ingest", "select": ["x"]}]})
+def test_a_zone_may_not_be_called_ingest(tmp_path: Path) -> None:
+    path = tmp_path / "p.yml"
+    path.write_text(
+        "pipeline: p\nzones:\n  - {name: bronze, select: [x]}\n  - name: ingest\n    select: [y]\n"
+    )
+    with pytest.raises(
+        SpecError, match=r"p.yml:4: zones\[1\].name: 'ingest' is the group of the Airbyte sync"
+    ):
+        load_spec(path)
 
 
 def test_validate_names_an_unknown_connection_at_its_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    spec = (REPO / "dags" / "pipelines" / "payments.yml").read_text()
+    spec = (REPO / "dags" / "pipelines" / "payments_daily.yml").read_text()
     spec = spec.replace("project_dir: ../../dbt", f"project_dir: {REPO / 'dbt'}")
     spec = spec.replace("airbyte_config: ../../airbyte_config", f"airbyte_config: {REPO / 'airbyte_config'}")
     spec = spec.replace("connections: [payments_raw]", "connections: [payments_raw, billing_raw]")
-    path = tmp_path / "payments.yml"
+    path = tmp_path / "payments_daily.yml"
     path.write_text(spec)
     assert main(["validate", str(path)]) == 1
     line = next(i for i, text in enumerate(spec.splitlines(), 1) if "billing_raw" in text)
@@ -82,8 +90,8 @@ def test_validate_names_an_unknown_connection_at_its_line(
 
 
 def test_validate_accepts_the_demo_connection(tmp_path: Path) -> None:
-    spec = (REPO / "dags" / "pipelines" / "payments.yml").read_text()
+    spec = (REPO / "dags" / "pipelines" / "payments_daily.yml").read_text()
     spec = spec.replace("project_dir: ../../dbt", f"project_dir: {REPO / 'dbt'}")
     spec = spec.replace("airbyte_config: ../../airbyte_config", f"airbyte_config: {REPO / 'airbyte_config'}")
-    (tmp_path / "payments.yml").write_text(spec)
-    assert main(["validate", str(tmp_path / "payments.yml")]) == 0
+    (tmp_path / "payments_daily.yml").write_text(spec)
+    assert main(["validate", str(tmp_path / "payments_daily.yml")]) == 0

@@ -106,10 +106,14 @@ def test_a_rebuilt_package_is_byte_for_byte_the_same_so_a_deploy_uploads_nothing
         names = zf.namelist()
     assert "sluice/__init__.py" in names and "sluice_dbt/requirements.txt" in names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
-    spec = first / "dags" / BUNDLE_REPO / "dags" / "pipelines" / "payments.yml"
-    assert spec.read_bytes() == (REPO / "dags" / "pipelines" / "payments.yml").read_bytes()
+    spec = first / "dags" / BUNDLE_REPO / "dags" / "pipelines" / "payments_daily.yml"
+    assert spec.read_bytes() == (REPO / "dags" / "pipelines" / "payments_daily.yml").read_bytes()
     plans = sorted(p.name for p in (first / "dags" / BUNDLE_REPO / "dbt" / "target" / "sluice").iterdir())
-    assert plans == ["payments.dev.plan.json", "payments.local.plan.json", "payments.prod.plan.json"]
+    assert plans == [
+        "payments_daily.dev.plan.json",
+        "payments_daily.local.plan.json",
+        "payments_daily.prod.plan.json",
+    ]
 
 
 def test_startup_script_maps_each_mwaa_environment_to_its_sluice_environment(tmp_path: Path) -> None:

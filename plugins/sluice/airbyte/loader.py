@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from sluice.airbyte.expand import Loc, check_references, expand
 from sluice.airbyte.models import Actor, Connection, Kind
 from sluice.errors import AirbyteConfigError, SpecError, SpecErrors
-from sluice.spec.loader import display_path, format_loc, line_of, read_yaml
+from sluice.spec.yaml_lines import display_path, format_loc, line_of, read_yaml
 
 #: where the commands and the operator look for the files when given no folder
 CONFIG_DIR_VAR = "SLUICE_AIRBYTE_CONFIG_DIR"

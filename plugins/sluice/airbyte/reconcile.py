@@ -22,7 +22,7 @@ from sluice.airbyte.loader import AirbyteConfig, ResourceFile, load_resource
 from sluice.airbyte.models import Actor, Connection, Kind, NamespaceDefinition
 from sluice.airbyte.state import Entry, State
 from sluice.errors import AirbyteError
-from sluice.spec.loader import format_loc
+from sluice.spec.yaml_lines import format_loc
 
 Log = Callable[[str], None]
 

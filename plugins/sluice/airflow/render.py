@@ -17,9 +17,10 @@ from sluice.airflow.airbyte import airbyte_sync_task
 from sluice.airflow.operators import DbtNodeOperator, dbt_task, zone_task
 from sluice.plan.model import DBT_COMMAND, Plan, Task, TaskKind
 from sluice.runtime.dbt import DbtCall, warm_up
-from sluice.spec.loader import SpecFile, display_path
+from sluice.spec.loader import SpecFile
 from sluice.spec.models import INGEST_GROUP, TestMode
 from sluice.spec.paths import DbtPaths
+from sluice.spec.yaml_lines import display_path
 
 
 def _minutes(value: float | None) -> timedelta | None:

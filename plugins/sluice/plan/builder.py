@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -15,7 +16,11 @@ from sluice.plan.translator import Translator
 from sluice.spec.models import INGEST_GROUP, PipelineSpec, TestMode, UnassignedPolicy
 
 _KIND = {"model": TaskKind.RUN, "seed": TaskKind.SEED, "snapshot": TaskKind.SNAPSHOT}
+#: what a node's depends_on may name; one of these the manifest lacks is a broken manifest
+_PARENT_TYPES = frozenset({"model", "seed", "snapshot", "source"})
 _SHOWN = 10  # offending nodes listed in one error line before "and N more"
+#: Airflow's limit for a task id, its group's prefix included
+MAX_TASK_ID = 250
 
 
 def _listing(items: list[str]) -> str:
@@ -40,6 +45,8 @@ class _Graph:
     manifest: Manifest
     in_plan: set[str]
     memo: dict[str, tuple[frozenset[str], frozenset[str]]] = field(default_factory=dict)
+    #: (child, parent) where the parent is a node the manifest does not hold
+    missing: list[tuple[str, str]] = field(default_factory=list)
 
     def parents(self, uid: str) -> tuple[frozenset[str], frozenset[str]]:
         """(plan parents, source parents) of a node, looking through ephemeral models."""
@@ -56,7 +63,9 @@ class _Graph:
                 sources.add(parent)
             else:
                 upstream = self.manifest.nodes.get(parent)
-                if upstream is not None and upstream.is_ephemeral:
+                if upstream is None and parent.split(".", 1)[0] in _PARENT_TYPES:
+                    self.missing.append((uid, parent))
+                elif upstream is not None and upstream.is_ephemeral:
                     more_plan, more_sources = self.parents(parent)
                     plan |= more_plan
                     sources |= more_sources
@@ -132,9 +141,35 @@ def _order(nodes: dict[str, Node], zone_of: dict[str, int], graph: _Graph) -> li
             if waiting[child] == 0:
                 heapq.heappush(ready, (zone_of[child], nodes[child].name, child))
     if len(order) != len(nodes):
-        stuck = sorted(u for u, n in waiting.items() if n > 0)
-        raise PlanError("dbt", "the manifest's dependencies form a cycle through: " + _listing(stuck))
+        stuck = {u for u, n in waiting.items() if n > 0}
+        cycle = _cycle(stuck, graph)
+        raise PlanError(
+            f"zones[{min(zone_of[u] for u in cycle)}].select",
+            "the dbt nodes of this zone depend on each other in a cycle: "
+            + " -> ".join(cycle)
+            + "; re-run `dbt parse` (dbt refuses a cycle) or fix the manifest",
+        )
     return order
+
+
+def _cycle(stuck: set[str], graph: _Graph) -> list[str]:
+    """One cycle among nodes that never became ready: each has a parent that is stuck too."""
+    path: list[str] = []
+    at = min(stuck)
+    while at not in path:
+        path.append(at)
+        at = min(p for p in graph.parents(at)[0] if p in stuck)
+    return [*path[path.index(at) :], at]
+
+
+def _check_parents(graph: _Graph) -> None:
+    if graph.missing:
+        raise PlanError(
+            "dbt",
+            "the manifest names parents it does not hold: "
+            + _listing(sorted(f"{child} depends on {parent}" for child, parent in set(graph.missing)))
+            + "; re-run `dbt parse` so the manifest matches the project",
+        )
 
 
 def _zone_violations(spec: PipelineSpec, zone_of: dict[str, int], graph: _Graph) -> None:
@@ -200,6 +235,21 @@ class _Assembler:
 
     schemas: dict[int, tuple[str, ...]] = field(default_factory=dict)  # atomic zones only
     ingest: tuple[str, ...] = ()  # the sync tasks every first task of the first zone waits for
+    taken: set[str] = field(default_factory=set)
+
+    def task_id(self, zi: int, name: str, key: str) -> str:
+        """``zone.name``, unique and within Airflow's length: a name that is too long, or that
+        another node's name became when made safe (``v;x`` and ``v'x``), gets a suffix made from
+        ``key`` (the node's unique id), so it stays the same from one parse to the next."""
+        zone = self.zones[zi]
+        full = f"{zone}.{name}"
+        if len(full) > MAX_TASK_ID or full in self.taken:
+            suffix = "_" + hashlib.sha256(key.encode()).hexdigest()[:8]
+            full = f"{zone}.{name[: MAX_TASK_ID - len(zone) - 1 - len(suffix)]}{suffix}"
+        if full in self.taken:
+            raise PlanError("dbt", f"two dbt nodes would both be task {full}; one of them is {key}")
+        self.taken.add(full)
+        return full
 
     def gateway(self, zi: int) -> str:
         """What later zones wait for: the gateway, or the publish task of an atomic zone."""
@@ -216,7 +266,7 @@ class _Assembler:
     ) -> Task:
         tests = sorted(tests, key=lambda t: t.unique_id)
         task = Task(
-            id=f"{self.zones[zi]}.{name}",
+            id=self.task_id(zi, name, f"{node}:tests"),
             kind=TaskKind.TEST,
             zone=self.zones[zi],
             node=node,
@@ -264,7 +314,7 @@ class _Assembler:
         elif not upstream:
             upstream = {self.gateway(zi - 1)} if zi else set(self.ingest)
         task = Task(
-            id=f"{self.zones[zi]}.{self.tr.build_task_name(node)}",
+            id=self.task_id(zi, self.tr.build_task_name(node), uid),
             kind=_KIND[node.resource_type],
             zone=self.zones[zi],
             node=uid,
@@ -396,11 +446,14 @@ def build_plan(
     order = _order(nodes, zone_of, graph)
     position = {uid: i for i, uid in enumerate(order)}
     tests_of, loose = _attach_tests(spec, manifest, graph, position, selected)
+    _check_parents(graph)
 
     tr = translator(list(nodes.values()) + [manifest.sources[s] for s in loose if s])
     schemas, keep = _atomic_zones(spec, manifest, zone_of)
     syncs = tuple(f"{INGEST_GROUP}.{c}" for c in spec.ingest.connections) if spec.ingest else ()
     out = _Assembler(spec, tr, [z.name for z in spec.zones], schemas=schemas, ingest=syncs)
+    out.taken.update(syncs)
+    out.taken.update(id_ for zi in range(len(spec.zones)) for id_ in (out.gateway(zi), out.stage(zi)))
     out.add_ingest()
     out.add_stages(keep)
     out.add_loose_tests(manifest, loose)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,12 +11,19 @@ from sluice.errors import SluiceError, SpecErrors
 from sluice.plan.compiled import load_plan
 from sluice.plan.from_spec import plan_spec
 from sluice.plan.model import Plan
-from sluice.spec.loader import SpecFile, display_path, load_spec, spec_paths
+from sluice.spec.loader import SpecFile, load_spec, spec_paths
+from sluice.spec.yaml_lines import display_path
 
 
 def problem_lines(exc: SluiceError) -> list[str]:
     """One line per problem: a spec with several errors says each."""
     return [str(e) for e in exc.errors] if isinstance(exc, SpecErrors) else [str(exc)]
+
+
+def unexpected(path: Path, exc: BaseException) -> str:
+    """A failure sluice did not foresee, still said in one line that names the spec."""
+    text = (str(exc).strip().splitlines() or [""])[0][:300]
+    return f"{display_path(path)}: {type(exc).__name__}: {text} (this is a sluice bug; please report it)"
 
 
 @dataclass
@@ -25,35 +33,76 @@ class FolderPlan:
     warnings: list[str] = field(default_factory=list)
 
 
+def _plan_one(
+    path: Path, every_environment: bool, manifest: str | None, out: FolderPlan
+) -> tuple[SpecFile, Plan]:
+    sf = load_spec(path)
+    if not every_environment:
+        return sf, load_plan(sf) if manifest is None else plan_spec(sf, manifest)
+    chosen: Plan | None = None
+    for env in sf.environments:
+        checked = plan_spec(sf if env == sf.environment else load_spec(path, env), manifest)
+        out.warnings.extend(f"{display_path(path)}: warning ({env}): {w}" for w in checked.warnings)
+        if env == sf.environment:
+            chosen = checked
+    assert chosen is not None  # sf.environments holds the active one
+    return sf, chosen
+
+
 def plan_folder(
     paths: Iterable[str | Path], *, every_environment: bool = False, manifest: str | None = None
 ) -> FolderPlan:
     """Plan each spec for the active environment (with stored plans), or for every environment it
-    declares (planned afresh, against ``manifest`` if given). A broken spec or a pipeline id used
-    twice is a problem line; the other specs are planned all the same."""
+    declares (planned afresh, against ``manifest`` if given). A broken spec, whatever went wrong
+    with it, is a problem line naming it; the other specs are planned all the same."""
     out = FolderPlan()
-    owners: dict[str, Path] = {}
+    planned: list[tuple[SpecFile, Plan]] = []
     for path in spec_paths(paths):
         try:
-            sf = load_spec(path)
-            if every_environment:
-                for env in sf.environments:
-                    checked = plan_spec(sf if env == sf.environment else load_spec(path, env), manifest)
-                    out.warnings.extend(
-                        f"{display_path(path)}: warning ({env}): {w}" for w in checked.warnings
-                    )
-                    if env == sf.environment:
-                        plan = checked
-            else:
-                plan = load_plan(sf) if manifest is None else plan_spec(sf, manifest)
+            planned.append(_plan_one(path, every_environment, manifest, out))
         except SluiceError as exc:
             out.problems.extend(problem_lines(exc))
-            continue
-        pipeline = sf.spec.pipeline
-        if pipeline in owners:
-            first = display_path(owners[pipeline])
-            out.problems.append(f"{display_path(path)}:1: pipeline: '{pipeline}' is also the id of {first}")
-            continue
-        owners[pipeline] = path
-        out.plans.append((sf, plan))
+        except Exception as exc:  # one spec must never take the others down with it
+            out.problems.append(unexpected(path, exc))
+    _claim_ids(planned, out, warn_names=every_environment)
     return out
+
+
+def _claim_ids(planned: list[tuple[SpecFile, Plan]], out: FolderPlan, *, warn_names: bool) -> None:
+    """A pipeline id belongs to the spec file named after it (``payments_daily.yml``). When
+    several files claim one id, the one named after it builds the DAG and the others are refused;
+    when none is, all are refused: a copied spec can never silently take a live DAG over."""
+    claims: dict[str, list[tuple[SpecFile, Plan]]] = defaultdict(list)
+    for sf, plan in planned:
+        claims[sf.spec.pipeline].append((sf, plan))
+    for pipeline, claimants in claims.items():
+        owners = [c for c in claimants if c[0].path.stem == pipeline]
+        if len(claimants) == 1:
+            out.plans.extend(claimants)
+            if warn_names and not owners:
+                out.warnings.append(
+                    f"{_at_id(claimants[0][0])}: warning: name this file {pipeline}.yml: the file named "
+                    "after a pipeline id owns it, so a copy of this file could not take the DAG over"
+                )
+            continue
+        owner = owners[0] if len(owners) == 1 else None
+        if owner is not None:
+            out.plans.append(owner)
+        for sf, _ in claimants:
+            if owner is not None and sf is owner[0]:
+                continue
+            others = ", ".join(_at_id(o) for o, _ in claimants if o is not sf)
+            if owner is not None:
+                why = f"'{pipeline}' belongs to {_at_id(owner[0])}, the file named after it; use another id"
+            else:
+                why = (
+                    f"'{pipeline}' is also the id in {others}; none of them is loaded until one "
+                    f"is named {pipeline}.yml (that file owns the id) or the others use other ids"
+                )
+            out.problems.append(str(sf.error(("pipeline",), why)))
+
+
+def _at_id(sf: SpecFile) -> str:
+    """``file:line`` of a spec's ``pipeline:`` key."""
+    err = sf.error(("pipeline",), "")
+    return f"{err.path}:{err.line}"

@@ -9,8 +9,9 @@ from sluice.errors import ManifestError, PlanError, SluiceError
 from sluice.manifest.reader import load_manifest
 from sluice.plan.builder import build_plan
 from sluice.plan.model import Plan
-from sluice.spec.loader import SpecFile, display_path
+from sluice.spec.loader import SpecFile
 from sluice.spec.paths import dbt_paths
+from sluice.spec.yaml_lines import display_path
 
 
 def plan_spec(sf: SpecFile, manifest: str | Path | None = None) -> Plan:

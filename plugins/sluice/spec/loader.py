@@ -8,14 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-import yaml
 from pydantic import ValidationError
 
 from sluice.errors import SluiceError, SpecError, SpecErrors
-from sluice.spec.models import ENVIRONMENTS, Environment, PipelineSpec
+from sluice.spec.models import ENVIRONMENTS, INGEST_GROUP, Environment, PipelineSpec
+from sluice.spec.yaml_lines import Loc, display_path, format_loc, line_of, read_yaml
 
-Loc = tuple[str | int, ...]
 ENV_VAR = "SLUICE_ENV"
+#: top-level keys sluice ignores, for YAML anchors: ``x-defaults: &defaults``
+EXTENSION_PREFIX = "x-"
 #: where the commands look for specs when given no path
 SPECS_DIR = os.environ.get("SLUICE_SPECS_DIR", "dags/pipelines")
 
@@ -26,13 +27,6 @@ def active_environment(value: str | None = None) -> Environment:
     if name not in ENVIRONMENTS:
         raise SluiceError(f"{ENV_VAR}={name!r} is not an environment; use one of {', '.join(ENVIRONMENTS)}")
     return cast(Environment, name)
-
-
-def format_loc(loc: Iterable[str | int]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 @dataclass(frozen=True)
@@ -59,70 +53,6 @@ class SpecFile:
         """The environments this spec is checked and compiled for: the active one and every one
         it declares overrides for."""
         return sorted({self.environment, *self.spec.environments})
-
-
-def line_of(lines: Mapping[Loc, int], loc: Loc) -> int | None:
-    """The line of the deepest key of ``loc`` that the file spells out."""
-    for end in range(len(loc), 0, -1):
-        line = lines.get(loc[:end])
-        if line is not None:
-            return line
-    return lines.get(())
-
-
-def display_path(path: Path) -> str:
-    """The path as a user typed it: relative to the working directory when inside it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
-class _LineLoader(yaml.SafeLoader):
-    """The safe loader, used in two steps so its node tree also gives each key's line."""
-
-
-def _index(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: str) -> None:
-    lines[loc] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            if key in seen:
-                raise SpecError(
-                    path, key_node.start_mark.line + 1, format_loc((*loc, key)), "key appears twice"
-                )
-            seen.add(key)
-            _index(value_node, (*loc, key), lines, path)
-            lines[(*loc, key)] = key_node.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _index(item, (*loc, i), lines, path)
-
-
-def read_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
-    """Parse one YAML document, returning its data and a map of key path to line."""
-    shown = display_path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(shown, None, "", f"cannot read the file: {exc.strerror}") from None
-    try:
-        loader = _LineLoader(text)
-        try:
-            # one parse: the node tree gives the lines, the same tree gives the data
-            node = loader.get_single_node()
-            data = loader.construct_document(node) if node is not None else None
-        finally:
-            loader.dispose()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        raise SpecError(shown, line, "", f"invalid YAML: {exc.problem or exc.context}") from None
-    lines: dict[Loc, int] = {}
-    if node is not None:
-        _index(node, (), lines, shown)
-    return data, lines
 
 
 def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -163,6 +93,8 @@ def load_spec(path: str | Path, environment: str | None = None) -> SpecFile:
         raise SpecError(
             display_path(path), 1, "", "a pipeline spec is a YAML mapping (pipeline:, zones:, ...)"
         )
+    # x- keys hold anchors for merge keys (``x-defaults: &defaults``), as in compose files
+    data = {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith(EXTENSION_PREFIX))}
     try:
         base = PipelineSpec.model_validate(data)
     except ValidationError as exc:
@@ -176,7 +108,23 @@ def load_spec(path: str | Path, environment: str | None = None) -> SpecFile:
             raise _errors(path, lines, exc, name) from None
         if name == env:
             chosen = spec
-    return SpecFile(path, chosen, env, lines)
+    sf = SpecFile(path, chosen, env, lines)
+    _check_zones(sf)
+    return sf
+
+
+def _check_zones(sf: SpecFile) -> None:
+    """Zone names are unique and leave the sync tasks' group alone; said at the zone's name."""
+    seen: set[str] = set()
+    for i, zone in enumerate(sf.spec.zones):
+        if zone.name == INGEST_GROUP:
+            raise sf.error(
+                ("zones", i, "name"),
+                f"'{INGEST_GROUP}' is the group of the Airbyte sync tasks; name the zone otherwise",
+            )
+        if zone.name in seen:
+            raise sf.error(("zones", i, "name"), f"zone '{zone.name}' is declared twice")
+        seen.add(zone.name)
 
 
 def spec_paths(paths: Iterable[str | Path]) -> list[Path]:

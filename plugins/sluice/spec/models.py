@@ -7,7 +7,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 Environment = Literal["local", "dev", "prod"]
 ENVIRONMENTS: tuple[Environment, ...] = ("local", "dev", "prod")
@@ -18,7 +18,8 @@ SELECTOR_METHODS = ("path", "tag", "fqn", "package", "resource_type")
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf and nan would pass gt=0 and then overflow timedelta at import time
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class TestMode(StrEnum):
@@ -53,12 +54,30 @@ Selector = Annotated[str, AfterValidator(check_selector)]
 
 def check_identifier(value: str) -> str:
     if not _ID.match(value):
-        raise ValueError(f"'{value}' must start with a letter and hold only letters, digits and _")
+        raise ValueError(f"'{value[:80]}' must start with a letter and hold only letters, digits and _")
     return value
+
+
+def _at_most(limit: int, why: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if len(value) > limit:
+            raise ValueError(f"{len(value)} characters; {why} is at most {limit}")
+        return value
+
+    return AfterValidator(check)
 
 
 #: a name that is safe in an Airflow dag_id or task group id
 Identifier = Annotated[str, AfterValidator(check_identifier)]
+#: Airflow's limit for a dag_id is 250 characters
+PipelineId = Annotated[Identifier, _at_most(250, "an Airflow dag_id")]
+#: Airflow allows a TaskGroup id 200 characters; 64 leaves task names room in their 250
+ZoneName = Annotated[Identifier, _at_most(64, "a zone name")]
+#: the sync task id is ``ingest.<connection>``
+ConnectionName = Annotated[Identifier, _at_most(200, "a connection name")]
+Tag = Annotated[str, _at_most(100, "an Airflow DAG tag")]
+#: the longest timeout or delay in minutes: four weeks
+MAX_MINUTES = 40_320
 
 
 class Selection(Strict):
@@ -90,13 +109,13 @@ class Defaults(Strict):
     """Airflow task defaults for every task of the pipeline."""
 
     retries: int = Field(0, ge=0, le=20)
-    retry_delay_minutes: float = Field(5, gt=0)
-    execution_timeout_minutes: float | None = Field(60, gt=0)
-    pool: str | None = None
+    retry_delay_minutes: float = Field(5, gt=0, le=MAX_MINUTES)
+    execution_timeout_minutes: float | None = Field(60, gt=0, le=MAX_MINUTES)
+    pool: str | None = Field(None, min_length=1, max_length=256)
 
 
 class Zone(Strict):
-    name: Identifier = Field(description="Zone name, e.g. bronze; becomes the Airflow TaskGroup.")
+    name: ZoneName = Field(description="Zone name, e.g. bronze; becomes the Airflow TaskGroup.")
     select: tuple[Selector, ...] = Field(
         description="dbt selectors; a node goes to the first zone that selects it."
     )
@@ -124,15 +143,17 @@ INGEST_GROUP = "ingest"
 class Ingest(Strict):
     """Airbyte connections synced before the first zone, one task each."""
 
-    connections: tuple[Identifier, ...] = Field(
+    connections: tuple[ConnectionName, ...] = Field(
         description="Resource names of connections under airbyte_config/connections."
     )
     airbyte_config: str = Field(
         "../../airbyte_config", description="The Airbyte YAML folder, relative to this spec."
     )
-    poll_seconds: float = Field(15, gt=0, description="How often the triggerer asks Airbyte about the job.")
+    poll_seconds: float = Field(
+        15, gt=0, le=3600, description="How often the triggerer asks Airbyte about the job."
+    )
     timeout_minutes: float = Field(
-        120, gt=0, description="A sync running longer fails its task and is cancelled."
+        120, gt=0, le=MAX_MINUTES, description="A sync running longer fails its task and is cancelled."
     )
     airbyte_conn_id: str | None = Field(
         None, description="Airflow connection of the Airbyte server; else AIRBYTE_URL, else a local sync."
@@ -157,11 +178,12 @@ class EnvironmentOverride(Strict):
 
     description: str | None = None
     schedule: str | None = None
-    owner: str | None = None
-    tags: tuple[str, ...] | None = None
+    owner: str | None = Field(None, min_length=1, max_length=500)
+    tags: tuple[Tag, ...] | None = None
     catchup: bool | None = None
     is_paused_upon_creation: bool | None = None
-    dagrun_timeout_minutes: float | None = Field(None, gt=0)
+    max_active_runs: int | None = Field(None, ge=1, le=64)
+    dagrun_timeout_minutes: float | None = Field(None, gt=0, le=MAX_MINUTES)
     defaults: dict[str, object] | None = None
     dbt: dict[str, object] | None = None
     ingest: dict[str, object] | None = None
@@ -172,15 +194,21 @@ class EnvironmentOverride(Strict):
 class PipelineSpec(Strict):
     """One pipeline: one Airflow DAG."""
 
-    pipeline: Identifier = Field(description="Pipeline id; becomes the Airflow dag_id.")
+    pipeline: PipelineId = Field(description="Pipeline id; becomes the Airflow dag_id.")
     description: str = ""
-    owner: str = "data-platform"
+    owner: str = Field("data-platform", min_length=1, max_length=500)
     schedule: str | None = Field(None, description="Cron, preset (@daily) or null for manual.")
     start_date: date = date(2024, 1, 1)
     catchup: bool = False
     is_paused_upon_creation: bool = True
-    tags: tuple[str, ...] = ()
-    dagrun_timeout_minutes: float | None = Field(None, gt=0)
+    tags: tuple[Tag, ...] = ()
+    max_active_runs: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="DAG runs at once. 1 (the default) keeps a run's zones from overlapping the next's.",
+    )
+    dagrun_timeout_minutes: float | None = Field(None, gt=0, le=MAX_MINUTES)
     defaults: Defaults = Defaults()
     dbt: DbtSettings = DbtSettings()
     ingest: Ingest | None = Field(None, description="Airbyte syncs that run before the first zone.")
@@ -197,16 +225,3 @@ class PipelineSpec(Strict):
         if not value:
             raise ValueError("a pipeline needs at least one zone")
         return value
-
-    @model_validator(mode="after")
-    def _unique_zones(self) -> PipelineSpec:
-        seen: set[str] = set()
-        for zone in self.zones:
-            if zone.name == INGEST_GROUP:
-                raise ValueError(
-                    f"'{INGEST_GROUP}' is the group of the Airbyte sync tasks; name the zone otherwise"
-                )
-            if zone.name in seen:
-                raise ValueError(f"zone '{zone.name}' is declared twice")
-            seen.add(zone.name)
-        return self
