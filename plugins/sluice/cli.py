@@ -25,7 +25,9 @@ def validate(paths: Sequence[str], manifest: str | None) -> int:
     if not spec_paths(chosen):
         print(f"sluice validate: no spec files under {', '.join(chosen)}", file=sys.stderr)
         return 1
-    result = plan_folder(chosen, every_environment=True, manifest=manifest)
+    from sluice.airflow.checks import check_with_airflow  # Airflow only for the commands that need it
+
+    result = plan_folder(chosen, every_environment=True, manifest=manifest, check=check_with_airflow)
     for line in result.problems + result.warnings:
         print(line)
     if result.problems:

@@ -1,13 +1,24 @@
-"""What the DAG files in dags/ call: build every good spec, report every bad one."""
+"""What the DAG files in dags/ call: build every good spec, report every bad one.
+
+Airflow drops every DAG of a file that raises, so the DAGs are built by sluice_dags.py and the
+errors raised by sluice_errors.py, which holds no DAG to lose. The two files are parsed in
+separate processes: a spec that fails while its DAG is drawn (past every check) leaves a verdict
+file beside its compiled plan, and sluice_errors.py reports it from there; with no verdict for
+the spec's current version it draws the DAG itself, once.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 from pathlib import Path
 
 from airflow.sdk import DAG
 
+from sluice.airflow.checks import check_with_airflow, refused
 from sluice.errors import SluiceError
+from sluice.plan.compiled import plan_path, version_key, write_json
 from sluice.plan.folder import plan_folder
 from sluice.plan.model import Plan
 from sluice.spec.loader import SpecFile
@@ -22,24 +33,70 @@ class SpecImportError(SluiceError):
 
 def load_dags(specs_dir: Path) -> dict[str, DAG]:
     """One DAG per valid spec; a broken spec is skipped here and reported by sluice_errors.py."""
-    result = plan_folder([specs_dir])
+    result = plan_folder([specs_dir], check=check_with_airflow)
     for problem in result.problems:
         log.warning("sluice: spec skipped: %s", problem)
-    return {sf.spec.pipeline: _render(sf, plan) for sf, plan in result.plans}
-
-
-def _render(sf: SpecFile, plan: Plan) -> DAG:
-    from sluice.airflow.render import render_dag
-
-    return render_dag(sf, plan, dbt_paths(sf))
+    dags: dict[str, DAG] = {}
+    for sf, plan in result.plans:
+        dag, error = _draw(sf, plan)
+        if dag is not None:
+            dags[sf.spec.pipeline] = dag
+        else:
+            log.warning("sluice: spec skipped: %s", error)
+    return dags
 
 
 def raise_spec_errors(specs_dir: Path) -> None:
-    """Raise one import error listing every broken spec, one line each; silent when all are good.
-
-    Airflow drops every DAG of a file that raises, so the DAGs are built by sluice_dags.py and
-    the errors are raised from this second file, which holds no DAG to lose.
-    """
-    problems = plan_folder([specs_dir]).problems
+    """Raise one import error listing every broken spec, one line each; silent when all are good."""
+    result = plan_folder([specs_dir], check=check_with_airflow)
+    problems = list(result.problems)
+    for sf, plan in result.plans:
+        known, error = _read_verdict(sf)
+        if not known:
+            error = _draw(sf, plan)[1]
+        if error:
+            problems.append(error)
     if problems:
         raise SpecImportError("broken sluice spec(s):\n" + "\n".join(problems))
+
+
+def _draw(sf: SpecFile, plan: Plan) -> tuple[DAG | None, str | None]:
+    """The spec's DAG, checked as Airflow's DagBag will check it, or the one line why not."""
+    from sluice.airflow.render import render_dag
+
+    try:
+        dag = render_dag(sf, plan, dbt_paths(sf))
+        dag.validate()  # type: ignore[no-untyped-call]
+        dag.check_cycle()
+    except Exception as exc:  # whatever it is, it is this spec's alone
+        error: str | None = str(refused(sf, exc))
+        dag = None
+    else:
+        error = None
+    _write_verdict(sf, error)
+    return dag, error
+
+
+def _verdict_path(sf: SpecFile) -> Path:
+    return plan_path(sf).with_name(f"{sf.path.stem}.{sf.environment}.verdict.json")
+
+
+def _read_verdict(sf: SpecFile) -> tuple[bool, str | None]:
+    """(known, error) of the spec's current version, as the last draw of its DAG left it."""
+    try:
+        doc = json.loads(_verdict_path(sf).read_bytes())
+        if doc["key"] == version_key(sf):
+            return True, doc["error"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return False, None
+
+
+def _write_verdict(sf: SpecFile, error: str | None) -> None:
+    path = _verdict_path(sf)
+    doc = {"key": version_key(sf), "error": error}
+    with contextlib.suppress(OSError, ValueError):  # a read-only deployment draws in both files
+        if path.exists() and json.loads(path.read_bytes()) == doc:
+            return  # no write every 30 seconds
+    with contextlib.suppress(OSError):
+        write_json(path, doc)

@@ -6,7 +6,7 @@ import copy
 import functools
 import json
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from airflow.providers.standard.operators.empty import EmptyOperator
@@ -14,17 +14,13 @@ from airflow.sdk import DAG, Asset, BaseOperator, TaskGroup
 from airflow.sdk.definitions.param import ParamsDict
 
 from sluice.airflow.airbyte import airbyte_sync_task
+from sluice.airflow.checks import dag_arguments
 from sluice.airflow.operators import DbtNodeOperator, dbt_task, zone_task
 from sluice.plan.model import DBT_COMMAND, Plan, Task, TaskKind
 from sluice.runtime.dbt import DbtCall, warm_up
 from sluice.spec.loader import SpecFile
 from sluice.spec.models import INGEST_GROUP, TestMode
 from sluice.spec.paths import DbtPaths
-from sluice.spec.yaml_lines import display_path
-
-
-def _minutes(value: float | None) -> timedelta | None:
-    return timedelta(minutes=value) if value is not None else None
 
 
 def task_doc(task: Task) -> str:
@@ -67,28 +63,7 @@ def task_doc(task: Task) -> str:
 def render_dag(sf: SpecFile, plan: Plan, paths: DbtPaths) -> DAG:
     """The DAG for one spec; task ids are the plan's ids."""
     spec = sf.spec
-    default_args: dict[str, Any] = {
-        "owner": spec.owner,
-        "retries": spec.defaults.retries,
-        "retry_delay": timedelta(minutes=spec.defaults.retry_delay_minutes),
-        "execution_timeout": _minutes(spec.defaults.execution_timeout_minutes),
-    }
-    if spec.defaults.pool:
-        default_args["pool"] = spec.defaults.pool
-    doc = f"{spec.description}\n\nBuilt by sluice from `{display_path(sf.path)}` ({sf.environment})."
-    doc += "".join(f"\n\n**Warning:** {w}" for w in plan.warnings)
-    dag = DAG(
-        dag_id=spec.pipeline,
-        description=spec.description or None,
-        doc_md=doc,
-        schedule=spec.schedule,
-        start_date=datetime.combine(spec.start_date, datetime.min.time(), tzinfo=UTC),
-        catchup=spec.catchup,
-        tags=list(spec.tags),
-        dagrun_timeout=_minutes(spec.dagrun_timeout_minutes),
-        default_args=default_args,
-        is_paused_upon_creation=spec.is_paused_upon_creation,
-    )
+    dag = DAG(**dag_arguments(sf, plan))
     # every worker flavour the run needs: live, and one per atomic zone's staging build
     flavours = sorted({_staging_vars(t) or "" for t in plan.tasks})
     batches = _zone_batches(spec.tests, plan)

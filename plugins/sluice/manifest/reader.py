@@ -7,6 +7,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
 from sluice.errors import ManifestError
@@ -142,6 +143,12 @@ def _load(path: str, mtime_ns: int, size: int) -> Manifest:
             data = json.load(handle)
     except json.JSONDecodeError as exc:
         raise ManifestError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg}); re-run `dbt parse`") from None
+    except ValueError as exc:  # bytes that are no JSON encoding at all
+        raise ManifestError(f"{path}: not a JSON text ({exc}); re-run `dbt parse`") from None
+    except RecursionError:
+        raise ManifestError(f"{path}: nested too deeply to be a dbt manifest; re-run `dbt parse`") from None
+    except OSError as exc:
+        raise ManifestError(f"{path}: cannot read the manifest: {exc.strerror or exc}") from None
     return parse_manifest(data, path)
 
 
@@ -154,4 +161,6 @@ def load_manifest(path: str | Path) -> Manifest:
         raise ManifestError(
             f"{p}: no dbt manifest here; run `make manifest` (dbt parse) to build it"
         ) from None
+    if not S_ISREG(stat.st_mode):  # a directory, or a FIFO that would hang the DAG import
+        raise ManifestError(f"{p}: not a regular file; point dbt.manifest at dbt's manifest.json")
     return _load(str(p), stat.st_mtime_ns, stat.st_size)

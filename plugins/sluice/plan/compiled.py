@@ -50,6 +50,16 @@ def _spec_key(sf: SpecFile) -> str:
     return digest.hexdigest()
 
 
+def version_key(sf: SpecFile) -> str:
+    """Changes whenever the spec, environment, sluice or the manifest file changes."""
+    try:
+        stat = dbt_paths(sf).manifest.stat()
+        manifest = f"{stat.st_size}:{stat.st_mtime_ns}"
+    except OSError:
+        manifest = "none"
+    return f"{_spec_key(sf)}:{manifest}"
+
+
 def _fresh(doc: dict[str, Any], spec_key: str, manifest: Path) -> bool:
     """The stored plan still holds: same spec key, and the same manifest bytes (checked by hash
     only when size or mtime differ, as after a copy to another machine)."""
@@ -65,7 +75,7 @@ def _fresh(doc: dict[str, Any], spec_key: str, manifest: Path) -> bool:
     return stored.get("mtime_ns") == stat.st_mtime_ns or stored.get("sha256") == _sha256(manifest)
 
 
-def _write(path: Path, doc: dict[str, Any]) -> None:
+def write_json(path: Path, doc: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".plan-", suffix=".json")
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -83,7 +93,7 @@ def _store(sf: SpecFile, plan: Plan) -> Path:
         "plan": plan.to_dict(),
     }
     path = plan_path(sf)
-    _write(path, doc)
+    write_json(path, doc)
     return path
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,15 +33,25 @@ class FolderPlan:
     warnings: list[str] = field(default_factory=list)
 
 
+#: a check the plan layer cannot make itself (Airflow's own), raising SpecError
+Check = Callable[[SpecFile, Plan], None]
+
+
 def _plan_one(
-    path: Path, every_environment: bool, manifest: str | None, out: FolderPlan
+    path: Path, every_environment: bool, manifest: str | None, check: Check | None, out: FolderPlan
 ) -> tuple[SpecFile, Plan]:
     sf = load_spec(path)
     if not every_environment:
-        return sf, load_plan(sf) if manifest is None else plan_spec(sf, manifest)
+        plan = load_plan(sf) if manifest is None else plan_spec(sf, manifest)
+        if check is not None:
+            check(sf, plan)
+        return sf, plan
     chosen: Plan | None = None
     for env in sf.environments:
-        checked = plan_spec(sf if env == sf.environment else load_spec(path, env), manifest)
+        env_sf = sf if env == sf.environment else load_spec(path, env)
+        checked = plan_spec(env_sf, manifest)
+        if check is not None:
+            check(env_sf, checked)
         out.warnings.extend(f"{display_path(path)}: warning ({env}): {w}" for w in checked.warnings)
         if env == sf.environment:
             chosen = checked
@@ -50,16 +60,20 @@ def _plan_one(
 
 
 def plan_folder(
-    paths: Iterable[str | Path], *, every_environment: bool = False, manifest: str | None = None
+    paths: Iterable[str | Path],
+    *,
+    every_environment: bool = False,
+    manifest: str | None = None,
+    check: Check | None = None,
 ) -> FolderPlan:
     """Plan each spec for the active environment (with stored plans), or for every environment it
-    declares (planned afresh, against ``manifest`` if given). A broken spec, whatever went wrong
-    with it, is a problem line naming it; the other specs are planned all the same."""
+    declares (planned afresh, against ``manifest`` if given), and ``check`` each plan. A broken
+    spec, whatever went wrong with it, is a problem line naming it; the others go on all the same."""
     out = FolderPlan()
     planned: list[tuple[SpecFile, Plan]] = []
     for path in spec_paths(paths):
         try:
-            planned.append(_plan_one(path, every_environment, manifest, out))
+            planned.append(_plan_one(path, every_environment, manifest, check, out))
         except SluiceError as exc:
             out.problems.extend(problem_lines(exc))
         except Exception as exc:  # one spec must never take the others down with it

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Iterable
 
 from sluice.manifest.reader import Node
@@ -16,14 +16,18 @@ class Translator:
     """Maps dbt nodes to Airflow task names and dbt selectors, one small decision per method."""
 
     def __init__(self, nodes: Iterable[Node]) -> None:
-        self._clashes = {n for n, c in Counter(self.base_name(n) for n in nodes).items() if c > 1}
+        # names two packages share; names that clash within one package get a suffix in the plan
+        packages: dict[str, set[str]] = defaultdict(set)
+        for node in nodes:
+            packages[self.base_name(node)].add(node.package_name)
+        self._clashes = {name for name, found in packages.items() if len(found) > 1}
 
     def base_name(self, node: Node) -> str:
         name = node.name if node.version is None else f"{node.name}_v{node.version}"
         return _UNSAFE.sub("_", name)
 
     def node_name(self, node: Node) -> str:
-        """The model's name, prefixed by its package only where two packages share the name."""
+        """The model's name, prefixed by its package where two packages share the name."""
         base = self.base_name(node)
         return f"{_UNSAFE.sub('_', node.package_name)}__{base}" if base in self._clashes else base
 

@@ -1,0 +1,78 @@
+"""What Airflow itself checks when it bags a DAG, asked of Airflow before a spec is drawn.
+
+A spec can be valid to sluice and still be refused by Airflow (a cron Airflow's timetable
+cannot parse, ``@continuous`` with more than one active run). These checks build the spec's DAG
+with no tasks, the same arguments ``render_dag`` uses, and run Airflow's own validation on it,
+so ``sluice validate`` and the DAG import refuse exactly what Airflow would.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from airflow.sdk import DAG
+
+from sluice.errors import SpecError
+from sluice.plan.model import Plan
+from sluice.spec.loader import SpecFile
+from sluice.spec.yaml_lines import display_path
+
+
+def minutes(value: float | None) -> timedelta | None:
+    return timedelta(minutes=value) if value is not None else None
+
+
+def dag_arguments(sf: SpecFile, plan: Plan) -> dict[str, Any]:
+    """The DAG's own arguments (not its tasks), as the spec and plan decide them."""
+    spec = sf.spec
+    default_args: dict[str, Any] = {
+        "owner": spec.owner,
+        "retries": spec.defaults.retries,
+        "retry_delay": timedelta(minutes=spec.defaults.retry_delay_minutes),
+        "execution_timeout": minutes(spec.defaults.execution_timeout_minutes),
+    }
+    if spec.defaults.pool:
+        default_args["pool"] = spec.defaults.pool
+    doc = f"{spec.description}\n\nBuilt by sluice from `{display_path(sf.path)}` ({sf.environment})."
+    doc += "".join(f"\n\n**Warning:** {w}" for w in plan.warnings)
+    return {
+        "dag_id": spec.pipeline,
+        "description": spec.description or None,
+        "doc_md": doc,
+        "schedule": spec.schedule,
+        "start_date": datetime.combine(spec.start_date, datetime.min.time(), tzinfo=UTC),
+        "catchup": spec.catchup,
+        "tags": list(spec.tags),
+        "max_active_runs": spec.max_active_runs,
+        "dagrun_timeout": minutes(spec.dagrun_timeout_minutes),
+        "default_args": default_args,
+        "is_paused_upon_creation": spec.is_paused_upon_creation,
+    }
+
+
+def _refusal(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def check_with_airflow(sf: SpecFile, plan: Plan) -> None:
+    """Raise SpecError, at the spec's key, for what Airflow would refuse of this DAG."""
+    spec = sf.spec
+    try:
+        DAG(
+            dag_id=spec.pipeline,
+            schedule=spec.schedule,
+            start_date=datetime.combine(spec.start_date, datetime.min.time(), tzinfo=UTC),
+            max_active_runs=spec.max_active_runs,
+        ).validate()  # type: ignore[no-untyped-call]
+    except Exception as exc:
+        raise sf.error(("schedule",), f"Airflow refuses {spec.schedule!r}: {_refusal(exc)}") from None
+    try:
+        DAG(**dag_arguments(sf, plan)).validate()  # type: ignore[no-untyped-call]
+    except Exception as exc:
+        raise sf.error(("pipeline",), f"Airflow refuses this DAG: {_refusal(exc)}") from None
+
+
+def refused(sf: SpecFile, exc: Exception) -> SpecError:
+    """A DAG Airflow refused while sluice drew it, said at the spec's ``pipeline:`` line."""
+    return sf.error(("pipeline",), f"the DAG could not be built: {type(exc).__name__}: {_refusal(exc)}")

@@ -1,0 +1,95 @@
+"""What Airflow would refuse is refused by `sluice validate` and isolated at DAG import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sluice.airflow import loader, render
+from sluice.cli import main
+from sluice.errors import SluiceError
+from tests.conftest import DEMO_MANIFEST, DEMO_SPEC, REPO
+
+
+@pytest.fixture
+def specs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SLUICE_PLAN_DIR", str(tmp_path / "plans"))
+    folder = tmp_path / "pipelines"
+    folder.mkdir()
+    text = DEMO_SPEC.read_text().replace("project_dir: ../../dbt", f"project_dir: {DEMO_MANIFEST.parents[1]}")
+    text = text.replace("airbyte_config: ../../airbyte_config", f"airbyte_config: {REPO / 'airbyte_config'}")
+    (folder / "payments_daily.yml").write_text(text)
+    return folder
+
+
+def other(specs: Path, name: str, *replacements: tuple[str, str]) -> Path:
+    text = (specs / "payments_daily.yml").read_text().replace("pipeline: payments_daily", f"pipeline: {name}")
+    for old, new in replacements:
+        assert old in text, old
+        text = text.replace(old, new)
+    path = specs / f"{name}.yml"
+    path.write_text(text)
+    return path
+
+
+def validate_lines(specs: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    assert main(["validate", str(specs)]) == 1
+    return capsys.readouterr().out.strip().splitlines()
+
+
+def test_a_cron_airflow_cannot_parse_is_refused_at_its_line(
+    specs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = other(specs, "minute_61", ('schedule: "0 5 * * *"', 'schedule: "61 * * * *"'))
+    (line,) = validate_lines(specs, capsys)
+    assert line.startswith(f"{bad}:7: schedule: Airflow refuses '61 * * * *': ")
+
+
+def test_a_schedule_refused_only_in_one_environment_is_named_there(
+    specs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = other(specs, "dev_typo", ('schedule: "0 */6 * * *"', 'schedule: "@hourlyy"'))
+    (line,) = validate_lines(specs, capsys)
+    assert line.startswith(f"{bad}:47: environments.dev.schedule: Airflow refuses '@hourlyy'")
+
+
+def test_continuous_with_overlapping_runs_is_refused(specs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = other(specs, "always", ('schedule: "0 5 * * *"', 'schedule: "@continuous"\nmax_active_runs: 2'))
+    (line,) = validate_lines(specs, capsys)
+    assert line.startswith(f"{bad}:7: schedule: Airflow refuses '@continuous': ")
+    assert "max_active_runs" in line
+
+
+def test_the_dag_runs_one_at_a_time_unless_the_spec_says_otherwise(specs: Path) -> None:
+    other(specs, "parallel", ("catchup: false", "catchup: false\nmax_active_runs: 3"))
+    dags = loader.load_dags(specs)
+    assert dags["payments_daily"].max_active_runs == 1
+    assert dags["parallel"].max_active_runs == 3
+
+
+def test_a_spec_that_fails_while_drawn_is_an_import_error_and_the_rest_load(
+    specs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever breaks while a DAG is drawn (past every check) stays that spec's problem: the DAG
+    file keeps the others, and the errors file names the spec even in its own fresh process."""
+    bad = other(specs, "unlucky")
+    drawn = render.render_dag
+
+    def flaky(sf: Any, plan: Any, paths: Any) -> Any:
+        if sf.spec.pipeline == "unlucky":
+            raise RecursionError("maximum recursion depth exceeded")
+        return drawn(sf, plan, paths)
+
+    monkeypatch.setattr(render, "render_dag", flaky)
+    assert sorted(loader.load_dags(specs)) == ["payments_daily"]
+    monkeypatch.setattr(render, "render_dag", drawn)  # the errors file reads the verdict left behind
+    with pytest.raises(SluiceError) as exc:
+        loader.raise_spec_errors(specs)
+    assert str(exc.value).splitlines() == [
+        "broken sluice spec(s):",
+        f"{bad}:2: pipeline: the DAG could not be built: RecursionError: maximum recursion depth exceeded",
+    ]
+    bad.write_text(bad.read_text() + "\n")  # a new version of the spec is drawn afresh
+    loader.raise_spec_errors(specs)
