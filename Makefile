@@ -12,6 +12,8 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT := 120
+# a broken spec's import error is its own line (file:line: key: what), not a Python traceback
+export AIRFLOW__CORE__DAGBAG_IMPORT_ERROR_TRACEBACKS := False
 export SLUICE_DUCKDB_PATH ?= $(CURDIR)/.local/payments.duckdb
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export PATH := $(CURDIR)/$(BIN):$(PATH)

@@ -181,6 +181,12 @@ def test_mwaa_reads_connections_and_variables_from_secrets_manager() -> None:
     assert "connections_prefix" in kwargs and "variables_prefix" in kwargs
 
 
+def test_mwaa_shows_a_broken_spec_as_its_own_line_not_a_traceback() -> None:
+    (env,) = Config(TERRAFORM / "modules" / "mwaa").find("aws_mwaa_environment")
+    options = {k.strip('"'): v for k, v in env.body["airflow_configuration_options"].items()}
+    assert literal(options["core.dagbag_import_error_tracebacks"]) == "false"
+
+
 @pytest.mark.parametrize("env", ["dev", "prod"])
 def test_mwaa_runs_the_airflow_version_the_project_pins(env: str) -> None:
     pin = re.search(r"^apache-airflow==(\S+)$", (REPO / "requirements.txt").read_text(), re.MULTILINE)

@@ -110,6 +110,7 @@ def sandbox(tmp_path: Path) -> Callable[..., Sandbox]:
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
+            "AIRFLOW__CORE__DAGBAG_IMPORT_ERROR_TRACEBACKS": "False",
             # task logs (dbt's lines) are asserted on: whatever level the caller's shell set
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
             "SLUICE_DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),

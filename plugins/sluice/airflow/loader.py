@@ -57,7 +57,8 @@ def raise_spec_errors(specs_dir: Path) -> None:
         if error:
             problems.append(error)
     if problems:
-        raise SpecImportError("broken sluice spec(s):\n" + "\n".join(problems))
+        # the first line is a problem itself: Airflow shows an import error's first line in lists
+        raise SpecImportError("\n".join(problems))
 
 
 def _draw(sf: SpecFile, plan: Plan) -> tuple[DAG | None, str | None]:

@@ -219,6 +219,8 @@ resource "aws_mwaa_environment" "this" {
       connections_prefix = "${var.secrets_prefix}/connections"
       variables_prefix   = "${var.secrets_prefix}/variables"
     })
+    # a broken pipeline spec shows as its own line (file:line: key: what), not a Python traceback
+    "core.dagbag_import_error_tracebacks" = "false"
   }
 
   network_configuration {

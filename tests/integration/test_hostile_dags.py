@@ -1,0 +1,129 @@
+"""A real DagBag beside a folder of the worst specs we know: the good pipeline always loads, the
+DAG file never fails, and each bad spec is one line of the errors file, naming it."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import Sandbox
+from tests.unit.manifests import manifest, node
+
+pytestmark = pytest.mark.integration
+
+BAG = """
+import json
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag()
+print("JSON" + json.dumps({
+    "errors": bag.import_errors,
+    "dags": {d: {"schedule": str(dag.schedule), "tasks": sorted(dag.task_ids)} for d, dag in bag.dags.items()},
+}))
+"""
+
+
+def hostile_specs(pipelines: Path, root: Path) -> dict[str, str]:
+    """Writes the bad specs; returns file name -> what its error line must say."""
+    good = (pipelines / "payments_daily.yml").read_text()
+
+    def variant(name: str, *swaps: tuple[str, str]) -> str:
+        text = good.replace("pipeline: payments_daily", f"pipeline: {name}")
+        for old, new in swaps:
+            assert old in text, old
+            text = text.replace(old, new)
+        return text
+
+    bomb = [f"x-a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    deep_manifest = root / "deep_manifest.json"
+    deep_manifest.write_text('{"nodes": {}, "x": ' + "[" * 200_000 + "]" * 200_000 + "}")
+    files: dict[str, tuple[bytes, str]] = {
+        "latin1.yml": (variant("latin1", ("owner: ", "owner: caf\xe9 ")).encode("latin-1"), r":6: not UTF-8"),
+        "utf16.yml": (variant("utf16").encode("utf-16"), r":1: not UTF-8"),
+        "bad_date.yml": (variant("bad_date", ("2026-01-01", "2026-13-45")).encode(), r":8: start_date: "),
+        "long_id.yml": (variant("s" * 251).encode(), r":2: pipeline: 251 characters"),
+        "long_zone.yml": (
+            variant("long_zone", ("name: gold", "name: " + "g" * 201)).encode(),
+            r"zones\[2\]\.name",
+        ),
+        "long_tag.yml": (
+            variant("long_tag", ("tags: [", f"tags: [{'t' * 101}, ")).encode(),
+            r"tags\[0\]: 101",
+        ),
+        "bomb.yml": (
+            ("x-a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "\n".join(bomb) + "\n").encode()
+            + variant("bomb", ("description: >-", "description: *a8\nx-old: >-")).encode(),
+            r"refused: expands to more than",
+        ),
+        "deep.yml": (
+            variant("deep").encode() + b"x-deep: " + b"[" * 20_000 + b"]" * 20_000 + b"\n",
+            r"refused: nested",
+        ),
+        "huge.yml": (variant("huge").encode() + b"#" * (10 << 20) + b"\n", r": the file is 10,"),
+        "manifest_dir.yml": (
+            variant(
+                "manifest_dir", ("project_dir: ../../dbt", "project_dir: ../../dbt\n  manifest: ../../dbt")
+            ).encode(),
+            r"dbt\.manifest: .*not a regular file",
+        ),
+        "deep_manifest.yml": (
+            variant(
+                "deep_manifest",
+                ("project_dir: ../../dbt", f"project_dir: ../../dbt\n  manifest: {deep_manifest}"),
+            ).encode(),
+            r"dbt\.manifest: .*nested too deeply",
+        ),
+        "bad_cron.yml": (
+            variant("bad_cron", ('"0 5 * * *"', '"61 * * * *"')).encode(),
+            r":7: schedule: Airflow refuses",
+        ),
+        "a_new_team.yml": (
+            good.replace('"0 5 * * *"', '"@hourly"').encode(),
+            r":2: pipeline: 'payments_daily' belongs to",
+        ),
+    }
+    for name, (data, _) in files.items():
+        (pipelines / name).write_bytes(data)
+    return {name: expected for name, (_, expected) in files.items()}
+
+
+def clashing_pipeline(pipelines: Path, root: Path) -> None:
+    """Two models whose names become one task id once made safe: both get a task."""
+    (root / "clash").mkdir()
+    raw = manifest(
+        node("model", "v;x", path="models/bronze/v;x.sql"), node("model", "v'x", path="models/bronze/v'x.sql")
+    )
+    (root / "clash" / "manifest.json").write_text(json.dumps(raw))
+    (pipelines / "clash.yml").write_text(
+        "x-zone: &zone {publish: barrier}\n"
+        "pipeline: clash\ndbt: {manifest: ../../clash/manifest.json}\n"
+        "zones:\n  - <<: *zone\n    name: bronze\n    select: [path:models/bronze]\n"
+    )
+
+
+def test_no_spec_takes_the_others_down(sandbox: Callable[..., Sandbox]) -> None:
+    box = sandbox(migrate=False)
+    pipelines = box.dags / "pipelines"
+    expected = hostile_specs(pipelines, box.root)
+    clashing_pipeline(pipelines, box.root)
+    done = box.python(BAG)
+    assert done.returncode == 0, done.stderr[-3000:]
+    bag = json.loads(next(x for x in done.stdout.splitlines() if x.startswith("JSON"))[4:])
+
+    assert sorted(bag["dags"]) == ["clash", "payments_daily"]
+    assert bag["dags"]["payments_daily"]["schedule"] == "0 5 * * *", "the copy did not take it over"
+    clash = bag["dags"]["clash"]["tasks"]
+    assert len(clash) == 3 and "bronze.shop__v_x_run" not in clash, clash
+    assert [t for t in clash if re.fullmatch(r"bronze\.v_x_run(_[0-9a-f]{8})?", t)] == clash[1:], clash
+
+    errors: dict[str, str] = bag["errors"]
+    assert list(errors) == [str(box.dags / "sluice_errors.py")], "the DAG file itself never fails"
+    lines = errors[str(box.dags / "sluice_errors.py")].splitlines()
+    by_file = {line.split(":", 1)[0]: line for line in lines}
+    assert sorted(by_file) == sorted(f"dags/pipelines/{name}" for name in expected), lines
+    for name, pattern in expected.items():
+        assert re.search(pattern, by_file[f"dags/pipelines/{name}"]), by_file[f"dags/pipelines/{name}"]
+    assert all(len(line) < 400 and "Traceback" not in line for line in lines)
