@@ -21,7 +21,7 @@ from airflow.dag_processing.dagbag import DagBag
 bag = DagBag()
 print("JSON" + json.dumps({
     "errors": bag.import_errors,
-    "dags": {d: {"schedule": str(dag.schedule), "tasks": sorted(dag.task_ids)} for d, dag in bag.dags.items()},
+    "dags": {d: {"schedule": str(g.schedule), "tasks": sorted(g.task_ids)} for d, g in bag.dags.items()},
 }))
 """
 
