@@ -7,8 +7,14 @@ class SluiceError(Exception):
     """Root of every error sluice raises on purpose: a bad input, said in one line."""
 
 
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other unprintable characters escaped: a key or value from a
+    hostile file must not split an error into lines that look like other errors."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 class SpecError(SluiceError):
-    """A pipeline spec is invalid; the message names the file, line and key."""
+    """A pipeline spec is invalid; the message names the file, line and key, on one line."""
 
     def __init__(self, path: str, line: int | None, key: str, message: str) -> None:
         self.path = path
@@ -16,7 +22,7 @@ class SpecError(SluiceError):
         self.key = key
         self.message = message
         where = f"{path}:{line}" if line is not None else path
-        super().__init__(f"{where}: {key}: {message}" if key else f"{where}: {message}")
+        super().__init__(one_line(f"{where}: {key}: {message}" if key else f"{where}: {message}"))
 
 
 class SpecErrors(SluiceError):
@@ -37,7 +43,7 @@ class PlanError(SluiceError):
     def __init__(self, key: str, message: str) -> None:
         self.key = key
         self.message = message
-        super().__init__(f"{key}: {message}")
+        super().__init__(one_line(f"{key}: {message}"))
 
 
 class DbtCommandError(SluiceError):

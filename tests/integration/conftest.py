@@ -96,33 +96,38 @@ def _stop_dbt_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
             os.kill(pid, signal.SIGTERM)
 
 
+def make_sandbox(root: Path, migrate: bool = True) -> Sandbox:
+    """A copy of the project under ``root`` with its own Airflow home and DuckDB file."""
+    _copy_project(root)
+    home = root / "airflow"
+    home.mkdir()
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(root / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
+        "AIRFLOW__CORE__DAGBAG_IMPORT_ERROR_TRACEBACKS": "False",
+        # task logs (dbt's lines) are asserted on: whatever level the caller's shell set
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "SLUICE_DUCKDB_PATH": str(root / "warehouse.duckdb"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+    }
+    for var in ("SLUICE_ENV", "SLUICE_DBT_TARGET", "SLUICE_DBT_EXECUTABLE"):
+        env.pop(var, None)
+    box = Sandbox(root, env)
+    if migrate:
+        done = box.airflow("db", "migrate")
+        assert done.returncode == 0, done.stderr[-2000:]
+    return box
+
+
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Callable[..., Sandbox]:
     def make(migrate: bool = True) -> Sandbox:
-        _copy_project(tmp_path)
-        home = tmp_path / "airflow"
-        home.mkdir()
-        env = {
-            **os.environ,
-            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(tmp_path / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
-            "AIRFLOW__CORE__DAGBAG_IMPORT_ERROR_TRACEBACKS": "False",
-            # task logs (dbt's lines) are asserted on: whatever level the caller's shell set
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-            "SLUICE_DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),
-            "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
-        }
-        for var in ("SLUICE_ENV", "SLUICE_DBT_TARGET", "SLUICE_DBT_EXECUTABLE"):
-            env.pop(var, None)
-        box = Sandbox(tmp_path, env)
-        if migrate:
-            done = box.airflow("db", "migrate")
-            assert done.returncode == 0, done.stderr[-2000:]
-        return box
+        return make_sandbox(tmp_path, migrate)
 
     return make
 

@@ -7,11 +7,15 @@ import json
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import Phase, given, settings
+from hypothesis import strategies as st
 
-from tests.integration.conftest import Sandbox
+from tests.integration.conftest import Sandbox, make_sandbox
 from tests.unit.manifests import manifest, node
+from tests.unit.test_fuzz import edited_texts, mutated_specs
 
 pytestmark = pytest.mark.integration
 
@@ -24,6 +28,13 @@ print("JSON" + json.dumps({
     "dags": {d: {"schedule": str(g.schedule), "tasks": sorted(g.task_ids)} for d, g in bag.dags.items()},
 }))
 """
+
+
+def parse(box: Sandbox) -> dict[str, Any]:
+    """What a real DagBag makes of the sandbox's dags/ folder: DAGs and import errors."""
+    done = box.python(BAG)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(next(x for x in done.stdout.splitlines() if x.startswith("JSON"))[4:])  # type: ignore[no-any-return]
 
 
 def hostile_specs(pipelines: Path, root: Path) -> dict[str, str]:
@@ -109,10 +120,7 @@ def test_no_spec_takes_the_others_down(sandbox: Callable[..., Sandbox]) -> None:
     pipelines = box.dags / "pipelines"
     expected = hostile_specs(pipelines, box.root)
     clashing_pipeline(pipelines, box.root)
-    done = box.python(BAG)
-    assert done.returncode == 0, done.stderr[-3000:]
-    bag = json.loads(next(x for x in done.stdout.splitlines() if x.startswith("JSON"))[4:])
-
+    bag = parse(box)
     assert sorted(bag["dags"]) == ["clash", "payments_daily"]
     assert bag["dags"]["payments_daily"]["schedule"] == "0 5 * * *", "the copy did not take it over"
     clash = bag["dags"]["clash"]["tasks"]
@@ -127,3 +135,24 @@ def test_no_spec_takes_the_others_down(sandbox: Callable[..., Sandbox]) -> None:
     for name, pattern in expected.items():
         assert re.search(pattern, by_file[f"dags/pipelines/{name}"]), by_file[f"dags/pipelines/{name}"]
     assert all(len(line) < 400 and "Traceback" not in line for line in lines)
+
+
+@settings(max_examples=3, derandomize=True, database=None, deadline=None, phases=[Phase.generate])
+@given(
+    specs=st.lists(
+        mutated_specs().map(str.encode) | edited_texts() | st.binary(max_size=500), min_size=8, max_size=8
+    )
+)
+def test_fuzzed_specs_beside_the_good_one_in_a_real_dagbag(
+    tmp_path_factory: pytest.TempPathFactory, specs: list[bytes]
+) -> None:
+    box = make_sandbox(tmp_path_factory.mktemp("fuzz"), migrate=False)
+    for i, data in enumerate(specs):
+        (box.dags / "pipelines" / f"fuzz_{i}.yml").write_bytes(data)
+    bag = parse(box)
+    assert "payments_daily" in bag["dags"]
+    loaded = {f"dags/pipelines/fuzz_{i}.yml" for i in range(len(specs))}
+    errors: dict[str, str] = bag["errors"]
+    assert set(errors) <= {str(box.dags / "sluice_errors.py")}, "the DAG file itself never fails"
+    for line in "".join(errors.values()).splitlines():
+        assert line.split(":", 1)[0] in loaded and "Traceback" not in line, line

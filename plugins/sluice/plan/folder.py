@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sluice.errors import SluiceError, SpecErrors
+from sluice.errors import SluiceError, SpecErrors, one_line
 from sluice.plan.compiled import load_plan
 from sluice.plan.from_spec import plan_spec
 from sluice.plan.model import Plan
@@ -23,7 +23,9 @@ def problem_lines(exc: SluiceError) -> list[str]:
 def unexpected(path: Path, exc: BaseException) -> str:
     """A failure sluice did not foresee, still said in one line that names the spec."""
     text = (str(exc).strip().splitlines() or [""])[0][:300]
-    return f"{display_path(path)}: {type(exc).__name__}: {text} (this is a sluice bug; please report it)"
+    return one_line(
+        f"{display_path(path)}: {type(exc).__name__}: {text} (this is a sluice bug; please report it)"
+    )
 
 
 @dataclass
