@@ -134,6 +134,7 @@ def result_of(lines: Sequence[str]) -> dict[str, Any]:
 def stage_sql(wh: Warehouse, schemas: Sequence[str], keep: Sequence[str]) -> list[str]:
     """Empty each staging schema, then copy the live relations in ``keep`` ("schema.name":
     incremental models and snapshots, which must build on their history) into it."""
+    _check_names(wh, schemas)
     out: list[str] = []
     for schema in schemas:
         staging = staging_name(schema)
@@ -152,6 +153,13 @@ def stage_sql(wh: Warehouse, schemas: Sequence[str], keep: Sequence[str]) -> lis
     return out
 
 
+def _check_names(wh: Warehouse, schemas: Sequence[str]) -> None:
+    """Refuse a name the engine's SQL cannot carry (Snowflake) as the user wrote it, before the
+    staging and retired names built on it."""
+    for schema in schemas:
+        wh.q(schema)
+
+
 def _kept(schemas: Sequence[str], keep: Sequence[str]) -> list[tuple[str, str]]:
     """Split each "schema.name" of ``keep`` at its schema, which may hold a dot itself."""
     out = []
@@ -165,6 +173,7 @@ def _kept(schemas: Sequence[str], keep: Sequence[str]) -> list[tuple[str, str]]:
 
 def publish_sql(wh: Warehouse, schemas: Sequence[str]) -> list[str]:
     """The statements that make every staged schema live at once; empty staging is an error."""
+    _check_names(wh, schemas)
     missing = [s for s in schemas if not wh.has(staging_name(s))]
     if missing:
         raise PublishError(
