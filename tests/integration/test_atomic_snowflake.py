@@ -20,7 +20,7 @@ from fakesnow.server import app
 from sluice.errors import DbtCommandError
 from sluice.runtime import zone
 from sluice.runtime.dbt import DbtCall, DbtProcess
-from sluice.runtime.publish import publish_sql, stage_sql
+from sluice.runtime.publish import PublishError, publish_sql, stage_sql
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -114,3 +114,16 @@ def test_fakesnow_refuses_what_only_real_snowflake_proves(project: tuple[Path, s
     assert statement in publish_sql(wh, ["gold"]) + stage_sql(wh, ["gold"], [])
     with pytest.raises(DbtCommandError):
         zone.run_sql(base, [statement], print)
+
+
+def test_a_schema_name_snowflake_cannot_hold_unquoted_is_refused_after_a_safe_describe(
+    project: tuple[Path, str],
+) -> None:
+    """The describe macro quotes the name into its literals (a backslash escapes in Snowflake's),
+    then sluice refuses it with one line instead of sending Snowflake a guess."""
+    project, _ = project
+    base = DbtCall("run-operation", (), project, project, "fakesnow")
+    name = "it's gold\\'); drop database x; --\\"
+    with pytest.raises(PublishError, match="is not a plain identifier") as err:
+        zone.stage(base, "gold", [name], [], print)
+    assert repr(name) in str(err.value)
