@@ -20,7 +20,7 @@ from fakesnow.server import app
 from sluice.errors import DbtCommandError
 from sluice.runtime import zone
 from sluice.runtime.dbt import DbtCall, DbtProcess
-from sluice.runtime.publish import publish_sql, stage_sql
+from sluice.runtime.publish import PublishError, publish_sql, stage_sql
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -78,7 +78,7 @@ def test_stage_and_staged_build_run_on_dbt_snowflake(project: tuple[Path, str]) 
     dbt(project, "run", "path:models/bronze")
     lines: list[str] = []
     zone.stage(base, "gold", ["gold"], ["gold.order_history"], lines.append)
-    assert f"sql: create schema {db}.gold__staging" in lines
+    assert f'sql: create schema "{db}"."GOLD__STAGING"' in lines
 
     built = dbt(project, "run", "path:models/gold", '{"sluice_staging": ["gold"]}')
     assert any("gold__staging.daily_totals" in line.lower() for line in built)
@@ -92,7 +92,7 @@ def test_stage_and_staged_build_run_on_dbt_snowflake(project: tuple[Path, str]) 
     }
 
     # first publish: the statement sluice sends, which fakesnow cannot run (no schema rename)
-    assert publish_sql(wh, ["gold"]) == [f"alter schema {db}.gold__staging rename to {db}.gold"]
+    assert publish_sql(wh, ["gold"]) == [f'alter schema "{db}"."GOLD__STAGING" rename to "{db}"."GOLD"']
     with pytest.raises(DbtCommandError, match="syntax error"):
         zone.publish(base, "gold", ["gold"], lines.append)
 
@@ -100,8 +100,8 @@ def test_stage_and_staged_build_run_on_dbt_snowflake(project: tuple[Path, str]) 
 @pytest.mark.parametrize(
     "statement",
     [
-        "alter schema ANALYTICS.gold__staging swap with ANALYTICS.gold",
-        "create or replace schema ANALYTICS.gold__staging clone ANALYTICS.gold",
+        'alter schema "ANALYTICS"."GOLD__STAGING" swap with "ANALYTICS"."GOLD"',
+        'create or replace schema "ANALYTICS"."GOLD__STAGING" clone "ANALYTICS"."GOLD"',
     ],
 )
 def test_fakesnow_refuses_what_only_real_snowflake_proves(project: tuple[Path, str], statement: str) -> None:
@@ -114,3 +114,16 @@ def test_fakesnow_refuses_what_only_real_snowflake_proves(project: tuple[Path, s
     assert statement in publish_sql(wh, ["gold"]) + stage_sql(wh, ["gold"], [])
     with pytest.raises(DbtCommandError):
         zone.run_sql(base, [statement], print)
+
+
+def test_a_schema_name_snowflake_cannot_hold_unquoted_is_refused_after_a_safe_describe(
+    project: tuple[Path, str],
+) -> None:
+    """The describe macro quotes the name into its literals (a backslash escapes in Snowflake's),
+    then sluice refuses it with one line instead of sending Snowflake a guess."""
+    project, _ = project
+    base = DbtCall("run-operation", (), project, project, "fakesnow")
+    name = "it's gold\\'); drop database x; --\\"
+    with pytest.raises(PublishError, match="is not a plain identifier") as err:
+        zone.stage(base, "gold", [name], [], print)
+    assert repr(name) in str(err.value)

@@ -138,15 +138,15 @@ def warehouse(engine: str, live: bool = True, staged: tuple[tuple[str, str], ...
 
 def test_snowflake_swaps_each_schema_and_drops_the_old_version_after() -> None:
     assert publish_sql(warehouse("snowflake"), ["gold"]) == [
-        "alter schema ANALYTICS.gold__staging swap with ANALYTICS.gold",
-        "drop schema if exists ANALYTICS.gold__staging",
+        'alter schema "ANALYTICS"."GOLD__STAGING" swap with "ANALYTICS"."GOLD"',
+        'drop schema if exists "ANALYTICS"."GOLD__STAGING"',
     ]
     # first publish: nothing live to swap with
     assert publish_sql(warehouse("snowflake", live=False), ["gold"]) == [
-        "alter schema ANALYTICS.gold__staging rename to ANALYTICS.gold"
+        'alter schema "ANALYTICS"."GOLD__STAGING" rename to "ANALYTICS"."GOLD"'
     ]
     assert snowflake_undo_sql(warehouse("snowflake"), ["gold"]) == [
-        "alter schema ANALYTICS.gold swap with ANALYTICS.gold__staging"
+        'alter schema "ANALYTICS"."GOLD" swap with "ANALYTICS"."GOLD__STAGING"'
     ]
 
 
@@ -160,14 +160,14 @@ def test_snowflake_staging_gets_the_live_schema_grants_before_the_swap() -> None
         ]
     }
     assert snowflake_grant_sql(warehouse("snowflake"), grants) == [
-        "grant usage on schema ANALYTICS.gold__staging to role REPORTER",
-        "grant usage on schema ANALYTICS.gold__staging to database role ANALYTICS.GOLD_READER",
+        'grant usage on schema "ANALYTICS"."GOLD__STAGING" to role "REPORTER"',
+        'grant usage on schema "ANALYTICS"."GOLD__STAGING" to database role "ANALYTICS"."GOLD_READER"',
     ]
 
 
 def test_snowflake_stage_is_a_zero_copy_clone_of_live() -> None:
     assert stage_sql(warehouse("snowflake"), ["gold"], ["gold.history"]) == [
-        "create or replace schema ANALYTICS.gold__staging clone ANALYTICS.gold"
+        'create or replace schema "ANALYTICS"."GOLD__STAGING" clone "ANALYTICS"."GOLD"'
     ]
 
 
@@ -197,7 +197,7 @@ def test_duckdb_replaces_live_relations_in_one_transaction_and_repoints_views() 
         'drop table if exists "ANALYTICS"."gold"."old"',  # a model removed from the project
         'create or replace table "ANALYTICS"."gold"."daily" as '
         'select * from "ANALYTICS"."gold__staging"."daily"',
-        'create or replace view gold.v AS SELECT * FROM "gold".daily',  # pointed at live
+        'create or replace view "gold".v AS SELECT * FROM "gold".daily',  # pointed at live
         'drop schema "ANALYTICS"."gold__staging" cascade',
     ]
 

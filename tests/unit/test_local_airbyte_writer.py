@@ -214,3 +214,30 @@ def test_records_of_unselected_streams_are_dropped(db: Path) -> None:
         tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     assert "users" in tables and "products" not in tables and "purchases" not in tables
     assert datetime.now(UTC) >= w.started
+
+
+def test_hostile_names_sync_and_a_schema_respelled_in_another_case_is_the_same_schema(db: Path) -> None:
+    """Stream, column and schema names are quoted wherever they reach SQL; DuckDB matches names
+    case-insensitively, so a connection whose namespace changes case keeps appending to its table."""
+    stream = "we\"ird'; Stream"
+    schema = {"type": "object", "properties": {'i"d': {"type": "integer"}, "u'at": {"type": "string"}}}
+    discovered = [
+        {
+            "name": stream,
+            "json_schema": schema,
+            "supported_sync_modes": ["full_refresh", "incremental"],
+            "source_defined_cursor": True,
+            "default_cursor_field": ["u'at"],
+            "source_defined_primary_key": [['i"d']],
+        }
+    ]
+    streams = [proto.configure(discovered, stream, "incremental", "append_dedup", (), ())]
+    with duckdb.connect(str(db)) as con:
+        for namespace, at in (('Raw "x"; --', "2026-01-01"), ('RAW "X"; --', "2026-01-02")):
+            w = RawWriter(con, namespace, "c'onn", streams, sync_id=1)
+            feed(w, [record_line(stream, {'i"d': 1, "u'at": at}), state_line(stream, at)])
+            assert w.rows == {stream: 1}
+        table = '"raw ""x""; --"."we""ird\'; stream"'
+        assert con.execute(f'select "I""D", "U\'AT" from {table}').fetchall() == [(1, "2026-01-02")]
+        (kept,) = stored_state(con, 'raw "X"; --', "c'onn", streams)
+    assert kept["stream"]["stream_state"] == {"updated_at": "2026-01-02"}

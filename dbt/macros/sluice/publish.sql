@@ -14,8 +14,10 @@
 {% macro sluice_describe(schemas) %}
     {%- set wanted = [] -%}
     {%- for base in schemas -%}{%- do wanted.extend([base | lower, (base ~ '__staging') | lower]) -%}{%- endfor -%}
-    {%- set listed = "'" ~ (wanted | join("', '")) ~ "'" -%}
-    {%- set catalog = "and lower(table_catalog) = lower('" ~ target.database ~ "')" if target.type == 'duckdb' else "" -%}
+    {%- set literals = [] -%}
+    {%- for name in wanted -%}{%- do literals.append(sluice_literal(name)) -%}{%- endfor -%}
+    {%- set listed = literals | join(', ') -%}
+    {%- set catalog = "and lower(table_catalog) = lower(" ~ sluice_literal(target.database) ~ ")" if target.type == 'duckdb' else "" -%}
     {%- set found = {} -%}
     {%- for name in wanted -%}{%- do found.update({name: {'exists': false, 'relations': []}}) -%}{%- endfor -%}
     {%- set schemata -%}
@@ -35,7 +37,7 @@
     {%- if target.type == 'duckdb' -%}
         {%- set query -%}
             select lower(schema_name) || '.' || view_name, sql from duckdb_views()
-            where not internal and lower(database_name) = lower('{{ target.database }}') and lower(schema_name) in ({{ listed }})
+            where not internal and lower(database_name) = lower({{ sluice_literal(target.database) }}) and lower(schema_name) in ({{ listed }})
         {%- endset -%}
         {%- for row in run_query(query).rows -%}{%- do views.update({row[0]: row[1]}) -%}{%- endfor -%}
     {%- endif -%}
@@ -55,10 +57,23 @@
     {%- set found = {} -%}
     {%- for schema in schemas -%}
         {%- set rows = [] -%}
-        {%- for row in run_query('show grants on schema ' ~ target.database ~ '.' ~ schema).rows -%}
+        {%- set qualified = sluice_snowflake_ident(target.database) ~ '.' ~ sluice_snowflake_ident(schema) -%}
+        {%- for row in run_query('show grants on schema ' ~ qualified).rows -%}
             {%- do rows.append([row['privilege'], row['granted_to'], row['grantee_name']]) -%}
         {%- endfor -%}
         {%- do found.update({schema: rows}) -%}
     {%- endfor -%}
     {{ log('SLUICE-RESULT ' ~ tojson(found), info=True) }}
 {% endmacro %}
+
+{# A string literal holding any name: quotes doubled, and on Snowflake, where a backslash escapes in a literal, backslashes too. #}
+{% macro sluice_literal(text) -%}
+    {%- set escaped = text | string | replace("'", "''") -%}
+    {%- if target.type == 'snowflake' -%}{%- set escaped = escaped | replace('\\', '\\\\') -%}{%- endif -%}
+    '{{ escaped }}'
+{%- endmacro %}
+
+{# A Snowflake name dbt created unquoted, quoted as Snowflake stores it (upper case); sluice refuses names that need quoting before it asks for grants. #}
+{% macro sluice_snowflake_ident(name) -%}
+    "{{ name | upper | replace('"', '""') }}"
+{%- endmacro %}

@@ -201,20 +201,22 @@ class RawWriter:
             f"{ident(c.name)} {c.sql_type}" for c in stream.columns
         ]
         self.con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(defs)})")
-        existing = dict(
-            self.con.execute(
+        # DuckDB matches names case-insensitively, quoted or not: "Raw" is the schema raw
+        existing = {
+            str(name).lower(): str(kind)
+            for name, kind in self.con.execute(
                 "SELECT column_name, data_type FROM information_schema.columns "
-                "WHERE table_schema = ? AND table_name = ?",
+                "WHERE lower(table_schema) = lower(?) AND lower(table_name) = lower(?)",
                 [self.schema, stream.name],
             ).fetchall()
-        )
+        }
         cols = []
         for c in stream.columns:
-            if c.name not in existing:
+            if c.name.lower() not in existing:
                 self.con.execute(f"ALTER TABLE {table} ADD COLUMN {ident(c.name)} {c.sql_type}")
                 cols.append(c)
             else:
-                cols.append(Column(c.name, str(existing[c.name])))
+                cols.append(Column(c.name, existing[c.name.lower()]))
         return cols
 
     def _typed_select(self, stream: str, cols: Sequence[Column]) -> str:
@@ -262,7 +264,8 @@ def stored_state(
     """The committed state messages to hand the source: those of incremental streams whose table
     still exists (a dropped table is re-read from the start), plus a global state if one was kept."""
     has_table = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE lower(table_schema) = lower(?) AND lower(table_name) = lower(?)",
         [schema, STATE_TABLE],
     ).fetchone()
     if not has_table or not has_table[0]:
@@ -273,10 +276,10 @@ def stored_state(
         [connection],
     ).fetchall()
     tables = {
-        r[0]
+        str(r[0]).lower()
         for r in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [schema]
+            "SELECT table_name FROM information_schema.tables WHERE lower(table_schema) = lower(?)", [schema]
         ).fetchall()
     }
-    wanted = {s.name for s in streams if s.incremental and s.name in tables}
+    wanted = {s.name for s in streams if s.incremental and s.name.lower() in tables}
     return [json.loads(state) for stream, state in rows if stream in wanted or (stream == "" and wanted)]

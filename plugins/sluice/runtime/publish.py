@@ -12,6 +12,13 @@ their history; its publish task swaps staging and live in one step:
 
 The statements are built here, in plain Python, and run by the project's ``sluice_run_sql``
 macro on dbt's own connection, so no credentials are handled outside dbt.
+
+Every name in them is a quoted identifier, so no schema, table or role name can end a statement
+or change its meaning. DuckDB and PostgreSQL names are quoted exactly as dbt quotes them. dbt
+creates Snowflake schemas unquoted, which Snowflake stores upper-cased: a schema or database name
+is quoted upper-cased, and one that could not have been written unquoted (anything but letters,
+digits, ``_`` and ``$``, not starting with a digit) is refused with an error rather than guessed
+at. Names Snowflake reports itself (relations, grantee roles) are stored names, quoted exactly.
 """
 
 from __future__ import annotations
@@ -28,6 +35,10 @@ STAGING_SUFFIX = "__staging"
 RETIRED_SUFFIX = "__sluice_retired"
 RESULT_MARK = "SLUICE-RESULT "
 ENGINES = ("duckdb", "postgres", "snowflake")
+#: what Snowflake accepts as an unquoted identifier (and folds to upper case)
+SNOWFLAKE_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+#: a privilege as SHOW GRANTS names it: USAGE, MONITOR, CREATE DYNAMIC TABLE, ...
+SNOWFLAKE_PRIVILEGE = re.compile(r"[A-Za-z]+(?: [A-Za-z]+)*")
 
 
 class PublishError(SluiceError):
@@ -39,10 +50,25 @@ def staging_name(schema: str) -> str:
 
 
 def quote(engine: str, *parts: str) -> str:
-    """A qualified identifier. Snowflake folds unquoted names to upper case, as dbt writes them."""
+    """A qualified identifier of names dbt wrote: quoted exactly, or on Snowflake, where dbt
+    writes them unquoted, quoted as Snowflake stores them (upper-cased)."""
     if engine == "snowflake":
-        return ".".join(parts)
-    return ".".join('"' + p.replace('"', '""') + '"' for p in parts)
+        return ".".join(_ident(_snowflake_stored(p)) for p in parts)
+    return ".".join(_ident(p) for p in parts)
+
+
+def _snowflake_stored(name: str) -> str:
+    if not SNOWFLAKE_PLAIN.fullmatch(name):
+        raise PublishError(
+            f"Snowflake name {name!r} is not a plain identifier (letters, digits, _ and $, not "
+            "starting with a digit): dbt creates Snowflake schemas unquoted, so atomic publish "
+            "takes only such names; rename the schema or database in the dbt project"
+        )
+    return name.upper()
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 @dataclass(frozen=True)
@@ -108,11 +134,12 @@ def result_of(lines: Sequence[str]) -> dict[str, Any]:
 def stage_sql(wh: Warehouse, schemas: Sequence[str], keep: Sequence[str]) -> list[str]:
     """Empty each staging schema, then copy the live relations in ``keep`` ("schema.name":
     incremental models and snapshots, which must build on their history) into it."""
+    _check_names(wh, schemas)
     out: list[str] = []
     for schema in schemas:
         staging = staging_name(schema)
         live_names = {r.name.lower() for r in wh.rels(schema)}
-        kept = [k.split(".", 1)[1] for k in keep if k.split(".", 1)[0] == schema]
+        kept = [name for owner, name in _kept(schemas, keep) if owner == schema]
         if wh.engine == "snowflake" and wh.has(schema):
             # zero-copy: a clone costs nothing, whatever it holds is rebuilt or built upon
             out.append(f"create or replace schema {wh.q(staging)} clone {wh.q(schema)}")
@@ -121,13 +148,32 @@ def stage_sql(wh: Warehouse, schemas: Sequence[str], keep: Sequence[str]) -> lis
         out.append(f"create schema {wh.q(staging)}")
         for name in kept:
             if name.lower() in live_names:
-                # identifiers come from the manifest and the warehouse, quoted by q()
+                # identifiers are quoted by q(); the query has no values in it
                 out.append(f"create table {wh.q(staging, name)} as select * from {wh.q(schema, name)}")  # noqa: S608
+    return out
+
+
+def _check_names(wh: Warehouse, schemas: Sequence[str]) -> None:
+    """Refuse a name the engine's SQL cannot carry (Snowflake) as the user wrote it, before the
+    staging and retired names built on it."""
+    for schema in schemas:
+        wh.q(schema)
+
+
+def _kept(schemas: Sequence[str], keep: Sequence[str]) -> list[tuple[str, str]]:
+    """Split each "schema.name" of ``keep`` at its schema, which may hold a dot itself."""
+    out = []
+    for entry in keep:
+        owners = [s for s in schemas if entry.startswith(s + ".")]
+        if owners:
+            owner = max(owners, key=len)
+            out.append((owner, entry[len(owner) + 1 :]))
     return out
 
 
 def publish_sql(wh: Warehouse, schemas: Sequence[str]) -> list[str]:
     """The statements that make every staged schema live at once; empty staging is an error."""
+    _check_names(wh, schemas)
     missing = [s for s in schemas if not wh.has(staging_name(s))]
     if missing:
         raise PublishError(
@@ -164,11 +210,25 @@ def snowflake_grant_sql(wh: Warehouse, grants: dict[str, list[list[str]]]) -> li
         for privilege, granted_to, grantee in rows:
             if privilege.upper() == "OWNERSHIP" or granted_to.upper() not in ("ROLE", "DATABASE_ROLE"):
                 continue
-            kind = "database role" if granted_to.upper() == "DATABASE_ROLE" else "role"
-            out.append(
-                f"grant {privilege.lower()} on schema {wh.q(staging_name(schema))} to {kind} {grantee}"
-            )
+            if not SNOWFLAKE_PRIVILEGE.fullmatch(privilege):
+                raise PublishError(
+                    f"SHOW GRANTS on schema {wh.q(schema)} reported the privilege {privilege!r}, "
+                    "which is not a privilege name; grant it on the schema by hand"
+                )
+            if granted_to.upper() == "DATABASE_ROLE":
+                # shown as <database>.<role>: a database role lives in the schema's database
+                to = "database role " + ".".join(_shown_ident(p) for p in grantee.split(".", 1))
+            else:
+                to = "role " + _shown_ident(grantee)
+            out.append(f"grant {privilege.lower()} on schema {wh.q(staging_name(schema))} to {to}")
     return out
+
+
+def _shown_ident(name: str) -> str:
+    """A name as SHOW output gives it: the stored, case-exact name, or one already quoted."""
+    if re.fullmatch(r'"(?:[^"]|"")+"', name):
+        return name
+    return _ident(name)
 
 
 def snowflake_undo_sql(wh: Warehouse, swapped: Sequence[str]) -> list[str]:
@@ -225,13 +285,12 @@ def _duckdb_view(wh: Warehouse, staging: str, schema: str, name: str) -> str:
     sql = wh.views.get(f"{staging.lower()}.{name}")
     if sql is None:
         raise PublishError(f"no SQL found for the staged view {wh.q(staging, name)}")
-    pattern = re.compile(r'(?<![\w"])("?)' + re.escape(staging) + r'\1(?![\w"])', re.IGNORECASE)
-    sql = pattern.sub(lambda m: f"{m.group(1)}{schema}{m.group(1)}", sql.strip().rstrip(";"))
+    # DuckDB writes a name bare when it can and quoted otherwise; names match case-insensitively
+    forms = [re.escape(_ident(staging))] + ([re.escape(staging)] if re.fullmatch(r"\w+", staging) else [])
+    pattern = re.compile(r'(?<![\w"])(?:' + "|".join(forms) + r')(?![\w"])', re.IGNORECASE)
+    live = _ident(schema)
+    sql = pattern.sub(lambda _: live, sql.strip().rstrip(";"))
     return re.sub(r"^create\s+view", "create or replace view", sql, count=1, flags=re.IGNORECASE)
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def relation_listing(wh: Warehouse, schema: str, log: Callable[[str], None]) -> None:
@@ -242,4 +301,5 @@ def relation_listing(wh: Warehouse, schema: str, log: Callable[[str], None]) -> 
         log(f"  {wh.q(staging)} holds nothing yet")
         return
     for rel in rels:
-        log(f"  select * from {wh.q(staging, rel.name)};  -- staged {rel.type}")  # noqa: S608
+        # the warehouse's own name for the relation, exact on every engine
+        log(f"  select * from {wh.q(staging)}.{_ident(rel.name)};  -- staged {rel.type}")  # noqa: S608
