@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -19,7 +20,7 @@ import pytest
 
 from sluice.errors import DbtCommandError
 from sluice.runtime.dbt import DbtCall, DbtProcess, worker_python
-from sluice.runtime.dbt_worker_home import socket_path
+from sluice.runtime.dbt_worker_home import private_dir, socket_path
 from tests.conftest import REPO
 from tests.integration.conftest import BIN, Sandbox, query
 
@@ -35,9 +36,16 @@ def test_worker_runs_nodes_and_frees_duckdb_between_requests(
 ) -> None:
     box = sandbox(migrate=False)
     monkeypatch.setenv("SLUICE_DUCKDB_PATH", str(box.duckdb))
+    dead = private_dir() / f"dbt-test{os.getpid()}.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as gone:
+        gone.bind(str(dead))  # what a SIGKILLed worker leaves: nobody listens
     first: list[str] = []
     DbtProcess(seed_call(box, "ref_merchants")).run(first.append)
     assert any("starting a dbt worker" in line for line in first)
+    deadline = time.monotonic() + 30
+    while dead.exists():
+        assert time.monotonic() < deadline, "a starting worker prunes dead workers' sockets"
+        time.sleep(0.1)
     assert any("1 of 1 OK loaded seed file raw.ref_merchants" in line for line in first), first
     # another process may write the file while the worker idles
     with duckdb.connect(str(box.duckdb)) as con:
