@@ -101,6 +101,16 @@ def test_worker_socket_follows_the_environment_the_profile_reads(
     assert socket_path(project, project, "local", sys.executable) != first
 
 
+def test_a_duckdb_file_named_at_render_time_still_keys_the_worker(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = _project(home / "p", profile_path="{{ env_var('SLUICE_' ~ 'DB', 'x.duckdb') }}")
+    monkeypatch.setenv("SLUICE_DB", "/data/a.duckdb")
+    first = socket_path(project, project, "local", sys.executable)
+    monkeypatch.setenv("SLUICE_DB", "/data/b.duckdb")
+    assert socket_path(project, project, "local", sys.executable) != first
+
+
 def test_env_vars_read_by_the_project_code_key_the_worker(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -14,8 +14,10 @@ writes, so a task only ever talks to a worker that acts as the task itself would
   every ``DBT_*`` variable (dbt's own settings). A task whose SLUICE_DUCKDB_PATH, Postgres or
   Snowflake variables differ gets a worker of its own, started with its own environment, so it
   writes the database its environment names and holds that database's lock. Only literal names
-  are seen (``env_var('X' ~ suffix)`` is not). The values are only hashed into the socket's name,
-  never written anywhere, and that name sits in a folder only this user can enter.
+  are seen (``env_var('X' ~ suffix)`` is not), but a DuckDB target's file also counts as the
+  profile renders it, so two DuckDB files never share a worker however their path is spelled.
+  The values are only hashed into the socket's name, never written anywhere, and that name sits
+  in a folder only this user can enter.
 
 The private folder is ``$TMPDIR/sluice-<uid>``; when another user got there first (or it is open
 to others), ``$XDG_RUNTIME_DIR/sluice``, then ``$AIRFLOW_HOME/sluice-run`` (``~/.sluice-run``
@@ -57,13 +59,16 @@ def socket_path(
 ) -> Path:
     """The socket of the worker that acts for a task of this project, target, vars, Python,
     manifest and environment (this process's)."""
+    from sluice.runtime.duckdb_lock import profile_duckdb_path  # yaml: only in the task's process
+
     folder = private_dir()
     digest, manifest_names = manifest_digest(project_dir / "target" / "manifest.json", folder)
     names = profile_env_names(project_dir, profiles_dir, target) | manifest_names
-    key = "\0".join(
-        [str(project_dir), str(profiles_dir), target, python, digest, dbt_vars or "", env_fingerprint(names)]
-    )
-    return folder / f"dbt-{hashlib.sha256(key.encode()).hexdigest()[:16]}.sock"
+    # the DuckDB file as the profile renders it here: also right for a name built at render time
+    database = str(profile_duckdb_path(project_dir, profiles_dir, target))
+    key = [str(project_dir), str(profiles_dir), target, python, digest, dbt_vars or "", database]
+    key.append(env_fingerprint(names))
+    return folder / f"dbt-{hashlib.sha256(chr(0).join(key).encode()).hexdigest()[:16]}.sock"
 
 
 def env_fingerprint(names: frozenset[str] | set[str]) -> str:
