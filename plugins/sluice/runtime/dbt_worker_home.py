@@ -228,6 +228,9 @@ def _listening(sock: Path) -> bool:
 
 
 def _unlink_unless_locked(item: Path) -> bool:
+    """Unlink ``item``; a start lock only while nobody holds it. A starter that opened it just
+    before could still lock the unlinked file and start a twin worker: harmless (the socket is
+    replaced atomically, the twin idles out), and only for a key unused for days."""
     if not item.name.endswith(".start.lock"):
         item.unlink()
         return True
