@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
 from sluice.errors import DbtCommandError, SluiceError
-from sluice.runtime import dbt_worker
 from sluice.runtime.dbt import (
     DbtCall,
     DbtProcess,
@@ -132,26 +129,3 @@ def test_lock_serialises_processes(tmp_path: Path) -> None:
     spans = sorted(queue.get(timeout=1) for _ in procs)
     for (_, end), (begin, _) in itertools.pairwise(spans):
         assert begin >= end, "no two holders overlap"
-
-
-def test_worker_sockets_live_in_a_folder_only_this_user_can_enter(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path))
-    path = dbt_worker.socket_path(DBT_DIR, DBT_DIR, "local", sys.executable)
-    assert path.parent == tmp_path / f"sluice-{os.getuid()}"
-    assert path.parent.stat().st_mode & 0o777 == 0o700
-    path.parent.chmod(0o777)
-    with pytest.raises(PermissionError, match="must belong to this user with mode 700"):
-        dbt_worker.socket_path(DBT_DIR, DBT_DIR, "local", sys.executable)
-
-
-def test_worker_socket_changes_with_the_manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path))
-    (tmp_path / "target").mkdir()
-    manifest = tmp_path / "target" / "manifest.json"
-    manifest.write_text("{}")
-    before = dbt_worker.socket_path(tmp_path, tmp_path, "local", sys.executable)
-    manifest.write_text('{"nodes": {}}')
-    assert dbt_worker.socket_path(tmp_path, tmp_path, "local", sys.executable) != before
-    assert dbt_worker.socket_path(tmp_path, tmp_path, "prod", sys.executable) != before

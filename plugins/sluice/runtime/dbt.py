@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sluice.errors import DbtCommandError, SluiceError
-from sluice.runtime import dbt_worker
+from sluice.runtime import dbt_worker, dbt_worker_home
 from sluice.runtime.duckdb_lock import duckdb_lock_path, profile_duckdb_path, target_output
 from sluice.runtime.locks import exclusive
 
@@ -223,7 +223,7 @@ class DbtProcess:
         target = dbt_target(call.target)
         python = worker_python(call.executable)
         try:
-            path = dbt_worker.socket_path(call.project_dir, call.profiles_dir, target, python, call.vars)
+            path = dbt_worker_home.socket_path(call.project_dir, call.profiles_dir, target, python, call.vars)
         except PermissionError as exc:
             raise SluiceError(f"dbt worker: {exc}") from None
         shown = " ".join([call.command, *call.options(), *(["--vars", call.vars] if call.vars else [])])
@@ -299,7 +299,7 @@ def _prewarm(call: DbtCall, target: str, python: str) -> None:
     its own): their project parse then happens before their first task, not on its clock."""
     for flavour in call.warm:
         other = dataclasses.replace(call, vars=flavour or None, warm=())
-        path = dbt_worker.socket_path(call.project_dir, call.profiles_dir, target, python, other.vars)
+        path = dbt_worker_home.socket_path(call.project_dir, call.profiles_dir, target, python, other.vars)
         if path.exists():
             continue
         with path.with_suffix(".start.lock").open("a") as lock:

@@ -1,7 +1,8 @@
 """A warm dbt process: parses the project once, then runs one dbt command per request.
 
 A fresh `dbt run --select model` costs ~3 s before any SQL (Python start, imports, project
-parse). The worker pays that once per machine, project, target and manifest, then answers each
+parse). The worker pays that once per machine, project, target, manifest and environment (see
+dbt_worker_home for what tells workers apart and where their sockets live), then answers each
 Airflow task's request with an in-process ``dbtRunner`` call that reuses the parsed manifest
 (~0.2 s per model). Every task still runs its own node, so Airflow keeps one status, duration,
 log and retry per model; the worker only removes the process start.
@@ -20,8 +21,8 @@ from that build as soon as dbt finished its nodes, with their log lines, when th
 that failed, was skipped or not reached runs on its own, so a task still fails with its own dbt
 error; a retry or a cleared task (try 2+) always runs its node on its own.
 
-This module imports only the standard library and dbt, so it also runs from a separate dbt
-virtualenv (set SLUICE_DBT_EXECUTABLE).
+This module imports only the standard library, dbt and dbt_worker_home, so it also runs from a
+separate dbt virtualenv (set SLUICE_DBT_EXECUTABLE). A starting worker prunes what dead ones left.
 """
 
 from __future__ import annotations
@@ -44,35 +45,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from sluice.runtime.dbt_worker_home import SCRATCH_PREFIX, prune
+
 IDLE_SECONDS = float(os.environ.get("SLUICE_DBT_WORKER_IDLE", "600"))
 MAX_REQUESTS = 2000  # restart now and then, so a long-lived worker cannot grow without bound
-
-
-def socket_path(
-    project_dir: Path, profiles_dir: Path, target: str, python: str, dbt_vars: str | None = None
-) -> Path:
-    """One worker per project, profiles, target, vars, interpreter and manifest version: vars
-    decide schema names at parse time, so an atomic zone's staging build has its own worker."""
-    manifest = project_dir / "target" / "manifest.json"
-    try:
-        stat = manifest.stat()
-        version = f"{stat.st_size}:{stat.st_mtime_ns}"
-    except OSError:
-        version = "none"
-    key = "\0".join([str(project_dir), str(profiles_dir), target, python, version, dbt_vars or ""])
-    # Unix socket paths are limited to ~100 bytes: keep it short
-    return private_dir() / f"dbt-{hashlib.sha256(key.encode()).hexdigest()[:16]}.sock"
-
-
-def private_dir() -> Path:
-    """A folder only this user can enter: whoever can reach a worker's socket can make it run
-    dbt with this user's credentials, and a socket planted by someone else must not be trusted."""
-    folder = Path(tempfile.gettempdir()) / f"sluice-{os.getuid()}"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    stat = folder.stat()
-    if stat.st_uid != os.getuid() or stat.st_mode & 0o077:
-        raise PermissionError(f"{folder} must belong to this user with mode 700; remove it and retry")
-    return folder
 
 
 def _release_duckdb() -> None:
@@ -230,7 +206,8 @@ def serve(
     path: Path,
     lock_fd: int | None = None,
 ) -> None:
-    with tempfile.TemporaryDirectory(prefix="sluice-worker-") as tmp:
+    # named after this pid, so a later worker can tell a killed one's folder from a live one's
+    with tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-") as tmp:
         scratch = Path(tmp)
         # dbt re-parses the whole project unless its partial-parse file matches the profile and
         # target; the worker keeps its own per target, falling back to the one `dbt parse` left
@@ -253,6 +230,8 @@ def serve(
             if lock_fd is not None:  # the starter's lock, held until now so nobody starts a twin
                 fcntl.flock(lock_fd, fcntl.LOCK_UN)
                 os.close(lock_fd)
+            with contextlib.suppress(OSError):  # housekeeping only: never stops a worker
+                prune(path.parent)
             server.settimeout(IDLE_SECONDS)
             handlers: list[threading.Thread] = []
             try:
