@@ -161,7 +161,7 @@ def test_first_deploy_uploads_everything_and_updates_the_environment(
     local = sorted(p.relative_to(bundle).as_posix() for p in (bundle / "dags").rglob("*") if p.is_file())
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=target.bucket, Prefix="dags/")["Contents"])
     assert keys == local
-    assert "dags/sluice_repo/dbt/target/sluice/payments.dev.plan.json" in keys
+    assert "dags/sluice_repo/dbt/target/sluice/payments_daily.dev.plan.json" in keys
     for key in (
         "dags/.airflowignore",
         "dags/sluice_repo/dags/pipelines/payments_daily.yml",

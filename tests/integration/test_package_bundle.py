@@ -107,7 +107,7 @@ def test_every_dag_imports_from_the_unpacked_package_with_sluice_from_plugins_zi
     # top-level modules (sluice/runtime/dbt.py as `dbt`, ...)
     assert bag["plugin_modules"] == []
     stored = json.loads(
-        (dags / BUNDLE_REPO / "dbt" / "target" / "sluice" / "payments.dev.plan.json").read_text()
+        (dags / BUNDLE_REPO / "dbt" / "target" / "sluice" / "payments_daily.dev.plan.json").read_text()
     )
     assert bag["dags"] == {"payments_daily": len(stored["plan"]["tasks"])}
     assert bag["files"] == [
