@@ -67,7 +67,7 @@ class Project:
             )
         }
         return {
-            t: self.rows(f"select count(*) from {schema}.{t.split('.')[1]}")[0][0]  # noqa: S608
+            t: self.rows(f"select count(*) from {schema}.{t.split('.')[1]}")[0][0]
             if t.split(".")[1] in found
             else -1
             for t in GOLD
@@ -75,7 +75,9 @@ class Project:
 
 
 @pytest.fixture(params=["duckdb", "postgres"])
-def project(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
+def project(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Project]:
     root = tmp_path / "atomic"
     shutil.copytree(PROJECT, root, ignore=shutil.ignore_patterns("pipeline.yml"))
     shutil.copytree(REPO / "dbt" / "macros", root / "macros")
@@ -125,7 +127,9 @@ def test_a_second_run_waits_for_the_zone_and_fails_naming_the_run_that_holds_it(
     message = str(caught.value)
     assert message.startswith("zone gold not staged: schema gold is leased by run atomic_orders/scheduled__A")
     assert "\n" not in message
-    assert any(line.startswith("zone gold: waiting for the lease: schema gold is leased by run") for line in p.log)
+    assert any(
+        line.startswith("zone gold: waiting for the lease: schema gold is leased by run") for line in p.log
+    )
     assert p.gold("gold__staging") == staged, "B's stage emptied A's staging copy"
     assert p.gold() == live
 
@@ -146,7 +150,9 @@ def test_a_run_never_publishes_a_staging_copy_another_run_took_over(project: Pro
 
     p.log.clear()
     p.stage(Holder(B.run, is_live=lambda run: False, wait_s=0))
-    assert f"taking over the lease of run {A.run} on schema gold: its run is neither queued nor running" in p.log
+    assert (
+        f"taking over the lease of run {A.run} on schema gold: its run is neither queued nor running" in p.log
+    )
     assert p.gold("gold__staging") == {
         "gold.customer_totals": -1,
         "gold.daily_totals": -1,
@@ -172,7 +178,9 @@ def test_staging_that_lacks_what_the_run_built_is_not_published(project: Project
     wh = zone.describe(p.base, ["gold"], p.log.append)
     zone.run_sql(p.base, stage_sql(wh, ["gold"], []), p.log.append)  # empties staging, no lease
 
-    with pytest.raises(PublishError, match=r"staging lacks 3 relation\(s\) this run built: .*customer_totals"):
+    with pytest.raises(
+        PublishError, match=r"staging lacks 3 relation\(s\) this run built: .*customer_totals"
+    ):
         p.publish(A)
     assert p.gold() == live
     # the failed publish gave the lease back: the next run stages without waiting
