@@ -85,7 +85,7 @@ class ZoneStepOperator(BaseOperator):
             if state != "success"
         ]
         if blockers:
-            zone.report_blocked(self.call, self.zone, self.schemas, blockers, holder, self.log.info)
+            zone.report_blocked(self.call, self.zone, self.schemas, blockers, self.log.info)
         zone.publish(self.call, self.zone, self.schemas, self.relations, holder, self.log.info)
 
 

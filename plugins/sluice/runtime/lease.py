@@ -12,8 +12,10 @@ atomic zone, and ``run_id`` names the run that holds it (``<dag_id>/<run_id>``) 
 - Takeover: a lease is taken over when Airflow says its run is neither queued nor running
   (finished, or deleted), or when it was taken or refreshed more than ``max_age_h`` hours ago
   (for a holder this Airflow cannot see, such as another deployment on the same warehouse).
-- The publish task refreshes the lease and checks that it still names its run before any swap;
-  after the publish, a blocked publish or a failed stage, the lease is given back.
+- The publish task refreshes the lease and checks that it still names its run before any swap,
+  and gives it back after the publish. A run whose stage or publish failed keeps it: clearing its
+  failed tasks may still publish its staging copy, and the next run takes the lease over once
+  Airflow no longer has this run queued or running.
 
 The statements are the same on DuckDB, PostgreSQL and Snowflake (no primary key: Snowflake would
 not enforce it; UPDATEs of one table wait for each other on all three). Every value is

@@ -68,18 +68,14 @@ def stage(
     models and snapshots copied in)."""
     first = describe(base, [*schemas, lease.SCHEMA], log)
     lease.acquire(_query(base, log), schemas, zone, holder, log, _lease_table(first))
-    try:
-        wh = describe(base, schemas, log)  # as it is now: another run may have published meanwhile
-        run_sql(base, stage_sql(wh, schemas, keep), log)
-    except Exception:
-        release(base, schemas, holder, log)
-        raise
+    wh = describe(base, schemas, log)  # as it is now: another run may have published meanwhile
+    run_sql(base, stage_sql(wh, schemas, keep), log)
     log(f"zone {zone}: staging ready in " + ", ".join(wh.q(staging_name(s)) for s in schemas))
 
 
 def release(base: DbtCall, schemas: Sequence[str], holder: Holder, log: Log) -> None:
-    """Give the zone's lease back; a failure to do so is logged, not raised over the reason the
-    run stopped (the lease is then taken over once the run is no longer running)."""
+    """Give the zone's lease back after a publish; a failure to do so is logged, not raised (the
+    lease is taken over once the run is no longer running)."""
     try:
         _query(base, log)(lease.release_sql(schemas, holder.run), lease.leases_sql(schemas, holder.max_age_h))
     except Exception as exc:
@@ -90,7 +86,9 @@ def publish(
     base: DbtCall, zone: str, schemas: Sequence[str], relations: Sequence[str], holder: Holder, log: Log
 ) -> None:
     """Swap the zone's staging copy live in one step, if this run still holds the zone's lease
-    and staging holds every relation the zone builds."""
+    and staging holds every relation the zone builds; then give the lease back. A run whose
+    stage or publish failed keeps the lease, so that clearing its failed tasks can still publish
+    its staging copy; the next run takes it over once this one is no longer running."""
     wh = describe(base, [*schemas, lease.SCHEMA], log)
     if not _lease_table(wh):
         raise PublishError(
@@ -98,14 +96,12 @@ def publish(
             "not take the zone's lease (a stage from an older sluice?); run the DAG again"
         )
     lease.check(_query(base, log), schemas, zone, holder)
-    try:
-        statements = publish_sql(wh, schemas, relations)
-        if wh.engine != "snowflake":
-            run_sql(base, statements, log)
-        else:
-            _snowflake_publish(base, wh, schemas, statements, log)
-    finally:
-        release(base, schemas, holder, log)
+    statements = publish_sql(wh, schemas, relations)
+    if wh.engine != "snowflake":
+        run_sql(base, statements, log)
+    else:
+        _snowflake_publish(base, wh, schemas, statements, log)
+    release(base, schemas, holder, log)
     log(f"zone {zone}: published " + ", ".join(wh.q(s) for s in schemas))
 
 
@@ -135,11 +131,9 @@ def _snowflake_publish(
 
 
 def report_blocked(
-    base: DbtCall, zone: str, schemas: Sequence[str], blockers: Sequence[str], holder: Holder, log: Log
+    base: DbtCall, zone: str, schemas: Sequence[str], blockers: Sequence[str], log: Log
 ) -> None:
-    """Say what held the publish back and how to look at the staging copy; give the zone's lease
-    back; then fail."""
-    release(base, schemas, holder, log)
+    """Say what held the publish back and how to look at the staging copy; then fail."""
     log(f"zone {zone} NOT published: live stays on the previous version. Blocked by:")
     for blocker in blockers:
         log(f"  {blocker}")
