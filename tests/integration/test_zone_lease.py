@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import shutil
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -232,5 +231,4 @@ def _race(dsn: str, runs: list[str]) -> list[str]:
         t.start()
     for t in threads:
         t.join(60)
-    time.sleep(0)
     return winners
