@@ -75,6 +75,17 @@ class Warehouse:
             cur.execute(sql)
             return list(cur.fetchall())
 
+    def write(self, sql: str) -> None:
+        if self.engine == "duckdb":
+            import duckdb
+
+            with duckdb.connect(str(self.box.duckdb)) as con:
+                con.execute(sql)
+            return
+        with contextlib.closing(psycopg2.connect(self.dsn)) as con, con.cursor() as cur:
+            cur.execute(sql)
+            con.commit()
+
     def schemas(self) -> set[str]:
         return {r[0] for r in self.rows("select schema_name from information_schema.schemata")}
 
@@ -218,10 +229,16 @@ def test_zone_publishes_all_at_once_keeps_live_on_failure_and_publishes_after_th
     blocked_events = asset_events(box).count("x-sluice://atomic_orders/gold")
     assert blocked_events == 2, "a blocked publish announces nothing"
 
-    # the fix: the next run publishes, and the incremental model holds each order once
+    # the fix: the next run publishes, and the incremental model holds each order once; the zone's
+    # lease, left behind by a run this Airflow no longer has, is taken over
+    wh.write(
+        "update sluice.zone_leases set run_id = 'atomic_orders/manual__gone', taken_at = current_timestamp"
+    )
     write_orders(box, BASE + MORE + [(7, 14, 900, "2026-11-05")])
     code, log, states = run_dag(box)
     assert code == 0, log[-4000:]
+    assert "taking over the lease of run atomic_orders/manual__gone on schema gold: " in log, log[-4000:]
+    assert re.search(r"zone gold: leased to run atomic_orders/manual__\S+", log)
     assert wh.totals() == (1925, 1925)
     history = wh.rows("select order_id, count(*) from gold.order_history group by order_id order by 1")
     assert history == [(i, 1) for i in range(1, 8)]

@@ -20,6 +20,7 @@ from fakesnow.server import app
 from sluice.errors import DbtCommandError
 from sluice.runtime import zone
 from sluice.runtime.dbt import DbtCall, DbtProcess
+from sluice.runtime.lease import Holder
 from sluice.runtime.publish import PublishError, publish_sql, stage_sql
 from tests.conftest import REPO
 
@@ -77,7 +78,7 @@ def test_stage_and_staged_build_run_on_dbt_snowflake(project: tuple[Path, str]) 
     dbt(project, "seed", "path:seeds")
     dbt(project, "run", "path:models/bronze")
     lines: list[str] = []
-    zone.stage(base, "gold", ["gold"], ["gold.order_history"], lines.append)
+    zone.stage(base, "gold", ["gold"], ["gold.order_history"], Holder("atomic/run_1"), lines.append)
     assert f'sql: create schema "{db}"."GOLD__STAGING"' in lines
 
     built = dbt(project, "run", "path:models/gold", '{"sluice_staging": ["gold"]}')
@@ -94,7 +95,7 @@ def test_stage_and_staged_build_run_on_dbt_snowflake(project: tuple[Path, str]) 
     # first publish: the statement sluice sends, which fakesnow cannot run (no schema rename)
     assert publish_sql(wh, ["gold"]) == [f'alter schema "{db}"."GOLD__STAGING" rename to "{db}"."GOLD"']
     with pytest.raises(DbtCommandError, match="syntax error"):
-        zone.publish(base, "gold", ["gold"], lines.append)
+        zone.publish(base, "gold", ["gold"], [], Holder("atomic/run_1"), lines.append)
 
 
 @pytest.mark.parametrize(
@@ -125,5 +126,5 @@ def test_a_schema_name_snowflake_cannot_hold_unquoted_is_refused_after_a_safe_de
     base = DbtCall("run-operation", (), project, project, "fakesnow")
     name = "it's gold\\'); drop database x; --\\"
     with pytest.raises(PublishError, match="is not a plain identifier") as err:
-        zone.stage(base, "gold", [name], [], print)
+        zone.stage(base, "gold", [name], [], Holder("atomic/run_1"), print)
     assert repr(name) in str(err.value)

@@ -17,7 +17,7 @@ import pytest
 from sluice.errors import LocalSyncError
 from sluice.runtime.dbt import DbtCall, DbtProcess
 from sluice.runtime.duckdb_lock import duckdb_lock_path
-from sluice.runtime.local_airbyte import LocalSyncResult, StreamSelection, run_local_sync
+from sluice.runtime.local_airbyte import LocalSyncResult, StreamSelection, run_local_sync, state_file
 from sluice.runtime.locks import exclusive
 from tests.integration.conftest import Sandbox, query
 
@@ -177,6 +177,48 @@ def test_dbt_and_ingestion_on_one_duckdb_file_take_turns(
         box.duckdb, "select (select count(*) from raw.users), (select count(*) from raw.raw_accounts)"
     )
     assert counts[0][0] == 20 and counts[0][1] > 0
+
+
+def test_a_second_sync_of_a_connection_waits_for_the_first_instead_of_failing(tmp_path: Path) -> None:
+    """Two runs triggered seconds apart both ingest: the second sync waits for the first and
+    then reads on from its state."""
+    config = {"count": 12, "seed": 5, "parallelism": 1, "always_updated": False}
+    results: list[LocalSyncResult] = []
+    errors: list[BaseException] = []
+    logs: list[list[str]] = [[], []]
+
+    def second(log: list[str]) -> None:
+        try:
+            results.append(sync(tmp_path, config, USERS, log=log))
+        except BaseException as exc:  # collected for the main thread to assert on
+            errors.append(exc)
+
+    # a first sync holds the connection: the second says why it waits, and waits
+    (tmp_path / "state").mkdir()
+    with exclusive(state_file(tmp_path / "state", "shop").with_suffix(".lock"), lambda _: None):
+        waiting = threading.Thread(target=second, args=(logs[0],))
+        waiting.start()
+        deadline = time.monotonic() + 60
+        while not logs[0] and not errors and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not errors, errors
+        assert logs[0][0].endswith(
+            "a sync of airbyte connection 'shop' is already running; this one waits for it"
+        )
+        time.sleep(0.5)
+        assert waiting.is_alive() and not (tmp_path / "w.duckdb").exists()
+    waiting.join(120)
+    assert not errors, errors
+
+    # and two real syncs at once: both succeed, the later one reading on from the earlier's state
+    threads = [threading.Thread(target=second, args=(log,)) for log in ([], logs[1])]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    assert not errors, errors
+    assert sorted(r.rows["users"] for r in results) == [0, 0, 12]
+    assert query(tmp_path / "w.duckdb", "select count(*), count(distinct id) from raw.users") == [(12, 12)]
 
 
 def _children_reading() -> list[int]:

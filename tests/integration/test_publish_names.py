@@ -17,12 +17,16 @@ import pytest
 
 from sluice.runtime import zone
 from sluice.runtime.dbt import DbtCall
+from sluice.runtime.lease import Holder
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
 PROJECT = Path(__file__).parent / "atomic_project"
 SCHEMA = 'o\'brien "x"; drop schema sentinel cascade; --'
 STAGING = SCHEMA + "__staging"
+RUN = Holder("names/manual__1")
+#: what the zone built this run: staging must hold it before a publish
+BUILT = [f"{SCHEMA}.daily", f"{SCHEMA}.order history"]
 
 
 def ident(name: str) -> str:
@@ -70,12 +74,12 @@ def test_duckdb_zone_with_a_hostile_schema_name_stages_and_publishes_through_dbt
             con.execute(sql)
     base = DbtCall("run-operation", (), project, project, "local")
     lines: list[str] = []
-    zone.stage(base, "gold", [SCHEMA], [f"{SCHEMA}.order history"], lines.append)
+    zone.stage(base, "gold", [SCHEMA], [f"{SCHEMA}.order history"], RUN, lines.append)
     with duckdb.connect(str(path)) as con:
         con.execute(f"create table {staging}.daily as select 2 as total")
         con.execute(f'insert into {staging}."order history" values (2)')
         con.execute(f"create view {staging}.v as select total from {staging}.daily")
-    zone.publish(base, "gold", [SCHEMA], lines.append)
+    zone.publish(base, "gold", [SCHEMA], BUILT, RUN, lines.append)
     with duckdb.connect(str(path), read_only=True) as con:
         assert con.execute(f"select total from {live}.v").fetchall() == [(2,)]
         history = con.execute(f'select order_id from {live}."order history" order by 1').fetchall()
@@ -108,12 +112,12 @@ def test_postgres_zone_with_a_hostile_schema_name_stages_and_publishes_through_d
     )
     base = DbtCall("run-operation", (), project, project, "postgres")
     lines: list[str] = []
-    zone.stage(base, "gold", [SCHEMA], [f"{SCHEMA}.order history"], lines.append)
+    zone.stage(base, "gold", [SCHEMA], [f"{SCHEMA}.order history"], RUN, lines.append)
     run(
         f"create table {staging}.daily as select 2 as total",
         f'insert into {staging}."order history" values (2)',
     )
-    zone.publish(base, "gold", [SCHEMA], lines.append)
+    zone.publish(base, "gold", [SCHEMA], BUILT, RUN, lines.append)
     assert run(f"select total from {live}.daily") == [(2,)]
     assert run(f'select order_id from {live}."order history" order by 1') == [(1,), (2,)]
     schemata = {r[0] for r in run("select schema_name from information_schema.schemata")}

@@ -29,6 +29,7 @@ MACROS = {
     "macro.shop.sluice_schema": {"depends_on": {"macros": []}},
     "macro.shop.sluice_describe": {"depends_on": {"macros": []}},
     "macro.shop.sluice_run_sql": {"depends_on": {"macros": []}},
+    "macro.shop.sluice_query": {"depends_on": {"macros": []}},
 }
 
 

@@ -77,3 +77,18 @@
 {% macro sluice_snowflake_ident(name) -%}
     "{{ name | upper | replace('"', '""') }}"
 {%- endmacro %}
+
+{# Runs sluice's statements in one transaction, then logs "SLUICE-RESULT {json}" with the rows of its query, every value as text: how a zone's lease (sluice.zone_leases) is taken, checked and given back. #}
+{% macro sluice_query(statements, query) %}
+    {%- for sql in statements -%}
+        {%- call statement('sluice_' ~ loop.index, auto_begin=True) -%}{{ sql }}{%- endcall -%}
+    {%- endfor -%}
+    {%- if statements -%}{%- do adapter.commit() -%}{%- endif -%}
+    {%- set rows = [] -%}
+    {%- for row in run_query(query).rows -%}
+        {%- set values = [] -%}
+        {%- for value in row -%}{%- do values.append(none if value is none else (value ~ '')) -%}{%- endfor -%}
+        {%- do rows.append(values) -%}
+    {%- endfor -%}
+    {{ log('SLUICE-RESULT ' ~ tojson({'rows': rows}), info=True) }}
+{% endmacro %}

@@ -9,6 +9,7 @@ from airflow.sdk import BaseOperator
 from sluice.errors import SluiceError
 from sluice.runtime import zone
 from sluice.runtime.dbt import DbtCall, DbtProcess
+from sluice.runtime.lease import Holder
 
 
 class DbtNodeOperator(BaseOperator):
@@ -64,15 +65,17 @@ class ZoneStepOperator(BaseOperator):
     zone: str = ""
     schemas: tuple[str, ...] = ()
     keep: tuple[str, ...] = ()
+    relations: tuple[str, ...] = ()
     call: DbtCall | None = None
 
     def execute(self, context: Any) -> None:
         if self.call is None:
             raise SluiceError(f"{self.task_id}: no dbt call; build this operator with zone_task()")
-        if self.step == "stage":
-            zone.stage(self.call, self.zone, self.schemas, self.keep, self.log.info)
-            return
         ti = context["ti"]
+        holder = Holder(f"{ti.dag_id}/{ti.run_id}", lambda run: _run_is_live(ti, run, self.log.info))
+        if self.step == "stage":
+            zone.stage(self.call, self.zone, self.schemas, self.keep, holder, self.log.info)
+            return
         states = ti.get_task_states(
             dag_id=ti.dag_id, task_ids=sorted(self.upstream_task_ids), run_ids=[ti.run_id]
         )
@@ -83,13 +86,33 @@ class ZoneStepOperator(BaseOperator):
         ]
         if blockers:
             zone.report_blocked(self.call, self.zone, self.schemas, blockers, self.log.info)
-        zone.publish(self.call, self.zone, self.schemas, self.log.info)
+        zone.publish(self.call, self.zone, self.schemas, self.relations, holder, self.log.info)
+
+
+def _run_is_live(ti: Any, run: str, log: Any) -> bool:
+    """Whether the DAG run that holds a zone's lease ("<dag_id>/<run_id>") is queued or running;
+    when Airflow cannot say, it counts as running (its lease is then only taken over by age)."""
+    dag_id, _, run_id = run.partition("/")
+    try:
+        count = ti.get_dr_count(dag_id=dag_id, run_ids=[run_id], states=["queued", "running"])
+    except Exception as exc:  # an unanswered question must not free a lease
+        log(f"could not ask Airflow whether run {run} is running ({exc}); taking it as running")
+        return True
+    return bool(count)
 
 
 def zone_task(
-    step: str, zone_name: str, schemas: tuple[str, ...], keep: tuple[str, ...], call: DbtCall, **kwargs: Any
+    step: str,
+    zone_name: str,
+    schemas: tuple[str, ...],
+    keep: tuple[str, ...],
+    call: DbtCall,
+    *,
+    relations: tuple[str, ...] = (),
+    **kwargs: Any,
 ) -> ZoneStepOperator:
-    """A ZoneStepOperator; ``call`` gives the project, target and execution to run dbt with."""
+    """A ZoneStepOperator; ``call`` gives the project, target and execution to run dbt with;
+    ``relations`` the publish task checks in staging before the swap."""
     if step == "publish":
         # runs once everything upstream is done and something passed: a failed model or test of
         # the zone gets its report, while a zone that never ran (an earlier zone failed) is
@@ -97,4 +120,5 @@ def zone_task(
         kwargs.setdefault("trigger_rule", "all_done_min_one_success")
     op = ZoneStepOperator(**kwargs)
     op.step, op.zone, op.schemas, op.keep, op.call = step, zone_name, schemas, keep, call
+    op.relations = relations
     return op

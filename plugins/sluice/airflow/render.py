@@ -111,6 +111,7 @@ def render_dag(sf: SpecFile, plan: Plan, paths: DbtPaths) -> DAG:
                 assert task.zone is not None
                 if task.kind is TaskKind.PUBLISH:
                     kwargs["outlets"] = _assets(spec.pipeline, task.zone, plan)
+                    kwargs["relations"] = task.relations
                 ops[task.id] = zone_task(task.kind.value, task.zone, task.schemas, task.keep, call, **kwargs)
             else:
                 ops[task.id] = copies.dbt_task(call, task.name, group, kwargs["doc_md"])

@@ -99,7 +99,7 @@ def _node(uid: str, raw: Mapping[str, Any]) -> Node:
 
 
 #: macros whose calls sluice checks (atomic publish needs generate_schema_name to stage)
-CHECKED_MACROS = frozenset({"generate_schema_name", "sluice_describe", "sluice_run_sql"})
+CHECKED_MACROS = frozenset({"generate_schema_name", "sluice_describe", "sluice_run_sql", "sluice_query"})
 
 
 def _macro_calls(macros: Mapping[str, Any]) -> dict[str, frozenset[str]]:

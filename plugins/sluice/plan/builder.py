@@ -364,7 +364,7 @@ class _Assembler:
             )
             self.tasks.append(((zi, -2, 0), task))
 
-    def add_gateways(self, last: int) -> None:
+    def add_gateways(self, last: int, built: dict[int, tuple[str, ...]]) -> None:
         for zi, zone in enumerate(self.spec.zones):
             upstream = set(self.zone_members[zi]) | ({self.gateway(zi - 1)} if zi else set())
             task = Task(
@@ -375,21 +375,22 @@ class _Assembler:
                 upstream=tuple(sorted(upstream)),
                 doc={"zone": zone.name, "description": zone.description or ""},
                 schemas=self.schemas.get(zi, ()),
+                relations=built.get(zi, ()),
             )
             self.tasks.append(((zi, last, 0), task))
 
 
 def _atomic_zones(
     spec: PipelineSpec, manifest: Manifest, zone_of: dict[str, int]
-) -> tuple[dict[int, tuple[str, ...]], dict[int, tuple[str, ...]]]:
-    """Per atomic zone: the schemas it owns, and its relations that build on their own history
-    (incremental models, snapshots). A schema shared with anything outside the zone would be
-    swapped along with it, so that is an error."""
+) -> tuple[dict[int, tuple[str, ...]], dict[int, tuple[str, ...]], dict[int, tuple[str, ...]]]:
+    """Per atomic zone: the schemas it owns, its relations that build on their own history
+    (incremental models, snapshots), and all the relations it builds. A schema shared with
+    anything outside the zone would be swapped along with it, so that is an error."""
     atomic = [zi for zi, z in enumerate(spec.zones) if z.publish == "atomic"]
     if not atomic:
-        return {}, {}
+        return {}, {}, {}
     calls = manifest.macro_calls
-    missing = [m for m in ("sluice_describe", "sluice_run_sql") if m not in calls]
+    missing = [m for m in ("sluice_describe", "sluice_run_sql", "sluice_query") if m not in calls]
     if missing or "sluice_schema" not in calls.get("generate_schema_name", frozenset()):
         raise PlanError(
             f"zones[{atomic[0]}].publish",
@@ -398,6 +399,7 @@ def _atomic_zones(
         )
     schemas: dict[int, tuple[str, ...]] = {}
     keep: dict[int, tuple[str, ...]] = {}
+    built: dict[int, tuple[str, ...]] = {}
     for zi in atomic:
         members = [manifest.nodes[u] for u, z in zone_of.items() if z == zi]
         owned = {n.schema for n in members if n.schema}
@@ -424,7 +426,8 @@ def _atomic_zones(
                 if n.materialized in ("incremental", "snapshot") or n.resource_type == "snapshot"
             )
         )
-    return schemas, keep
+        built[zi] = tuple(sorted(f"{n.schema}.{n.alias}" for n in members))
+    return schemas, keep, built
 
 
 def build_plan(
@@ -449,7 +452,7 @@ def build_plan(
     _check_parents(graph)
 
     tr = translator(list(nodes.values()) + [manifest.sources[s] for s in loose if s])
-    schemas, keep = _atomic_zones(spec, manifest, zone_of)
+    schemas, keep, built = _atomic_zones(spec, manifest, zone_of)
     syncs = tuple(f"{INGEST_GROUP}.{c}" for c in spec.ingest.connections) if spec.ingest else ()
     out = _Assembler(spec, tr, [z.name for z in spec.zones], schemas=schemas, ingest=syncs)
     out.taken.update(syncs)
@@ -459,7 +462,7 @@ def build_plan(
     out.add_loose_tests(manifest, loose)
     for uid in order:
         out.add_node(nodes[uid], zone_of[uid], position[uid], graph, zone_of, tests_of.get(uid, []))
-    out.add_gateways(len(order))
+    out.add_gateways(len(order), built)
     out.tasks.sort(key=lambda kt: kt[0])
     return Plan(
         pipeline=spec.pipeline,

@@ -23,7 +23,7 @@ from sluice.spec.loader import SpecFile
 from sluice.spec.paths import dbt_paths
 
 DIR_VAR = "SLUICE_PLAN_DIR"
-FORMAT = 2  # 2: atomic zones (task schemas, kept relations)
+FORMAT = 3  # 2: atomic zones (task schemas, kept relations); 3: relations a publish checks
 
 
 def plan_dir(sf: SpecFile) -> Path:

@@ -47,6 +47,9 @@ class Task:
     schemas: tuple[str, ...] = ()
     #: stage task: live relations ("schema.name") copied into staging, which build on history
     keep: tuple[str, ...] = ()
+    #: publish task: relations ("schema.alias") the zone's models, seeds and snapshots build;
+    #: a staging copy that lacks one is not this run's and is not published
+    relations: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -99,6 +102,7 @@ class Plan:
                     t.blocking,
                     list(t.schemas),
                     list(t.keep),
+                    list(t.relations),
                 ]
                 for t in self.tasks
             ],
@@ -125,7 +129,8 @@ class Plan:
                     blocking,
                     tuple(sc),
                     tuple(kp),
+                    tuple(rel),
                 )
-                for tid, kind, zone, node, up, sel, doc, blocking, sc, kp in data["tasks"]
+                for tid, kind, zone, node, up, sel, doc, blocking, sc, kp, rel in data["tasks"]
             ),
         )

@@ -18,7 +18,6 @@ same one dbt tasks take, so ingestion and dbt never write the file at once.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -144,18 +143,13 @@ class _Sync:
 
     @contextlib.contextmanager
     def only_one(self) -> Iterator[None]:
-        """One sync per connection at a time (as an Airbyte server answers 409), and the
-        connector's working files removed whatever happens."""
+        """One sync per connection at a time: a second one waits for the first (two runs
+        triggered seconds apart must both succeed; it then reads on from the first's state), and
+        the connector's working files are removed whatever happens."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        busy = f"a sync of airbyte connection '{self.connection}' is already running; this one waits for it"
         try:
-            with state_file(self.state_dir, self.connection).with_suffix(".lock").open("a") as handle:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    raise LocalSyncError(
-                        f"airbyte connection '{self.connection}': "
-                        "a sync of this connection is already running"
-                    ) from None
+            with exclusive(state_file(self.state_dir, self.connection).with_suffix(".lock"), self.log, busy):
                 yield
         finally:
             shutil.rmtree(self.work, ignore_errors=True)

@@ -171,19 +171,35 @@ def _kept(schemas: Sequence[str], keep: Sequence[str]) -> list[tuple[str, str]]:
     return out
 
 
-def publish_sql(wh: Warehouse, schemas: Sequence[str]) -> list[str]:
-    """The statements that make every staged schema live at once; empty staging is an error."""
+def publish_sql(wh: Warehouse, schemas: Sequence[str], relations: Sequence[str] = ()) -> list[str]:
+    """The statements that make every staged schema live at once. Empty staging is an error, and
+    so is staging that lacks any of ``relations`` ("schema.name": what the zone built this run):
+    it is not this run's copy, and publishing it would drop live tables."""
     _check_names(wh, schemas)
     missing = [s for s in schemas if not wh.has(staging_name(s))]
     if missing:
         raise PublishError(
             "nothing staged to publish: " + ", ".join(wh.q(staging_name(s)) for s in missing) + " missing"
         )
+    absent = unstaged(wh, schemas, relations)
+    if absent:
+        raise PublishError(
+            f"staging lacks {len(absent)} relation(s) this run built: "
+            + ", ".join(absent)
+            + "; it is not this run's staging copy, so live stays as it was"
+        )
     if wh.engine == "snowflake":
         return _snowflake_publish(wh, schemas)
     if wh.engine == "postgres":
         return _postgres_publish(wh, schemas)
     return _duckdb_publish(wh, schemas)
+
+
+def unstaged(wh: Warehouse, schemas: Sequence[str], relations: Sequence[str]) -> list[str]:
+    """The relations ("schema.name") missing from their schema's staging copy."""
+    wanted = _kept(schemas, relations)
+    staged = {(s.lower(), r.name.lower()) for s, _ in wanted for r in wh.rels(staging_name(s))}
+    return [wh.q(staging_name(s), name) for s, name in wanted if (s.lower(), name.lower()) not in staged]
 
 
 def _snowflake_publish(wh: Warehouse, schemas: Sequence[str]) -> list[str]:

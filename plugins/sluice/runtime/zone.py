@@ -1,5 +1,7 @@
 """Run an atomic zone's stage and publish steps through dbt (run-operation on the project's
-sluice macros), so they use the same target, credentials and DuckDB lock as the zone's models."""
+sluice macros), so they use the same target, credentials and DuckDB lock as the zone's models.
+Both hold the zone's lease (see sluice.runtime.lease): one DAG run at a time stages, builds and
+publishes a zone."""
 
 from __future__ import annotations
 
@@ -8,7 +10,9 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from sluice.runtime import lease
 from sluice.runtime.dbt import DbtCall, DbtProcess
+from sluice.runtime.lease import Holder
 from sluice.runtime.publish import (
     PublishError,
     Warehouse,
@@ -41,21 +45,63 @@ def run_sql(base: DbtCall, statements: Sequence[str], log: Log) -> None:
     _operation(base, "sluice_run_sql", {"statements": list(statements)}, log)
 
 
-def stage(base: DbtCall, zone: str, schemas: Sequence[str], keep: Sequence[str], log: Log) -> None:
-    """Start a fresh staging copy of the zone (live incremental models and snapshots copied in)."""
-    wh = describe(base, schemas, log)
+def _query(base: DbtCall, log: Log) -> lease.Query:
+    def query(statements: Sequence[str], sql: str) -> list[list[str | None]]:
+        for statement in statements:
+            log(f"sql: {statement}")
+        rows: list[list[str | None]] = _operation(
+            base, "sluice_query", {"statements": list(statements), "query": sql}, log
+        )["rows"]
+        return rows
+
+    return query
+
+
+def _lease_table(wh: Warehouse) -> bool:
+    return any(r.name.lower() == "zone_leases" for r in wh.rels(lease.SCHEMA))
+
+
+def stage(
+    base: DbtCall, zone: str, schemas: Sequence[str], keep: Sequence[str], holder: Holder, log: Log
+) -> None:
+    """Take the zone's lease, then start a fresh staging copy of the zone (live incremental
+    models and snapshots copied in)."""
+    first = describe(base, [*schemas, lease.SCHEMA], log)
+    lease.acquire(_query(base, log), schemas, zone, holder, log, _lease_table(first))
+    wh = describe(base, schemas, log)  # as it is now: another run may have published meanwhile
     run_sql(base, stage_sql(wh, schemas, keep), log)
     log(f"zone {zone}: staging ready in " + ", ".join(wh.q(staging_name(s)) for s in schemas))
 
 
-def publish(base: DbtCall, zone: str, schemas: Sequence[str], log: Log) -> None:
-    """Swap the zone's staging copy live in one step."""
-    wh = describe(base, schemas, log)
-    statements = publish_sql(wh, schemas)
+def release(base: DbtCall, schemas: Sequence[str], holder: Holder, log: Log) -> None:
+    """Give the zone's lease back after a publish; a failure to do so is logged, not raised (the
+    lease is taken over once the run is no longer running)."""
+    try:
+        _query(base, log)(lease.release_sql(schemas, holder.run), lease.leases_sql(schemas, holder.max_age_h))
+    except Exception as exc:
+        log(f"could not give back the lease of run {holder.run}: {exc}")
+
+
+def publish(
+    base: DbtCall, zone: str, schemas: Sequence[str], relations: Sequence[str], holder: Holder, log: Log
+) -> None:
+    """Swap the zone's staging copy live in one step, if this run still holds the zone's lease
+    and staging holds every relation the zone builds; then give the lease back. A run whose
+    stage or publish failed keeps the lease, so that clearing its failed tasks can still publish
+    its staging copy; the next run takes it over once this one is no longer running."""
+    wh = describe(base, [*schemas, lease.SCHEMA], log)
+    if not _lease_table(wh):
+        raise PublishError(
+            f"zone {zone} not published: no lease table {lease.TABLE}, so this run's stage task did "
+            "not take the zone's lease (a stage from an older sluice?); run the DAG again"
+        )
+    lease.check(_query(base, log), schemas, zone, holder)
+    statements = publish_sql(wh, schemas, relations)
     if wh.engine != "snowflake":
         run_sql(base, statements, log)
     else:
         _snowflake_publish(base, wh, schemas, statements, log)
+    release(base, schemas, holder, log)
     log(f"zone {zone}: published " + ", ".join(wh.q(s) for s in schemas))
 
 
