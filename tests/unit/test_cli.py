@@ -87,6 +87,21 @@ def test_a_copied_spec_never_takes_the_live_dag_over(specs: Path, capsys: pytest
     assert [sf.spec.schedule for sf, _ in result.plans] == ["0 5 * * *"]
 
 
+def test_a_copy_cannot_take_over_while_the_owning_file_is_broken(
+    specs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    owner = specs / "payments_daily.yml"
+    (specs / "a_new_team.yml").write_text(owner.read_text())
+    owner.write_text(owner.read_text().replace("zones:", "zonez:"))
+    assert main(["validate", str(specs)]) == 1
+    out = capsys.readouterr().out
+    assert (
+        f"{specs / 'a_new_team.yml'}:2: pipeline: 'payments_daily' belongs to "
+        f"{specs / 'payments_daily.yml'}, the file named after it" in out
+    )
+    assert plan_folder([specs]).plans == []
+
+
 def test_an_id_claimed_by_two_files_named_otherwise_loads_neither(
     specs: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -73,44 +73,49 @@ def plan_folder(
     spec, whatever went wrong with it, is a problem line naming it; the others go on all the same."""
     out = FolderPlan()
     planned: list[tuple[SpecFile, Plan]] = []
-    for path in spec_paths(paths):
+    files = spec_paths(paths)
+    for path in files:
         try:
             planned.append(_plan_one(path, every_environment, manifest, check, out))
         except SluiceError as exc:
             out.problems.extend(problem_lines(exc))
         except Exception as exc:  # one spec must never take the others down with it
             out.problems.append(unexpected(path, exc))
-    _claim_ids(planned, out, warn_names=every_environment)
+    _claim_ids(planned, files, out, warn_names=every_environment)
     return out
 
 
-def _claim_ids(planned: list[tuple[SpecFile, Plan]], out: FolderPlan, *, warn_names: bool) -> None:
-    """A pipeline id belongs to the spec file named after it (``payments_daily.yml``). When
-    several files claim one id, the one named after it builds the DAG and the others are refused;
-    when none is, all are refused: a copied spec can never silently take a live DAG over."""
+def _claim_ids(
+    planned: list[tuple[SpecFile, Plan]], paths: list[Path], out: FolderPlan, *, warn_names: bool
+) -> None:
+    """A pipeline id belongs to the spec file named after it (``payments_daily.yml``), even while
+    that file is broken: no other file may build that DAG. An id that two files claim, neither
+    named after it, is refused in both. So a copied spec can never silently take a DAG over."""
+    named: dict[str, list[Path]] = defaultdict(list)
+    for path in paths:
+        named[path.stem].append(path)
     claims: dict[str, list[tuple[SpecFile, Plan]]] = defaultdict(list)
     for sf, plan in planned:
         claims[sf.spec.pipeline].append((sf, plan))
     for pipeline, claimants in claims.items():
-        owners = [c for c in claimants if c[0].path.stem == pipeline]
-        if len(claimants) == 1:
-            out.plans.extend(claimants)
-            if warn_names and not owners:
-                out.warnings.append(
-                    f"{_at_id(claimants[0][0])}: warning: name this file {pipeline}.yml: the file named "
-                    "after a pipeline id owns it, so a copy of this file could not take the DAG over"
-                )
-            continue
-        owner = owners[0] if len(owners) == 1 else None
-        if owner is not None:
-            out.plans.append(owner)
-        for sf, _ in claimants:
-            if owner is not None and sf is owner[0]:
+        owner = named[pipeline][0] if len(named[pipeline]) == 1 else None
+        where = {sf.path: _at_id(sf) for sf, _ in claimants}
+        for sf, plan in claimants:
+            if sf.path == owner or (owner is None and len(claimants) == 1):
+                out.plans.append((sf, plan))
+                if warn_names and owner is None:
+                    out.warnings.append(
+                        f"{where[sf.path]}: warning: name this file {pipeline}.yml: the file named after "
+                        "a pipeline id owns it, so a copy of this file could not take the DAG over"
+                    )
                 continue
-            others = ", ".join(_at_id(o) for o, _ in claimants if o is not sf)
             if owner is not None:
-                why = f"'{pipeline}' belongs to {_at_id(owner[0])}, the file named after it; use another id"
+                why = (
+                    f"'{pipeline}' belongs to {where.get(owner) or display_path(owner)}, the file named "
+                    "after it; use another id"
+                )
             else:
+                others = ", ".join(w for p, w in where.items() if p != sf.path)
                 why = (
                     f"'{pipeline}' is also the id in {others}; none of them is loaded until one "
                     f"is named {pipeline}.yml (that file owns the id) or the others use other ids"
