@@ -133,3 +133,16 @@ def test_committed_json_schema_is_current() -> None:
 def test_the_chosen_environment_still_lists_every_environment(tmp_path: Path) -> None:
     sf = load_spec(write(tmp_path, GOOD), "prod")
     assert set(sf.spec.environments) == {"prod"}
+
+
+def test_editors_accept_x_anchor_keys_and_merge_keys() -> None:
+    """The JSON Schema editors check against agrees with sluice: x- keys hold anchors."""
+    import jsonschema
+    import yaml
+
+    schema = json.loads((DEMO_SPEC.parent / SCHEMA_NAME).read_text())
+    text = "x-zone: &zone {publish: barrier}\npipeline: p\nzones:\n  - <<: *zone\n    name: a\n"
+    text += "    select: [x]\n"
+    jsonschema.validate(yaml.safe_load(text), schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(yaml.safe_load(text.replace("x-zone", "y-zone")), schema)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sluice.spec.loader import EXTENSION_PREFIX
 from sluice.spec.models import PipelineSpec
 
 SCHEMA_NAME = "spec.schema.json"
@@ -15,6 +16,8 @@ def spec_json_schema() -> dict[str, Any]:
     schema = PipelineSpec.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "sluice pipeline spec"
+    # top-level x- keys hold YAML anchors for merge keys; sluice ignores them
+    schema["patternProperties"] = {f"^{EXTENSION_PREFIX}": {}}
     return schema
 
 
