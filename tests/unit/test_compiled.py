@@ -102,10 +102,14 @@ def test_each_environment_has_its_own_plan(project: Path) -> None:
     assert not any(t.kind.value == "test" for t in prod.tasks)
 
 
-def test_corrupt_plan_file_is_rebuilt(project: Path) -> None:
+@pytest.mark.parametrize(
+    "corrupt",
+    ["{not json", "[" * 100_000 + "]" * 100_000, '{"format": 3, "spec": 1, "plan": {"tasks": [[1]]}}'],
+)
+def test_corrupt_plan_file_is_rebuilt(project: Path, corrupt: str) -> None:
     sf = load_spec(project / "p.yml")
     good = load_plan(sf)
-    plan_path(sf).write_text("{not json")
+    plan_path(sf).write_text(corrupt)
     assert load_plan(sf) == good
     assert json.loads(plan_path(sf).read_text())["plan"]["pipeline"] == "shop"
 

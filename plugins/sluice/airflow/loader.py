@@ -88,7 +88,7 @@ def _read_verdict(sf: SpecFile) -> tuple[bool, str | None]:
         doc = json.loads(_verdict_path(sf).read_bytes())
         if doc["key"] == version_key(sf):
             return True, doc["error"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):  # a corrupt file is rebuilt
         pass
     return False, None
 

@@ -111,7 +111,7 @@ def load_plan(sf: SpecFile) -> Plan:
         doc = json.loads(path.read_bytes())
         if _fresh(doc, _spec_key(sf), dbt_paths(sf).manifest):
             return Plan.from_dict(doc["plan"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):  # a corrupt file is rebuilt
         pass
     plan = plan_spec(sf)
     with contextlib.suppress(OSError):
