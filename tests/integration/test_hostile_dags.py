@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,17 @@ def parse(box: Sandbox) -> dict[str, Any]:
     done = box.python(BAG)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(next(x for x in done.stdout.splitlines() if x.startswith("JSON"))[4:])  # type: ignore[no-any-return]
+
+
+def validate_flags(box: Sandbox) -> set[str]:
+    """The spec files `sluice validate` finds a problem in (warnings aside)."""
+    done = box.run(sys.executable, "-m", "sluice.cli", "validate")
+    assert done.returncode in (0, 1), done.stderr[-2000:]
+    return {
+        line.split(":", 1)[0]
+        for line in done.stdout.splitlines()
+        if not re.match(r"^[^:]+(:\d+)?: warning[ :(]", line)
+    }
 
 
 def hostile_specs(pipelines: Path, root: Path) -> dict[str, str]:
@@ -135,6 +147,7 @@ def test_no_spec_takes_the_others_down(sandbox: Callable[..., Sandbox]) -> None:
     for name, pattern in expected.items():
         assert re.search(pattern, by_file[f"dags/pipelines/{name}"]), by_file[f"dags/pipelines/{name}"]
     assert all(len(line) < 400 and "Traceback" not in line for line in lines)
+    assert validate_flags(box) == set(by_file), "sluice validate says what the import says"
 
 
 @settings(max_examples=3, derandomize=True, database=None, deadline=None, phases=[Phase.generate])
@@ -154,5 +167,9 @@ def test_fuzzed_specs_beside_the_good_one_in_a_real_dagbag(
     loaded = {f"dags/pipelines/fuzz_{i}.yml" for i in range(len(specs))}
     errors: dict[str, str] = bag["errors"]
     assert set(errors) <= {str(box.dags / "sluice_errors.py")}, "the DAG file itself never fails"
+    refused = set()
     for line in "".join(errors.values()).splitlines():
         assert line.split(":", 1)[0] in loaded and "Traceback" not in line, line
+        refused.add(line.split(":", 1)[0])
+    # validate checks every environment, the import only the active one: it may flag more
+    assert refused <= validate_flags(box), "whatever sluice validate accepts, Airflow accepts"
