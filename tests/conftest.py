@@ -1,4 +1,4 @@
-"""Shared fixtures: paths of the repository, the demo project and the shared corpus."""
+"""Shared fixtures: paths of the repository, the demo project and the corpus of real manifests."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_CORPUS = REPO.parent / "shared" / "corpus"
+#: real dbt manifests (structural skeletons of public projects; see its README)
+CORPUS_DIR = REPO / "tests" / "data" / "corpus"
 DEMO_SPEC = REPO / "dags" / "pipelines" / "payments_daily.yml"
 DEMO_MANIFEST = REPO / "dbt" / "target" / "manifest.json"
 

@@ -1,4 +1,4 @@
-"""The plan over real manifests (../shared/corpus and the demo project) keeps the promises the
+"""The plan over real manifests (tests/data/corpus and the demo project) keeps the promises the
 corpus README lists, checked by code that shares nothing with the planner."""
 
 from __future__ import annotations
@@ -15,13 +15,9 @@ from sluice.plan.from_spec import plan_spec
 from sluice.plan.model import Plan, TaskKind
 from sluice.spec.loader import load_spec
 from sluice.spec.models import PipelineSpec
-from tests.conftest import DEMO_MANIFEST, DEMO_SPEC, SHARED_CORPUS
+from tests.conftest import DEMO_MANIFEST, DEMO_SPEC, CORPUS_DIR
 
-CORPUS = sorted(SHARED_CORPUS.glob("*.json"))
-
-
-def test_the_shared_corpus_is_there() -> None:
-    assert len(CORPUS) >= 2, f"expected the shared manifests under {SHARED_CORPUS}"
+CORPUS = sorted(CORPUS_DIR.glob("*.json"))
 
 
 def _ancestors(plan: Plan) -> dict[str, int]:
@@ -152,7 +148,7 @@ def test_plan_over_corpus_manifest_keeps_the_invariants(path: Path) -> None:
 
 
 def test_root_package_only_by_default_over_tuva() -> None:
-    raw = json.loads((SHARED_CORPUS / "tuva.json").read_text())
+    raw = json.loads((CORPUS_DIR / "tuva.json").read_text())
     spec = PipelineSpec.model_validate(
         {
             "pipeline": "tuva",
