@@ -33,7 +33,7 @@ help:
 	@echo "make run    - run the demo pipeline end to end on DuckDB (airflow dags test)"
 	@echo "make test   - lint, type-check and run the whole test suite"
 	@echo "make bench  - DAG import vs cosmos and dbt-airflow-factory, then execution under a scheduler"
-	@echo "make unit | integration | lint | manifest | lock | clean | bench-parse | bench-exec"
+	@echo "make unit | integration | lint | manifest | lock | clean | bench-parse | bench-exec | postgres"
 	@echo "make package [WHEELS=1] - the MWAA bundle in build/mwaa; make deploy ENV=dev - put it on MWAA"
 	@echo "make faker-venv | lock-faker  - the local Airbyte connector's own virtualenv"
 
@@ -87,14 +87,25 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff format --check plugins dags tests bench deploy
 	$(BIN)/mypy
 
+# the 30-second loop: no services, no Airflow or dbt processes
 unit: manifest
-	$(BIN)/pytest -q tests/unit
+	$(BIN)/pytest -q -m unit
 
-integration: manifest airflow-home faker-venv
-	$(BIN)/pytest -q tests/integration
+integration: manifest airflow-home faker-venv postgres
+	$(BIN)/pytest -q -m integration
 
-test: manifest airflow-home faker-venv lint check-infra
+test: manifest airflow-home faker-venv postgres lint check-infra
 	$(BIN)/pytest -q tests
+
+# PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth) for the integration tests: started
+# when a Debian cluster is installed but stopped
+.PHONY: postgres
+postgres:
+	@pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; \
+	command -v pg_lsclusters >/dev/null || { echo "PostgreSQL is not installed: apt-get install postgresql, then allow trust for host 127.0.0.1 in pg_hba.conf" >&2; exit 1; }; \
+	pg_lsclusters -h | while read -r version cluster _; do pg_ctlcluster "$$version" "$$cluster" start || true; done; \
+	for _ in $$(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; \
+	echo "PostgreSQL does not answer on 127.0.0.1:5432 (see pg_lsclusters)" >&2; exit 1
 
 lock: $(BIN)/.installed
 	$(BIN)/uv pip compile -q --no-header --python-version 3.11 requirements.txt requirements-dev.txt -o requirements.lock

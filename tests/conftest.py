@@ -13,6 +13,17 @@ DEMO_SPEC = REPO / "dags" / "pipelines" / "payments_daily.yml"
 DEMO_MANIFEST = REPO / "dbt" / "target" / "manifest.json"
 
 
+#: the test tiers, by folder: `pytest -m unit` is the fast loop (no services, ~30 s)
+TIERS = {"unit": "unit", "integration": "integration", "infra": "infra"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = TIERS.get(item.path.relative_to(REPO / "tests").parts[0])
+        if tier:
+            item.add_marker(tier)
+
+
 @pytest.fixture(autouse=True)
 def _no_ambient_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests choose their environment explicitly."""
