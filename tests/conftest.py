@@ -13,6 +13,12 @@ DEMO_SPEC = REPO / "dags" / "pipelines" / "payments_daily.yml"
 DEMO_MANIFEST = REPO / "dbt" / "target" / "manifest.json"
 
 
+def line_of(text: str, needle: str) -> int:
+    """The 1-based line of the first line of ``text`` holding ``needle``: what an error about
+    that line must say, computed from the input rather than copied from today's output."""
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
 #: the test tiers, by folder: `pytest -m unit` is the fast loop (no services, ~30 s)
 TIERS = {"unit": "unit", "integration": "integration", "infra": "infra"}
 

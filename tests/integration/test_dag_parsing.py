@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import line_of
 from tests.integration.conftest import Sandbox, dagbag_json
 
 pytestmark = pytest.mark.integration
@@ -56,7 +57,8 @@ def test_broken_spec_is_one_import_error_and_the_good_pipeline_still_loads(
     assert len(errors) == 1, errors
     ((where, message),) = errors.items()
     assert where.endswith("sluice_errors.py")
-    assert "dags/pipelines/broken.yml:38: zones[2].selects: unknown key" in message
+    at = line_of(broken, "selects:")
+    assert f"dags/pipelines/broken.yml:{at}: zones[2].selects: unknown key" in message
     assert "payments_daily.yml" not in message
 
 

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import line_of
 from tests.integration.conftest import Sandbox, make_sandbox
 from tests.unit.manifests import manifest, node
 from tests.unit.test_fuzz import edited_texts, mutated_specs
@@ -63,11 +64,21 @@ def hostile_specs(pipelines: Path, root: Path) -> dict[str, str]:
     bomb = [f"x-a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
     deep_manifest = root / "deep_manifest.json"
     deep_manifest.write_text('{"nodes": {}, "x": ' + "[" * 200_000 + "]" * 200_000 + "}")
+
+    def at(needle: str) -> str:
+        return f":{line_of(good, needle)}:"
+
     files: dict[str, tuple[bytes, str]] = {
-        "latin1.yml": (variant("latin1", ("owner: ", "owner: caf\xe9 ")).encode("latin-1"), r":6: not UTF-8"),
+        "latin1.yml": (
+            variant("latin1", ("owner: ", "owner: caf\xe9 ")).encode("latin-1"),
+            at("owner: ") + r" not UTF-8",
+        ),
         "utf16.yml": (variant("utf16").encode("utf-16"), r":1: not UTF-8"),
-        "bad_date.yml": (variant("bad_date", ("2026-01-01", "2026-13-45")).encode(), r":8: start_date: "),
-        "long_id.yml": (variant("s" * 251).encode(), r":2: pipeline: 251 characters"),
+        "bad_date.yml": (
+            variant("bad_date", ("2026-01-01", "2026-13-45")).encode(),
+            at("start_date:") + r" start_date: ",
+        ),
+        "long_id.yml": (variant("s" * 251).encode(), at("pipeline:") + r" pipeline: 251 characters"),
         "long_zone.yml": (
             variant("long_zone", ("name: gold", "name: " + "g" * 201)).encode(),
             r"zones\[2\]\.name",
@@ -101,11 +112,11 @@ def hostile_specs(pipelines: Path, root: Path) -> dict[str, str]:
         ),
         "bad_cron.yml": (
             variant("bad_cron", ('"0 5 * * *"', '"61 * * * *"')).encode(),
-            r":7: schedule: Airflow refuses",
+            at("schedule:") + r" schedule: Airflow refuses",
         ),
         "a_new_team.yml": (
             good.replace('"0 5 * * *"', '"@hourly"').encode(),
-            r":2: pipeline: 'payments_daily' belongs to",
+            at("pipeline:") + r" pipeline: 'payments_daily' belongs to",
         ),
     }
     for name, (data, _) in files.items():

@@ -18,7 +18,7 @@ from sluice.airbyte.reconcile import Action, Reconciler, import_remote
 from sluice.airbyte.state import load_state
 from sluice.cli import main
 from tests.airbyte_double.server import FAKER, POSTGRES, AirbyteDouble, serve
-from tests.conftest import REPO
+from tests.conftest import REPO, line_of
 
 SECRET = "pw-Very-S3cret-value"
 CLIENT = ("sluice-client", "client-S3cret-value")
@@ -241,8 +241,9 @@ def test_missing_variable_stops_apply_before_any_write(
     monkeypatch.delenv("AIRBYTE_WAREHOUSE_PASSWORD")
     code, _out, err = airbyte_cli("apply", cfg, capsys)
     assert code == 1
+    at = line_of((cfg / "destinations" / "payments_warehouse.yaml").read_text(), "password:")
     assert err.splitlines() == [
-        f"{cfg.relative_to(cfg.parent)}/destinations/payments_warehouse.yaml:13: configuration.password: "
+        f"{cfg.relative_to(cfg.parent)}/destinations/payments_warehouse.yaml:{at}: configuration.password: "
         "${AIRBYTE_WAREHOUSE_PASSWORD} is not set; export AIRBYTE_WAREHOUSE_PASSWORD "
         "(it is never sent unexpanded)"
     ]

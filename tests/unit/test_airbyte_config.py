@@ -12,7 +12,7 @@ from sluice.airbyte.loader import load_config
 from sluice.airbyte.models import Kind
 from sluice.airbyte.schema import render_schema, schema_path
 from sluice.errors import SluiceError, SpecErrors
-from tests.conftest import REPO
+from tests.conftest import REPO, line_of
 
 CONFIG = REPO / "airbyte_config"
 
@@ -40,56 +40,73 @@ def test_demo_config_loads() -> None:
 
 
 @pytest.mark.parametrize(
-    ("folder", "old", "new", "expected"),
+    ("folder", "old", "new", "needle", "expected"),
     [
         (
             "sources/payments_faker.yaml",
             "resource_name: payments_faker\n",
             "resource_name: payments_faker\nconfigurations: {}\n",
-            "sources/payments_faker.yaml:4: configurations: unknown key",
+            "configurations:",
+            "sources/payments_faker.yaml:{line}: configurations: unknown key",
         ),
         (
             "connections/payments_raw.yaml",
             "    primary_key: [[id]]\n  - name: products",
             "  - name: products",
-            "connections/payments_raw.yaml:10: streams[0]: incremental_deduped_history needs a primary_key",
+            "- name: users",
+            "connections/payments_raw.yaml:{line}: streams[0]: "
+            "incremental_deduped_history needs a primary_key",
         ),
         (
             "connections/payments_raw.yaml",
             "source: payments_faker",
             "source: payments_fakr",
-            "connections/payments_raw.yaml:4: source: no source named 'payments_fakr' "
+            "source: payments_fakr",
+            "connections/payments_raw.yaml:{line}: source: no source named 'payments_fakr' "
             "(known: payments_faker)",
         ),
         (
             "sources/payments_faker.yaml",
             "  seed: 42\n",
             "  seed: 42\n  seed: 43\n",
-            "sources/payments_faker.yaml:10: configuration.seed: key appears twice",
+            "seed: 43",
+            "sources/payments_faker.yaml:{line}: configuration.seed: key appears twice",
         ),
         (
             "destinations/payments_warehouse.yaml",
             "${AIRBYTE_WAREHOUSE_PASSWORD}",
             "${AIRBYTE WAREHOUSE}",
-            "destinations/payments_warehouse.yaml:13: configuration.password: '${AIRBYTE WAREHOUSE}' is not",
+            "${AIRBYTE WAREHOUSE}",
+            "destinations/payments_warehouse.yaml:{line}: configuration.password: "
+            "'${AIRBYTE WAREHOUSE}' is not",
         ),
         (
             "sources/payments_faker.yaml",
             "id: dfd88b22-b603-4c3d-aad7-3701784586b1",
             "id: faker",
-            "sources/payments_faker.yaml:5: definition.id: 'faker' is not a connector definition id",
+            "id: faker",
+            "sources/payments_faker.yaml:{line}: definition.id: 'faker' is not a connector definition id",
         ),
         (
             "connections/payments_raw.yaml",
             "    sync_mode: full_refresh_overwrite\n",
             "    sync_mode: full_refresh_overwrite\n    cursor_field: [updated_at]\n",
-            "connections/payments_raw.yaml:14: streams[1]: cursor_field is only used by incremental modes",
+            "- name: products",
+            "connections/payments_raw.yaml:{line}: streams[1]: "
+            "cursor_field is only used by incremental modes",
         ),
     ],
 )
 def test_bad_file_is_one_line_naming_file_line_and_key(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, folder: str, old: str, new: str, expected: str
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    folder: str,
+    old: str,
+    new: str,
+    needle: str,
+    expected: str,
 ) -> None:
+    """``expected`` names the line of ``needle`` in the broken file as {line}."""
     root = copy_config(tmp_path)
     path = root / folder
     text = path.read_text()
@@ -100,7 +117,7 @@ def test_bad_file_is_one_line_naming_file_line_and_key(
         load_config(root)
     lines = errors_of(exc)
     assert len(lines) == 1, lines
-    assert lines[0].startswith(expected), lines[0]
+    assert lines[0].startswith(expected.replace("{line}", str(line_of(path.read_text(), needle)))), lines[0]
 
 
 def test_two_files_with_one_resource_name_are_an_error(
@@ -111,8 +128,10 @@ def test_two_files_with_one_resource_name_are_an_error(
     monkeypatch.chdir(root)
     with pytest.raises(SpecErrors) as exc:
         load_config(root)
+    at = line_of((root / "sources/payments_faker.yaml").read_text(), "resource_name:")
     assert errors_of(exc) == [
-        "sources/payments_faker.yaml:3: resource_name: 'payments_faker' is also defined in sources/copy.yaml"
+        f"sources/payments_faker.yaml:{at}: resource_name: "
+        "'payments_faker' is also defined in sources/copy.yaml"
     ]
 
 
@@ -125,8 +144,9 @@ def test_unset_variable_is_an_error_naming_file_and_key_never_a_literal(
     dest = config.destinations["payments_warehouse"]
     with pytest.raises(SluiceError) as exc:
         config.expanded_configuration(dest)
+    at = line_of((CONFIG / "destinations" / "payments_warehouse.yaml").read_text(), "password:")
     assert str(exc.value) == (
-        "airbyte_config/destinations/payments_warehouse.yaml:13: configuration.password: "
+        f"airbyte_config/destinations/payments_warehouse.yaml:{at}: configuration.password: "
         "${AIRBYTE_WAREHOUSE_PASSWORD} is not set; export AIRBYTE_WAREHOUSE_PASSWORD "
         "(it is never sent unexpanded)"
     )

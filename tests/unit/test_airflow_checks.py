@@ -10,7 +10,7 @@ import pytest
 from sluice.airflow import loader, render
 from sluice.cli import main
 from sluice.errors import SluiceError
-from tests.conftest import DEMO_MANIFEST, DEMO_SPEC, REPO
+from tests.conftest import DEMO_MANIFEST, DEMO_SPEC, REPO, line_of
 
 
 @pytest.fixture
@@ -44,7 +44,9 @@ def test_a_cron_airflow_cannot_parse_is_refused_at_its_line(
 ) -> None:
     bad = other(specs, "minute_61", ('schedule: "0 5 * * *"', 'schedule: "61 * * * *"'))
     (line,) = validate_lines(specs, capsys)
-    assert line.startswith(f"{bad}:7: schedule: Airflow refuses '61 * * * *': ")
+    assert line.startswith(
+        f"{bad}:{line_of(bad.read_text(), 'schedule:')}: schedule: Airflow refuses '61 * * * *': "
+    )
 
 
 def test_a_schedule_refused_only_in_one_environment_is_named_there(
@@ -52,13 +54,15 @@ def test_a_schedule_refused_only_in_one_environment_is_named_there(
 ) -> None:
     bad = other(specs, "dev_typo", ('schedule: "0 */6 * * *"', 'schedule: "@hourlyy"'))
     (line,) = validate_lines(specs, capsys)
-    assert line.startswith(f"{bad}:47: environments.dev.schedule: Airflow refuses '@hourlyy'")
+    at = line_of(bad.read_text(), "@hourlyy")
+    assert line.startswith(f"{bad}:{at}: environments.dev.schedule: Airflow refuses '@hourlyy'")
 
 
 def test_continuous_with_overlapping_runs_is_refused(specs: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = other(specs, "always", ('schedule: "0 5 * * *"', 'schedule: "@continuous"\nmax_active_runs: 2'))
     (line,) = validate_lines(specs, capsys)
-    assert line.startswith(f"{bad}:7: schedule: Airflow refuses '@continuous': ")
+    at = line_of(bad.read_text(), "@continuous")
+    assert line.startswith(f"{bad}:{at}: schedule: Airflow refuses '@continuous': ")
     assert "max_active_runs" in line
 
 
@@ -87,8 +91,9 @@ def test_a_spec_that_fails_while_drawn_is_an_import_error_and_the_rest_load(
     monkeypatch.setattr(render, "render_dag", drawn)  # the errors file reads the verdict left behind
     with pytest.raises(SluiceError) as exc:
         loader.raise_spec_errors(specs)
+    at = line_of(bad.read_text(), "pipeline:")
     assert str(exc.value).splitlines() == [
-        f"{bad}:2: pipeline: the DAG could not be built: RecursionError: maximum recursion depth exceeded",
+        f"{bad}:{at}: pipeline: the DAG could not be built: RecursionError: maximum recursion depth exceeded"
     ]
     bad.write_text(bad.read_text() + "\n")  # a new version of the spec is drawn afresh
     loader.raise_spec_errors(specs)

@@ -10,7 +10,7 @@ import pytest
 
 from sluice.cli import main
 from sluice.plan.folder import plan_folder
-from tests.conftest import CORPUS_DIR, DEMO_MANIFEST, DEMO_SPEC, REPO
+from tests.conftest import CORPUS_DIR, DEMO_MANIFEST, DEMO_SPEC, REPO, line_of
 
 
 @pytest.fixture
@@ -41,13 +41,15 @@ def test_validate_prints_one_line_per_problem_and_exits_1(
     )
     assert main(["validate", str(specs)]) == 1
     out = capsys.readouterr().out.strip().splitlines()
-    assert out == [f"{bad}:14: defaults.retry_delay_minutes: Input should be greater than 0"], out
+    at = line_of(bad.read_text(), "retry_delay_minutes: -1")
+    assert out == [f"{bad}:{at}: defaults.retry_delay_minutes: Input should be greater than 0"], out
     bad.write_text(bad.read_text().replace("retry_delay_minutes: -1", "retry_delay_minutes: 2"))
     assert main(["validate", str(specs)]) == 1
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1
+    at = line_of(bad.read_text(), "path:models/platinum")
     assert out[0].startswith(
-        f"{bad}:38: zones[2].select[0]: 'path:models/platinum' matches no selected dbt node"
+        f"{bad}:{at}: zones[2].select[0]: 'path:models/platinum' matches no selected dbt node"
     )
 
 
@@ -62,8 +64,9 @@ def test_validate_reports_zone_order_violations_at_the_zone(
     (specs / "payments_daily.yml").write_text(text)
     assert main(["validate", str(specs)]) == 1
     line = capsys.readouterr().out.strip()
+    at = line_of(text, "[path:models/gold]")  # the second zone's selection, after the swap
     assert (
-        f"{specs / 'payments_daily.yml'}:35: zones[1].select: "
+        f"{specs / 'payments_daily.yml'}:{at}: zones[1].select: "
         "a model may not depend on a model of a later zone" in line
     )
     assert (
