@@ -17,10 +17,9 @@ from sluice.runtime.publish import (
     Warehouse,
     publish_sql,
     result_of,
-    snowflake_grant_sql,
-    snowflake_undo_sql,
     stage_sql,
 )
+from sluice.runtime.publish.snowflake import grant_sql, undo_sql
 from sluice.spec.models import PipelineSpec
 from tests.unit.manifests import m, manifest, node
 
@@ -146,7 +145,7 @@ def test_snowflake_swaps_each_schema_and_drops_the_old_version_after() -> None:
     assert publish_sql(warehouse("snowflake", live=False), ["gold"]) == [
         'alter schema "ANALYTICS"."GOLD__STAGING" rename to "ANALYTICS"."GOLD"'
     ]
-    assert snowflake_undo_sql(warehouse("snowflake"), ["gold"]) == [
+    assert undo_sql(warehouse("snowflake"), ["gold"]) == [
         'alter schema "ANALYTICS"."GOLD" swap with "ANALYTICS"."GOLD__STAGING"'
     ]
 
@@ -160,7 +159,7 @@ def test_snowflake_staging_gets_the_live_schema_grants_before_the_swap() -> None
             ["USAGE", "SHARE", "PARTNER_SHARE"],
         ]
     }
-    assert snowflake_grant_sql(warehouse("snowflake"), grants) == [
+    assert grant_sql(warehouse("snowflake"), grants) == [
         'grant usage on schema "ANALYTICS"."GOLD__STAGING" to role "REPORTER"',
         'grant usage on schema "ANALYTICS"."GOLD__STAGING" to database role "ANALYTICS"."GOLD_READER"',
     ]
