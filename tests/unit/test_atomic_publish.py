@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -13,14 +14,15 @@ from sluice.manifest.reader import parse_manifest
 from sluice.plan.builder import build_plan
 from sluice.plan.model import Plan, TaskKind
 from sluice.runtime.publish import (
+    Engine,
     PublishError,
     Warehouse,
     publish_sql,
+    publisher_for,
     result_of,
-    snowflake_grant_sql,
-    snowflake_undo_sql,
     stage_sql,
 )
+from sluice.runtime.publish.snowflake import grant_sql, undo_sql
 from sluice.spec.models import PipelineSpec
 from tests.unit.manifests import m, manifest, node
 
@@ -146,7 +148,7 @@ def test_snowflake_swaps_each_schema_and_drops_the_old_version_after() -> None:
     assert publish_sql(warehouse("snowflake", live=False), ["gold"]) == [
         'alter schema "ANALYTICS"."GOLD__STAGING" rename to "ANALYTICS"."GOLD"'
     ]
-    assert snowflake_undo_sql(warehouse("snowflake"), ["gold"]) == [
+    assert undo_sql(warehouse("snowflake"), ["gold"]) == [
         'alter schema "ANALYTICS"."GOLD" swap with "ANALYTICS"."GOLD__STAGING"'
     ]
 
@@ -160,7 +162,7 @@ def test_snowflake_staging_gets_the_live_schema_grants_before_the_swap() -> None
             ["USAGE", "SHARE", "PARTNER_SHARE"],
         ]
     }
-    assert snowflake_grant_sql(warehouse("snowflake"), grants) == [
+    assert grant_sql(warehouse("snowflake"), grants) == [
         'grant usage on schema "ANALYTICS"."GOLD__STAGING" to role "REPORTER"',
         'grant usage on schema "ANALYTICS"."GOLD__STAGING" to database role "ANALYTICS"."GOLD_READER"',
     ]
@@ -212,8 +214,87 @@ def test_nothing_staged_is_an_error_not_an_empty_zone() -> None:
 
 
 def test_unsupported_adapter_and_missing_macro_answer_are_one_line_errors() -> None:
-    with pytest.raises(PublishError, match="does not support dbt adapter 'bigquery'"):
+    with pytest.raises(PublishError) as err:
         Warehouse.from_result({"type": "bigquery", "database": "d", "schemas": {}})
+    assert str(err.value) == (
+        "atomic publish does not support dbt adapter 'bigquery' (supported: duckdb, postgres, "
+        "snowflake); use publish: barrier for zones on this warehouse"
+    )
     with pytest.raises(PublishError, match="copy dbt/macros/sluice"):
         result_of(["12:00:00  Running with dbt=1.11"])
     assert result_of(['12:00:01  SLUICE-RESULT {"statements": 2}']) == {"statements": 2}
+
+
+def test_every_engine_has_its_publisher() -> None:
+    for engine in Engine:
+        assert publisher_for(engine).engine is engine
+    wh = Warehouse.from_result({"type": "postgres", "database": "d", "schemas": {}})
+    assert wh.engine is Engine.POSTGRES
+
+
+class Session:
+    """The warehouse as a publisher sees it, for the engine that cannot run here: records what is
+    run, and fails the statement it is told to fail, as Snowflake would."""
+
+    def __init__(self, fail: str = "", grants: dict[str, Any] | None = None) -> None:
+        self.fail, self.grants = fail, grants or {}
+        self.ran: list[str] = []
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.lines: list[str] = []
+
+    def run(self, statements: Sequence[str]) -> None:
+        for sql in statements:
+            if sql == self.fail:
+                raise PublishError(f"SQL compilation error in {sql}")
+            self.ran.append(sql)
+
+    def call(self, macro: str, args: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append((macro, args))
+        return self.grants
+
+    def log(self, line: str) -> None:
+        self.lines.append(line)
+
+
+def two_schemas(engine: str) -> Warehouse:
+    schemas = {
+        s: {"exists": True, "relations": [{"name": "daily", "type": "table"}]}
+        for s in ("gold", "gold__staging", "marts", "marts__staging")
+    }
+    return Warehouse.from_result({"type": engine, "database": "ANALYTICS", "schemas": schemas})
+
+
+def test_snowflake_swaps_back_what_it_swapped_when_a_later_swap_fails() -> None:
+    wh = two_schemas("snowflake")
+    statements = publish_sql(wh, ["gold", "marts"])
+    session = Session(fail=statements[1], grants={"gold": [["USAGE", "ROLE", "REPORTER"]]})
+    with pytest.raises(PublishError, match="SQL compilation error"):
+        wh.publisher.publish(session, wh, ["gold", "marts"], statements)
+    assert session.calls == [("sluice_schema_grants", {"schemas": ["gold", "marts"]})]
+    assert session.ran == [
+        'grant usage on schema "ANALYTICS"."GOLD__STAGING" to role "REPORTER"',
+        'alter schema "ANALYTICS"."GOLD__STAGING" swap with "ANALYTICS"."GOLD"',
+        # gold goes back to its old version; nothing is dropped
+        'alter schema "ANALYTICS"."GOLD" swap with "ANALYTICS"."GOLD__STAGING"',
+    ]
+    assert session.lines == ["swapping back gold so the zone stays on one version"]
+
+
+def test_snowflake_drops_the_old_versions_only_after_every_swap() -> None:
+    wh = two_schemas("snowflake")
+    statements = publish_sql(wh, ["gold", "marts"])
+    session = Session()
+    wh.publisher.publish(session, wh, ["gold", "marts"], statements)
+    assert session.ran == statements and session.ran[-2:] == [
+        'drop schema if exists "ANALYTICS"."GOLD__STAGING"',
+        'drop schema if exists "ANALYTICS"."MARTS__STAGING"',
+    ]
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "postgres"])
+def test_a_publish_in_one_transaction_runs_its_statements_as_they_are(engine: str) -> None:
+    wh = two_schemas(engine)
+    statements = publish_sql(wh, ["gold", "marts"])
+    session = Session()
+    wh.publisher.publish(session, wh, ["gold", "marts"], statements)
+    assert session.ran == statements and session.calls == [] and session.lines == []

@@ -18,11 +18,10 @@ from sluice.runtime.publish import (
     Warehouse,
     publish_sql,
     relation_listing,
-    snowflake_grant_sql,
-    snowflake_undo_sql,
     stage_sql,
     staging_name,
 )
+from sluice.runtime.publish.snowflake import grant_sql, undo_sql
 
 HOSTILE = [
     "o'brien",
@@ -144,7 +143,7 @@ def test_snowflake_names_dbt_created_unquoted_are_quoted_as_snowflake_stores_the
     statements = [
         *publish_sql(wh, [schema])[:1],
         *stage_sql(wh, [schema], []),
-        *snowflake_undo_sql(wh, [schema]),
+        *undo_sql(wh, [schema]),
     ]
     assert [shape(sql, "snowflake") for sql in statements] == [
         ("alter schema ?.? swap with ?.?", folded),
@@ -169,7 +168,7 @@ def test_snowflake_grants_go_to_the_exact_roles_show_grants_reported() -> None:
     grants = {"gold": [["USAGE", "ROLE", role] for role in roles]}
     grants["gold"].append(["USAGE", "DATABASE_ROLE", "ANALYTICS.gold reader"])
     grants["gold"].append(["CREATE DYNAMIC TABLE", "DATABASE_ROLE", 'ANALYTICS."quoted.role"'])
-    statements = snowflake_grant_sql(described("snowflake", "gold"), grants)
+    statements = grant_sql(described("snowflake", "gold"), grants)
     assert [shape(sql, "snowflake") for sql in statements] == [
         *[("grant usage on schema ?.? to role ?", ["ANALYTICS", "GOLD__STAGING", r]) for r in roles],
         (
@@ -186,7 +185,7 @@ def test_snowflake_grants_go_to_the_exact_roles_show_grants_reported() -> None:
 def test_snowflake_refuses_a_privilege_that_is_not_one() -> None:
     grants = {"gold": [["USAGE TO ROLE X; DROP SCHEMA GOLD; --", "ROLE", "R"]]}
     with pytest.raises(PublishError, match=r"reported the privilege .* which is not a privilege name"):
-        snowflake_grant_sql(described("snowflake", "gold"), grants)
+        grant_sql(described("snowflake", "gold"), grants)
 
 
 # --- PostgreSQL: exact names ------------------------------------------------------------------

@@ -13,7 +13,7 @@ from sluice.manifest.reader import BUILDABLE, Manifest, Node
 from sluice.manifest.selector import matches
 from sluice.plan.model import Plan, Task, TaskKind
 from sluice.plan.translator import Translator
-from sluice.spec.models import INGEST_GROUP, PipelineSpec, TestMode, UnassignedPolicy
+from sluice.spec.models import INGEST_GROUP, PipelineSpec, PublishMode, TestMode, UnassignedPolicy
 
 _KIND = {"model": TaskKind.RUN, "seed": TaskKind.SEED, "snapshot": TaskKind.SNAPSHOT}
 #: what a node's depends_on may name; one of these the manifest lacks is a broken manifest
@@ -386,7 +386,7 @@ def _atomic_zones(
     """Per atomic zone: the schemas it owns, its relations that build on their own history
     (incremental models, snapshots), and all the relations it builds. A schema shared with
     anything outside the zone would be swapped along with it, so that is an error."""
-    atomic = [zi for zi, z in enumerate(spec.zones) if z.publish == "atomic"]
+    atomic = [zi for zi, z in enumerate(spec.zones) if z.publish is PublishMode.ATOMIC]
     if not atomic:
         return {}, {}, {}
     calls = manifest.macro_calls

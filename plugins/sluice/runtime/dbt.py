@@ -23,6 +23,8 @@ from sluice.errors import DbtCommandError, SluiceError
 from sluice.runtime import dbt_worker, dbt_worker_home
 from sluice.runtime.duckdb_lock import duckdb_lock_path, profile_duckdb_path, target_output
 from sluice.runtime.locks import exclusive
+from sluice.runtime.publish import Engine
+from sluice.spec.models import ExecutionMode
 
 WORKER_START_SECONDS = 120
 #: the folder that holds the sluice package, for a worker started from another virtualenv
@@ -31,7 +33,6 @@ _SLUICE_ROOT = str(Path(__file__).resolve().parents[2])
 EXECUTABLE_VAR = "SLUICE_DBT_EXECUTABLE"
 TARGET_VAR = "SLUICE_DBT_TARGET"
 EXECUTION_VAR = "SLUICE_DBT_EXECUTION"
-EXECUTIONS = ("worker", "subprocess")
 _SUMMARY_MARK = "Completed with"
 _ERROR_WORDS = ("Error", "ERROR", "FAIL", "Failure")
 
@@ -50,12 +51,13 @@ def dbt_target(configured: str) -> str:
     return os.environ.get(TARGET_VAR) or configured
 
 
-def dbt_execution(configured: str) -> str:
+def dbt_execution(configured: str) -> ExecutionMode:
     """$SLUICE_DBT_EXECUTION (worker or subprocess) wins over the spec's dbt.execution."""
     chosen = os.environ.get(EXECUTION_VAR) or configured
-    if chosen not in EXECUTIONS:
-        raise SluiceError(f"{EXECUTION_VAR}={chosen!r}: use one of {', '.join(EXECUTIONS)}")
-    return chosen
+    try:
+        return ExecutionMode(chosen)
+    except ValueError:
+        raise SluiceError(f"{EXECUTION_VAR}={chosen!r}: use one of {', '.join(ExecutionMode)}") from None
 
 
 def worker_python(configured: str | None) -> str:
@@ -85,7 +87,7 @@ class DbtCall:
     profiles_dir: Path
     target: str
     executable: str | None = None
-    execution: str = "worker"
+    execution: ExecutionMode = ExecutionMode.WORKER
     #: dbt --vars (JSON); an atomic zone's tasks name the schemas they build into staging
     vars: str | None = None
     #: arguments after the command, such as run-operation's macro and --args
@@ -126,7 +128,7 @@ class DbtCall:
     def lock_path(self) -> Path | None:
         """The DuckDB file's own lock, shared with local Airbyte syncs into the same file."""
         target = dbt_target(self.target)
-        if adapter_type(self.project_dir, self.profiles_dir, target) != "duckdb":
+        if adapter_type(self.project_dir, self.profiles_dir, target) != Engine.DUCKDB:
             return None
         database = profile_duckdb_path(self.project_dir, self.profiles_dir, target)
         if database is not None:
@@ -179,7 +181,7 @@ class DbtProcess:
 
         lock = call.lock_path()
         try:
-            if dbt_execution(call.execution) == "worker":
+            if dbt_execution(call.execution) is ExecutionMode.WORKER:
                 # the worker takes the DuckDB lock itself: a zone build outlives this request
                 ok = self._in_worker(keep, lock, batch_key)
             else:
@@ -287,7 +289,7 @@ def _start_worker(path: Path, call: DbtCall, target: str, python: str, log: Call
 def warm_up(call: DbtCall) -> None:
     """Start the workers of ``call`` and of its ``warm`` flavours without waiting: for a task that
     runs before any dbt task (an Airbyte sync), so the project parses while it runs."""
-    if dbt_execution(call.execution) != "worker":
+    if dbt_execution(call.execution) is not ExecutionMode.WORKER:
         return
     target, python = dbt_target(call.target), worker_python(call.executable)
     with contextlib.suppress(OSError):  # only a head start: the first dbt task starts it anyway

@@ -19,8 +19,6 @@ from sluice.runtime.publish import (
     publish_sql,
     relation_listing,
     result_of,
-    snowflake_grant_sql,
-    snowflake_undo_sql,
     stage_sql,
     staging_name,
 )
@@ -55,6 +53,20 @@ def _query(base: DbtCall, log: Log) -> lease.Query:
         return rows
 
     return query
+
+
+@dataclasses.dataclass(frozen=True)
+class _DbtSession:
+    """A publisher's way to the warehouse: the project's sluice macros, run by dbt."""
+
+    base: DbtCall
+    log: Log
+
+    def run(self, statements: Sequence[str]) -> None:
+        run_sql(self.base, statements, self.log)
+
+    def call(self, macro: str, args: dict[str, Any]) -> dict[str, Any]:
+        return _operation(self.base, macro, args, self.log)
 
 
 def _lease_table(wh: Warehouse) -> bool:
@@ -97,37 +109,9 @@ def publish(
         )
     lease.check(_query(base, log), schemas, zone, holder)
     statements = publish_sql(wh, schemas, relations)
-    if wh.engine != "snowflake":
-        run_sql(base, statements, log)
-    else:
-        _snowflake_publish(base, wh, schemas, statements, log)
+    wh.publisher.publish(_DbtSession(base, log), wh, schemas, statements)
     release(base, schemas, holder, log)
     log(f"zone {zone}: published " + ", ".join(wh.q(s) for s in schemas))
-
-
-def _snowflake_grants(base: DbtCall, wh: Warehouse, schemas: Sequence[str], log: Log) -> list[str]:
-    live = [s for s in schemas if wh.has(s)]
-    if not live:
-        return []
-    grants = _operation(base, "sluice_schema_grants", {"schemas": live}, log)
-    return snowflake_grant_sql(wh, grants)
-
-
-def _snowflake_publish(
-    base: DbtCall, wh: Warehouse, schemas: Sequence[str], statements: list[str], log: Log
-) -> None:
-    run_sql(base, _snowflake_grants(base, wh, schemas, log), log)
-    swapped: list[str] = []
-    for schema, sql in zip(schemas, statements, strict=False):
-        try:
-            run_sql(base, [sql], log)
-        except Exception:
-            if swapped:
-                log("swapping back " + ", ".join(swapped) + " so the zone stays on one version")
-                run_sql(base, snowflake_undo_sql(wh, swapped), log)
-            raise
-        swapped.append(schema)
-    run_sql(base, statements[len(schemas) :], log)
 
 
 def report_blocked(

@@ -35,6 +35,20 @@ class UnassignedPolicy(StrEnum):
     WARN = "warn"
 
 
+class PublishMode(StrEnum):
+    """How a zone's result becomes visible to the zones and readers after it."""
+
+    BARRIER = "barrier"  # later zones wait for the zone's gateway; models go live as they build
+    ATOMIC = "atomic"  # the zone builds in a staging copy that its publish task swaps live at once
+
+
+class ExecutionMode(StrEnum):
+    """How a dbt task runs dbt."""
+
+    WORKER = "worker"  # a warm dbt process per machine, shared by the tasks
+    SUBPROCESS = "subprocess"  # a fresh dbt process per task
+
+
 def check_selector(raw: str) -> str:
     if raw.startswith(("+", "@")) or raw.endswith("+"):
         raise ValueError(f"'{raw}': graph operators (+, @) are not supported here; name the nodes")
@@ -98,8 +112,8 @@ class DbtSettings(Selection):
         None,
         description="dbt executable; default: SLUICE_DBT_EXECUTABLE, else dbt beside Python.",
     )
-    execution: Literal["worker", "subprocess"] = Field(
-        "worker",
+    execution: ExecutionMode = Field(
+        ExecutionMode.WORKER,
         description="worker: tasks share a warm dbt process per machine (no ~3 s start per task); "
         "subprocess: a fresh dbt process per task. SLUICE_DBT_EXECUTION overrides it.",
     )
@@ -119,8 +133,8 @@ class Zone(Strict):
     select: tuple[Selector, ...] = Field(
         description="dbt selectors; a node goes to the first zone that selects it."
     )
-    publish: Literal["barrier", "atomic"] = Field(
-        "barrier",
+    publish: PublishMode = Field(
+        PublishMode.BARRIER,
         description=(
             "barrier: later zones wait for this zone's gateway. atomic: the zone builds and tests "
             "in a staging copy of its schemas, and its publish task swaps them live all at once."
