@@ -21,7 +21,7 @@ import pytest
 
 from sluice.runtime.duckdb_lock import duckdb_lock_path
 from tests.conftest import REPO
-from tests.integration.conftest import BIN, Sandbox
+from tests.integration.conftest import BIN, Sandbox, scratch_postgres
 
 pytestmark = pytest.mark.integration
 DAG = "atomic_orders"
@@ -148,17 +148,8 @@ def asset_events(box: Sandbox) -> list[str]:
 
 @pytest.fixture
 def postgres_db() -> Iterator[str]:
-    name = f"sluice_atomic_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'create database "{name}"')
-    try:
+    with scratch_postgres("sluice_atomic") as name:
         yield name
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'drop database if exists "{name}" with (force)')
-        admin.close()
 
 
 def atomic_box(sandbox: Callable[..., Sandbox], spec_changes: dict[str, str] | None = None) -> Sandbox:

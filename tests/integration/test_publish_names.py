@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from sluice.runtime import zone
 from sluice.runtime.dbt import DbtCall
 from sluice.runtime.lease import Holder
 from tests.conftest import REPO
+from tests.integration.conftest import scratch_postgres
 
 pytestmark = pytest.mark.integration
 PROJECT = Path(__file__).parent / "atomic_project"
@@ -45,17 +45,8 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def postgres_db() -> Iterator[str]:
-    name = f"sluice_names_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'create database "{name}"')
-    try:
+    with scratch_postgres("sluice_names") as name:
         yield name
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'drop database if exists "{name}" with (force)')
-        admin.close()
 
 
 def test_duckdb_zone_with_a_hostile_schema_name_stages_and_publishes_through_dbt(

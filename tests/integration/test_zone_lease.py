@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import shutil
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from sluice.runtime.dbt import DbtCall, DbtProcess
 from sluice.runtime.lease import Holder
 from sluice.runtime.publish import PublishError, stage_sql
 from tests.conftest import REPO
-from tests.integration.conftest import query
+from tests.integration.conftest import query, scratch_postgres
 
 pytestmark = pytest.mark.integration
 PROJECT = Path(__file__).parent / "atomic_project"
@@ -86,18 +85,9 @@ def project(
     if request.param == "duckdb":
         yield Project(root, "local", "", tmp_path / "w.duckdb")
         return
-    name = f"sluice_lease_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'create database "{name}"')
-    monkeypatch.setenv("ATOMIC_PG_DBNAME", name)
-    try:
+    with scratch_postgres("sluice_lease") as name:
+        monkeypatch.setenv("ATOMIC_PG_DBNAME", name)
         yield Project(root, "postgres", f"host=127.0.0.1 user=postgres dbname={name}", tmp_path / "w.duckdb")
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'drop database if exists "{name}" with (force)')
-        admin.close()
 
 
 def live_gold(p: Project) -> dict[str, int]:
@@ -191,12 +181,7 @@ def test_staging_that_lacks_what_the_run_built_is_not_published(project: Project
 
 def test_postgres_claims_race_and_exactly_one_run_wins(tmp_path: Path) -> None:
     """Many runs claim one zone at the same instant on PostgreSQL: never more than one holds it."""
-    name = f"sluice_race_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'create database "{name}"')
-    try:
+    with scratch_postgres("sluice_race") as name:
         dsn = f"host=127.0.0.1 user=postgres dbname={name}"
         with contextlib.closing(psycopg2.connect(dsn)) as con, con.cursor() as cur:
             for sql in lease.ensure_sql():
@@ -211,10 +196,6 @@ def test_postgres_claims_race_and_exactly_one_run_wins(tmp_path: Path) -> None:
         # once the rows exist (every later run), exactly one of the racing runs holds the zone
         winners = _race(dsn, [f"dag/run_{i}" for i in range(6)])
         assert len(winners) == 1, winners
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'drop database if exists "{name}" with (force)')
-        admin.close()
 
 
 def _race(dsn: str, runs: list[str]) -> list[str]:
