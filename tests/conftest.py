@@ -13,6 +13,22 @@ DEMO_SPEC = REPO / "dags" / "pipelines" / "payments_daily.yml"
 DEMO_MANIFEST = REPO / "dbt" / "target" / "manifest.json"
 
 
+def demo_spec_text() -> str:
+    """The demo spec with its dbt project and Airbyte folder as absolute paths, so a copy of it
+    works from any folder."""
+    text = DEMO_SPEC.read_text().replace("project_dir: ../../dbt", f"project_dir: {REPO / 'dbt'}")
+    return text.replace("airbyte_config: ../../airbyte_config", f"airbyte_config: {REPO / 'airbyte_config'}")
+
+
+@pytest.fixture
+def specs(tmp_path: Path) -> Path:
+    """A folder holding a copy of the demo spec, ``payments_daily.yml``."""
+    folder = tmp_path / "pipelines"
+    folder.mkdir()
+    (folder / "payments_daily.yml").write_text(demo_spec_text())
+    return folder
+
+
 def line_of(text: str, needle: str) -> int:
     """The 1-based line of the first line of ``text`` holding ``needle``: what an error about
     that line must say, computed from the input rather than copied from today's output."""

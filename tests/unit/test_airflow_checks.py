@@ -10,18 +10,12 @@ import pytest
 from sluice.airflow import loader, render
 from sluice.cli import main
 from sluice.errors import SluiceError
-from tests.conftest import DEMO_MANIFEST, DEMO_SPEC, REPO, line_of
+from tests.conftest import line_of
 
 
-@pytest.fixture
-def specs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+@pytest.fixture(autouse=True)
+def _own_plan_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SLUICE_PLAN_DIR", str(tmp_path / "plans"))
-    folder = tmp_path / "pipelines"
-    folder.mkdir()
-    text = DEMO_SPEC.read_text().replace("project_dir: ../../dbt", f"project_dir: {DEMO_MANIFEST.parents[1]}")
-    text = text.replace("airbyte_config: ../../airbyte_config", f"airbyte_config: {REPO / 'airbyte_config'}")
-    (folder / "payments_daily.yml").write_text(text)
-    return folder
 
 
 def other(specs: Path, name: str, *replacements: tuple[str, str]) -> Path:

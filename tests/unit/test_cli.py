@@ -10,17 +10,7 @@ import pytest
 
 from sluice.cli import main
 from sluice.plan.folder import plan_folder
-from tests.conftest import CORPUS_DIR, DEMO_MANIFEST, DEMO_SPEC, REPO, line_of
-
-
-@pytest.fixture
-def specs(tmp_path: Path) -> Path:
-    folder = tmp_path / "pipelines"
-    folder.mkdir()
-    text = DEMO_SPEC.read_text().replace("project_dir: ../../dbt", f"project_dir: {DEMO_MANIFEST.parents[1]}")
-    text = text.replace("airbyte_config: ../../airbyte_config", f"airbyte_config: {REPO / 'airbyte_config'}")
-    (folder / "payments_daily.yml").write_text(text)
-    return folder
+from tests.conftest import CORPUS_DIR, DEMO_SPEC, line_of
 
 
 def test_validate_passes_on_the_demo_specs(capsys: pytest.CaptureFixture[str]) -> None:

@@ -25,7 +25,7 @@ from sluice.manifest.reader import parse_manifest
 from sluice.plan.builder import build_plan
 from sluice.plan.folder import plan_folder
 from sluice.spec.loader import load_spec
-from tests.conftest import DEMO_MANIFEST, DEMO_SPEC, REPO
+from tests.conftest import DEMO_MANIFEST, DEMO_SPEC, demo_spec_text
 
 #: deterministic in `make test`; SLUICE_FUZZ_EXAMPLES=5000 explores further, with new examples each run
 EXAMPLES = int(os.environ.get("SLUICE_FUZZ_EXAMPLES", "120"))
@@ -38,12 +38,7 @@ FUZZ = settings(
 )
 
 
-def demo_text() -> str:
-    text = DEMO_SPEC.read_text().replace("project_dir: ../../dbt", f"project_dir: {DEMO_MANIFEST.parents[1]}")
-    return text.replace("airbyte_config: ../../airbyte_config", f"airbyte_config: {REPO / 'airbyte_config'}")
-
-
-DEMO = demo_text()
+DEMO = demo_spec_text()
 DEMO_DATA: dict[str, Any] = yaml.safe_load(DEMO)
 
 #: YAML values as a careless or hostile editor writes them

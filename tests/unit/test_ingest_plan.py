@@ -14,7 +14,7 @@ from sluice.plan.builder import build_plan
 from sluice.plan.model import TaskKind
 from sluice.spec.loader import load_spec
 from sluice.spec.models import PipelineSpec
-from tests.conftest import REPO
+from tests.conftest import line_of
 from tests.unit.manifests import m, manifest, node
 
 ZONES = [
@@ -74,24 +74,17 @@ def test_a_zone_may_not_be_called_ingest(tmp_path: Path) -> None:
 
 
 def test_validate_names_an_unknown_connection_at_its_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    specs: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    spec = (REPO / "dags" / "pipelines" / "payments_daily.yml").read_text()
-    spec = spec.replace("project_dir: ../../dbt", f"project_dir: {REPO / 'dbt'}")
-    spec = spec.replace("airbyte_config: ../../airbyte_config", f"airbyte_config: {REPO / 'airbyte_config'}")
-    spec = spec.replace("connections: [payments_raw]", "connections: [payments_raw, billing_raw]")
-    path = tmp_path / "payments_daily.yml"
+    path = specs / "payments_daily.yml"
+    spec = path.read_text().replace("connections: [payments_raw]", "connections: [payments_raw, billing_raw]")
     path.write_text(spec)
     assert main(["validate", str(path)]) == 1
-    line = next(i for i, text in enumerate(spec.splitlines(), 1) if "billing_raw" in text)
+    line = line_of(spec, "billing_raw")
     out = capsys.readouterr().out
     assert f"{path}:{line}: ingest.connections[1]: no Airbyte connection 'billing_raw'" in out
     assert "(known: payments_raw)" in out
 
 
-def test_validate_accepts_the_demo_connection(tmp_path: Path) -> None:
-    spec = (REPO / "dags" / "pipelines" / "payments_daily.yml").read_text()
-    spec = spec.replace("project_dir: ../../dbt", f"project_dir: {REPO / 'dbt'}")
-    spec = spec.replace("airbyte_config: ../../airbyte_config", f"airbyte_config: {REPO / 'airbyte_config'}")
-    (tmp_path / "payments_daily.yml").write_text(spec)
-    assert main(["validate", str(tmp_path / "payments_daily.yml")]) == 0
+def test_validate_accepts_the_demo_connection(specs: Path) -> None:
+    assert main(["validate", str(specs / "payments_daily.yml")]) == 0
