@@ -34,8 +34,8 @@ from pathlib import Path
 from deploy.environments import ENVIRONMENTS_FILE, read_targets
 from deploy.lockfile import Lock, normalize, read_lock
 from sluice.errors import SluiceError
-from sluice.spec.loader import load_spec, spec_paths
 from sluice.spec.paths import dbt_paths
+from sluice.spec.reader import load_spec, spec_paths
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLE_REPO = "sluice_repo"

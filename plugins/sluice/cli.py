@@ -15,8 +15,8 @@ from sluice.plan.compiled import compile_plan
 from sluice.plan.folder import plan_folder, problem_lines
 from sluice.plan.from_spec import plan_spec
 from sluice.plan.model import Plan
-from sluice.spec.loader import SPECS_DIR, active_environment, find_spec, load_spec, spec_paths
 from sluice.spec.models import ENVIRONMENTS
+from sluice.spec.reader import SPECS_DIR, active_environment, find_spec, load_spec, spec_paths
 from sluice.spec.schema import SCHEMA_NAME, write_schema
 
 

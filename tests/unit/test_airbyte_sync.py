@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
 
+from sluice.airbyte import local_connector
 from sluice.airbyte.client import AirbyteClient, RetryPolicy, ServerSettings
-from sluice.airbyte.loader import load_config
+from sluice.airbyte.config import load_config
+from sluice.airbyte.local_connector import LocalSyncResult, StreamSelection
 from sluice.airbyte.reconcile import Reconciler
 from sluice.airbyte.state import load_state
 from sluice.airbyte.sync import (
@@ -26,10 +28,8 @@ from sluice.airbyte.sync import (
     start_or_attach,
     wait_for_job,
 )
-from sluice.airflow.airbyte import AirbyteJobTrigger, AirbyteSyncOperator, airbyte_sync_task
+from sluice.airflow.airbyte_operator import AirbyteJobTrigger, AirbyteSyncOperator, airbyte_sync_task
 from sluice.errors import AirbyteError, AirbyteJobFailed
-from sluice.runtime import local_airbyte
-from sluice.runtime.local_airbyte import LocalSyncResult, StreamSelection
 from tests.airbyte_double.server import AirbyteDouble, serve
 from tests.conftest import REPO
 
@@ -288,7 +288,7 @@ def test_trigger_polls_without_blocking_until_the_job_ends(applied: Applied) -> 
     assert applied.double.jobs[job.id].polls == 4
     assert ticks > 4, "the event loop went on running other work while the trigger waited"
     name, kwargs = _trigger(applied, job.id).serialize()
-    assert name == "sluice.airflow.airbyte.AirbyteJobTrigger"
+    assert name == "sluice.airflow.airbyte_operator.AirbyteJobTrigger"
     assert "secret" not in json.dumps(kwargs).lower() and "password" not in json.dumps(kwargs).lower()
 
 
@@ -394,7 +394,7 @@ def test_operator_unknown_connection_fails_clearly(applied: Applied) -> None:
     assert applied.double.jobs == {}
 
 
-# ---- local mode (the runner replaced: sluice.runtime.local_airbyte's run_local_sync is tested by
+# ---- local mode (the runner replaced: sluice.airbyte.local_connector's run_local_sync is tested by
 # its own tests; this only checks what the operator hands it and what it logs) ---------------------
 
 
@@ -415,7 +415,7 @@ def test_local_mode_calls_the_local_runner_with_the_connection(
         calls.append((connection, dict(source_config), list(streams), duckdb_path, schema, state_dir))
         return LocalSyncResult(connection, {s.name: 10 * (i + 1) for i, s in enumerate(streams)}, 0.1)
 
-    monkeypatch.setattr(local_airbyte, "run_local_sync", run_local_sync)
+    monkeypatch.setattr(local_connector, "run_local_sync", run_local_sync)
     monkeypatch.setenv("SLUICE_AIRBYTE_MODE", "local")
     monkeypatch.setenv("SLUICE_DUCKDB_PATH", str(tmp_path / "w.duckdb"))
     op = airbyte_sync_task("t", "payments_raw", applied.config_dir)
@@ -437,7 +437,7 @@ def test_local_mode_calls_the_local_runner_with_the_connection(
 
 
 def test_mode_is_local_without_a_server_and_server_with_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    from sluice.airbyte.local import sync_mode
+    from sluice.airbyte.local_sync import sync_mode
 
     assert sync_mode(None, {}) == "local"
     assert sync_mode(None, {"AIRBYTE_URL": "http://a"}) == "server"
@@ -458,7 +458,7 @@ def test_find_running_job_filters_by_connection_and_status(applied: Applied) -> 
 
 def test_server_from_an_airflow_connection(monkeypatch: pytest.MonkeyPatch) -> None:
     from sluice.airbyte.client import BasicAuth, ClientCredentials
-    from sluice.airflow.airbyte import server_settings
+    from sluice.airflow.airbyte_operator import server_settings
 
     monkeypatch.setenv(
         "AIRFLOW_CONN_AIRBYTE_PROD",
@@ -522,7 +522,7 @@ def test_blocking_wait_ended_by_airflow_timeout_cancels_the_job(
 ) -> None:
     from airflow.sdk.exceptions import AirflowTaskTimeout
 
-    import sluice.airflow.airbyte as operator_module
+    import sluice.airflow.airbyte_operator as operator_module
 
     applied.double.job_script = ["running"]
 

@@ -10,7 +10,7 @@ import pytest
 
 from sluice.cli import main
 from sluice.plan.folder import plan_folder
-from tests.conftest import DEMO_MANIFEST, DEMO_SPEC, REPO, CORPUS_DIR
+from tests.conftest import CORPUS_DIR, DEMO_MANIFEST, DEMO_SPEC, REPO
 
 
 @pytest.fixture
@@ -145,9 +145,7 @@ def test_plan_json_prints_the_contract(capsys: pytest.CaptureFixture[str]) -> No
 
 def test_plan_with_another_manifest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # the demo spec over the jaffle_shop manifest: its selectors match nothing there
-    code = main(
-        ["plan", str(DEMO_SPEC), "--json", "--manifest", str(CORPUS_DIR / "jaffle_shop_duckdb.json")]
-    )
+    code = main(["plan", str(DEMO_SPEC), "--json", "--manifest", str(CORPUS_DIR / "jaffle_shop_duckdb.json")])
     assert code == 1
     assert "matches no selected dbt node" in capsys.readouterr().err
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sluice.plan.from_spec import plan_spec
 from sluice.plan.model import TaskKind
-from sluice.spec.loader import SPECS_DIR, find_spec, load_spec
+from sluice.spec.reader import SPECS_DIR, find_spec, load_spec
 
 
 def _states(dag_id: str) -> tuple[str, str, dict[str, tuple[str | None, float | None, float | None]]]:

@@ -19,8 +19,8 @@ from typing import Any
 import sluice
 from sluice.plan.from_spec import plan_spec
 from sluice.plan.model import Plan
-from sluice.spec.loader import SpecFile
 from sluice.spec.paths import dbt_paths
+from sluice.spec.reader import SpecFile
 
 DIR_VAR = "SLUICE_PLAN_DIR"
 FORMAT = 3  # 2: atomic zones (task schemas, kept relations); 3: relations a publish checks

@@ -11,7 +11,7 @@ from sluice.errors import SluiceError, SpecErrors, one_line
 from sluice.plan.compiled import load_plan
 from sluice.plan.from_spec import plan_spec
 from sluice.plan.model import Plan
-from sluice.spec.loader import SpecFile, load_spec, spec_paths
+from sluice.spec.reader import SpecFile, load_spec, spec_paths
 from sluice.spec.yaml_lines import display_path
 
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from sluice.errors import DbtCommandError, SluiceError
 from sluice.runtime import dbt_worker, dbt_worker_home
-from sluice.runtime.duckdb_lock import duckdb_lock_path, profile_duckdb_path, target_output
-from sluice.runtime.locks import exclusive
+from sluice.runtime.dbt_profiles import profile_duckdb_path, target_output
+from sluice.runtime.file_locks import duckdb_lock_path, exclusive
 
 WORKER_START_SECONDS = 120
 #: the folder that holds the sluice package, for a worker started from another virtualenv

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from sluice.airbyte import local_connector
+from sluice.airbyte.local_connector import StreamSelection, run_local_sync
 from sluice.errors import LocalSyncError, SluiceError
-from sluice.runtime import local_airbyte
-from sluice.runtime.local_airbyte import StreamSelection, run_local_sync
 
 
 def test_a_missing_connector_virtualenv_says_how_to_make_it(
@@ -34,8 +34,10 @@ def test_a_missing_connector_virtualenv_says_how_to_make_it(
 
 def test_the_default_connector_is_the_repositorys_faker_virtualenv(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SLUICE_FAKER_PYTHON", raising=False)
-    assert local_airbyte.DEFAULT_FAKER_PYTHON == local_airbyte.REPO_ROOT / ".venv-faker" / "bin" / "python"
-    assert (local_airbyte.REPO_ROOT / "Makefile").exists()
+    assert (
+        local_connector.DEFAULT_FAKER_PYTHON == local_connector.REPO_ROOT / ".venv-faker" / "bin" / "python"
+    )
+    assert (local_connector.REPO_ROOT / "Makefile").exists()
 
 
 @pytest.mark.parametrize("name", ["", "../escape", "a b", "x/y"])

@@ -29,9 +29,9 @@ from sluice.airbyte.client import (
     RetryPolicy,
     ServerSettings,
 )
-from sluice.airbyte.loader import config_dir as default_config_dir
-from sluice.airbyte.loader import load_config
-from sluice.airbyte.local import CONN_ID_VAR, run_local, sync_mode
+from sluice.airbyte.config import config_dir as default_config_dir
+from sluice.airbyte.config import load_config
+from sluice.airbyte.local_sync import CONN_ID_VAR, run_local, sync_mode
 from sluice.airbyte.sync import (
     IN_PROGRESS,
     ConnectionRef,

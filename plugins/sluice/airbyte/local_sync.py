@@ -7,13 +7,13 @@ Same connection names either way; only the environment decides. ``SLUICE_AIRBYTE
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from sluice.airbyte.loader import AirbyteConfig
+from sluice.airbyte import local_connector
+from sluice.airbyte.config import AirbyteConfig
 from sluice.airbyte.models import NamespaceDefinition, SyncMode
 from sluice.errors import AirbyteError
 
@@ -23,17 +23,12 @@ LOCAL_STATE_VAR = "SLUICE_AIRBYTE_LOCAL_STATE_DIR"
 Mode = Literal["server", "local"]
 
 #: the public API's one-word sync modes, split into the Airbyte protocol's two halves
-_LOCAL_MODES: dict[SyncMode, tuple[str, str]] = {
+_LOCAL_MODES: dict[SyncMode, tuple[local_connector.SourceMode, local_connector.DestinationMode]] = {
     SyncMode.FULL_REFRESH_OVERWRITE: ("full_refresh", "overwrite"),
     SyncMode.FULL_REFRESH_APPEND: ("full_refresh", "append"),
     SyncMode.INCREMENTAL_APPEND: ("incremental", "append"),
     SyncMode.INCREMENTAL_DEDUPED_HISTORY: ("incremental", "append_dedup"),
 }
-
-
-def _runner() -> Any:
-    """The local runner, imported when a local sync runs (it lives in sluice.runtime)."""
-    return importlib.import_module("sluice.runtime.local_airbyte")
 
 
 def sync_mode(conn_id: str | None = None, env: Mapping[str, str] | None = None) -> Mode:
@@ -46,8 +41,7 @@ def sync_mode(conn_id: str | None = None, env: Mapping[str, str] | None = None) 
     return "server" if env.get("AIRBYTE_URL") or conn_id or env.get(CONN_ID_VAR) else "local"
 
 
-def stream_selections(config: AirbyteConfig, connection: str) -> list[Any]:
-    StreamSelection = _runner().StreamSelection
+def stream_selections(config: AirbyteConfig, connection: str) -> list[local_connector.StreamSelection]:
     conn = config.connection(connection)
     out = []
     for i, s in enumerate(conn.resource.streams):
@@ -59,7 +53,7 @@ def stream_selections(config: AirbyteConfig, connection: str) -> list[Any]:
                 + ", ".join(m.value for m in _LOCAL_MODES),
             )
         out.append(
-            StreamSelection(
+            local_connector.StreamSelection(
                 name=s.name,
                 sync_mode=modes[0],
                 destination_sync_mode=modes[1],
@@ -87,7 +81,7 @@ def run_local(
     target = duckdb_path or Path(env.get("SLUICE_DUCKDB_PATH") or ".local/payments.duckdb")
     states = state_dir or Path(env.get(LOCAL_STATE_VAR) or target.parent / "airbyte_state")
     source = config.sources[conn.resource.source]
-    result = _runner().run_local_sync(
+    result = local_connector.run_local_sync(
         connection,
         config.expanded_configuration(source, env),
         stream_selections(config, connection),
