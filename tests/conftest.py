@@ -13,8 +13,14 @@ DEMO_SPEC = REPO / "dags" / "pipelines" / "payments_daily.yml"
 DEMO_MANIFEST = REPO / "dbt" / "target" / "manifest.json"
 
 
+#: the local Airbyte connector's virtualenv, made by `make faker-venv`
+FAKER_PYTHON = REPO / ".venv-faker" / "bin" / "python"
+
+
 @pytest.fixture(autouse=True)
 def _no_ambient_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests choose their environment explicitly."""
+    """Tests choose their environment explicitly; sluice guesses no repository path, so the
+    tests name the connector's virtualenv as the Makefile does."""
     for var in ("SLUICE_ENV", "SLUICE_DBT_TARGET", "SLUICE_DBT_EXECUTABLE"):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("SLUICE_FAKER_PYTHON", str(FAKER_PYTHON))

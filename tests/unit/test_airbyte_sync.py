@@ -29,7 +29,7 @@ from sluice.airbyte.sync import (
     wait_for_job,
 )
 from sluice.airflow.airbyte_operator import AirbyteJobTrigger, AirbyteSyncOperator, airbyte_sync_task
-from sluice.errors import AirbyteError, AirbyteJobFailed
+from sluice.errors import AirbyteError, AirbyteJobFailed, LocalSyncError
 from tests.airbyte_double.server import AirbyteDouble, serve
 from tests.conftest import REPO
 
@@ -434,6 +434,22 @@ def test_local_mode_calls_the_local_runner_with_the_connection(
     assert streams[1] == StreamSelection("products", "full_refresh", "overwrite")
     assert lines == ["Airbyte connection payments_raw: local sync (no Airbyte server configured)"]
     assert applied.double.jobs == {}, "local mode never calls the server"
+
+
+def test_a_local_sync_without_a_duckdb_file_is_one_line_naming_the_variable(
+    applied: Applied, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """No demo default (.local/payments.duckdb): the deployment names the file it syncs into."""
+    monkeypatch.setenv("SLUICE_AIRBYTE_MODE", "local")
+    monkeypatch.delenv("SLUICE_DUCKDB_PATH", raising=False)
+    monkeypatch.chdir(tmp_path)
+    op = airbyte_sync_task("t", "payments_raw", applied.config_dir)
+    with pytest.raises(LocalSyncError) as caught:
+        op.execute(_context())
+    assert str(caught.value) == (
+        "SLUICE_DUCKDB_PATH is not set: a local Airbyte sync needs the DuckDB file to write to"
+    )
+    assert not (tmp_path / ".local").exists()
 
 
 def test_mode_is_local_without_a_server_and_server_with_one(monkeypatch: pytest.MonkeyPatch) -> None:

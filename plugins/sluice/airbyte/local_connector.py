@@ -40,10 +40,8 @@ from sluice.airbyte.duckdb_writer import RawWriter, stored_state
 from sluice.errors import LocalSyncError
 from sluice.runtime.file_locks import duckdb_lock_path, exclusive
 
-#: the Python of the connector's own virtualenv; default: the repository's .venv-faker
+#: the Python of the connector's own virtualenv (the Makefile sets it to .venv-faker's)
 FAKER_PYTHON_VAR = "SLUICE_FAKER_PYTHON"
-REPO_ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_FAKER_PYTHON = REPO_ROOT / ".venv-faker" / "bin" / "python"
 CONNECTOR = "source-faker"
 COMMAND_TIMEOUT_S = 300
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -73,7 +71,13 @@ class LocalSyncResult:
 
 def connector_command() -> list[str]:
     """How to start the connector: ``$SLUICE_FAKER_PYTHON -m source_faker.run``."""
-    python = Path(os.environ.get(FAKER_PYTHON_VAR) or DEFAULT_FAKER_PYTHON)
+    configured = os.environ.get(FAKER_PYTHON_VAR)
+    if not configured:
+        raise LocalSyncError(
+            f"{FAKER_PYTHON_VAR} is not set: set it to the Python of a virtualenv that has "
+            "airbyte-source-faker installed (`make faker-venv` makes .venv-faker/bin/python)"
+        )
+    python = Path(configured)
     if not python.exists():
         raise LocalSyncError(
             f"the {CONNECTOR} connector's virtualenv is missing ({python} does not exist): "

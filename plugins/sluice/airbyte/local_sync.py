@@ -15,11 +15,12 @@ from typing import Literal
 from sluice.airbyte import local_connector
 from sluice.airbyte.config import AirbyteConfig
 from sluice.airbyte.models import NamespaceDefinition, SyncMode
-from sluice.errors import AirbyteError
+from sluice.errors import AirbyteError, LocalSyncError
 
 MODE_VAR = "SLUICE_AIRBYTE_MODE"
 CONN_ID_VAR = "SLUICE_AIRBYTE_CONN_ID"
 LOCAL_STATE_VAR = "SLUICE_AIRBYTE_LOCAL_STATE_DIR"
+DUCKDB_PATH_VAR = "SLUICE_DUCKDB_PATH"
 Mode = Literal["server", "local"]
 
 #: the public API's one-word sync modes, split into the Airbyte protocol's two halves
@@ -78,7 +79,12 @@ def run_local(
     conn = config.connection(connection)
     if conn.resource.effective_namespace_definition is not NamespaceDefinition.CUSTOM_FORMAT:
         raise conn.error(("namespace",), "a local sync needs the schema to write to: set namespace")
-    target = duckdb_path or Path(env.get("SLUICE_DUCKDB_PATH") or ".local/payments.duckdb")
+    configured = duckdb_path or env.get(DUCKDB_PATH_VAR)
+    if not configured:
+        raise LocalSyncError(
+            f"{DUCKDB_PATH_VAR} is not set: a local Airbyte sync needs the DuckDB file to write to"
+        )
+    target = Path(configured)
     states = state_dir or Path(env.get(LOCAL_STATE_VAR) or target.parent / "airbyte_state")
     source = config.sources[conn.resource.source]
     result = local_connector.run_local_sync(
