@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+import sluice.settings
+
 REPO = Path(__file__).resolve().parents[1]
 #: real dbt manifests (structural skeletons of public projects; see its README)
 CORPUS_DIR = REPO / "tests" / "data" / "corpus"
@@ -24,3 +26,5 @@ def _no_ambient_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("SLUICE_ENV", "SLUICE_DBT_TARGET", "SLUICE_DBT_EXECUTABLE"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("SLUICE_FAKER_PYTHON", str(FAKER_PYTHON))
+    # a process reads its settings once; a test changes the environment as it goes
+    monkeypatch.setattr(sluice.settings, "_READ_ONCE", False)

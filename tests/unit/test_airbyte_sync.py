@@ -365,6 +365,26 @@ def test_operator_starts_the_sync_and_defers_to_the_trigger(applied: Applied) ->
         op.execute_complete(context, {"status": "failed", "job_id": job_id, "url": "u"})
 
 
+@pytest.mark.parametrize("from_env", ["SLUICE_AIRBYTE_CONN_ID", "AIRBYTE_URL"])
+def test_the_environments_server_beats_the_specs_connection(
+    applied: Applied, monkeypatch: pytest.MonkeyPatch, from_env: str
+) -> None:
+    """As for dbt's target: the spec's ``ingest.airbyte_conn_id`` (here a connection this
+    deployment does not have) yields to a server named in the environment, by connection or URL."""
+    if from_env == "SLUICE_AIRBYTE_CONN_ID":
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_AIRBYTE_ENV", json.dumps({"conn_type": "http", "host": applied.double.url})
+        )
+        monkeypatch.setenv("SLUICE_AIRBYTE_CONN_ID", "airbyte_env")
+    op = airbyte_sync_task("t", "payments_raw", applied.config_dir, airbyte_conn_id="airbyte_spec")
+    with pytest.raises(TaskDeferred) as exc:
+        op.execute(_context())
+    trigger = exc.value.trigger
+    assert isinstance(trigger, AirbyteJobTrigger)
+    assert trigger.airbyte_conn_id == ("airbyte_env" if from_env == "SLUICE_AIRBYTE_CONN_ID" else None)
+    assert len(applied.double.jobs) == 1, "the sync started on the environment's server"
+
+
 def test_operator_killed_cancels_the_job(applied: Applied) -> None:
     op = airbyte_sync_task("t", "payments_raw", applied.config_dir, deferrable=False, poll_interval=0.05)
     applied.double.job_script = ["running"]
@@ -507,15 +527,16 @@ def test_server_from_an_airflow_connection(monkeypatch: pytest.MonkeyPatch) -> N
         "client-id", "client-secret-value", "https://airbyte.example.internal/api/v1/applications/token"
     )
     assert "client-secret-value" not in repr(prod)
-    monkeypatch.setenv("SLUICE_AIRBYTE_CONN_ID", "airbyte_basic")
-    basic = server_settings(None)
-    assert (basic.url, basic.auth, basic.workspace_id) == (
-        "http://airbyte:8000",
-        BasicAuth("u", "basic-password"),
-        "ws",
-    )
     with pytest.raises(AirbyteError, match="Airflow connection 'missing' for Airbyte"):
         server_settings("missing")
+    monkeypatch.setenv("SLUICE_AIRBYTE_CONN_ID", "airbyte_basic")
+    for spec_conn_id in (None, "missing"):  # the environment beats the spec
+        basic = server_settings(spec_conn_id)
+        assert (basic.url, basic.auth, basic.workspace_id) == (
+            "http://airbyte:8000",
+            BasicAuth("u", "basic-password"),
+            "ws",
+        )
 
 
 def test_server_from_environment_variables() -> None:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sluice.airbyte.config import DEFAULT_CONFIG_DIR
+from sluice.settings import DEFAULT_AIRBYTE_CONFIG_DIR
 
 if TYPE_CHECKING:
     from sluice.airbyte.client import AirbyteClient
@@ -33,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         v.add_argument(
             "--dir",
             default=None,
-            help=f"config folder (default: $SLUICE_AIRBYTE_CONFIG_DIR, else {DEFAULT_CONFIG_DIR})",
+            help=f"config folder (default: $SLUICE_AIRBYTE_CONFIG_DIR, else {DEFAULT_AIRBYTE_CONFIG_DIR})",
         )
 
 

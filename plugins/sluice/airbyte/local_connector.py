@@ -39,9 +39,8 @@ from sluice.airbyte import protocol as proto
 from sluice.airbyte.duckdb_writer import RawWriter, stored_state
 from sluice.errors import LocalSyncError
 from sluice.runtime.file_locks import duckdb_lock_path, exclusive
+from sluice.settings import settings
 
-#: the Python of the connector's own virtualenv (the Makefile sets it to .venv-faker's)
-FAKER_PYTHON_VAR = "SLUICE_FAKER_PYTHON"
 CONNECTOR = "source-faker"
 COMMAND_TIMEOUT_S = 300
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -71,17 +70,16 @@ class LocalSyncResult:
 
 def connector_command() -> list[str]:
     """How to start the connector: ``$SLUICE_FAKER_PYTHON -m source_faker.run``."""
-    configured = os.environ.get(FAKER_PYTHON_VAR)
-    if not configured:
+    python = settings().faker_python
+    if python is None:
         raise LocalSyncError(
-            f"{FAKER_PYTHON_VAR} is not set: set it to the Python of a virtualenv that has "
+            "SLUICE_FAKER_PYTHON is not set: set it to the Python of a virtualenv that has "
             "airbyte-source-faker installed (`make faker-venv` makes .venv-faker/bin/python)"
         )
-    python = Path(configured)
     if not python.exists():
         raise LocalSyncError(
             f"the {CONNECTOR} connector's virtualenv is missing ({python} does not exist): "
-            f"run `make faker-venv`, or set {FAKER_PYTHON_VAR} to the Python of a virtualenv "
+            "run `make faker-venv`, or set SLUICE_FAKER_PYTHON to the Python of a virtualenv "
             "that has airbyte-source-faker installed"
         )
     return [str(python), "-m", "source_faker.run"]

@@ -1,8 +1,9 @@
 """Where a sync runs, and the local path: a connection's streams handed to the local runner.
 
-Same connection names either way; only the environment decides. ``SLUICE_AIRBYTE_MODE`` is
+Same connection names either way; only the settings decide. ``SLUICE_AIRBYTE_MODE`` is
 ``server`` or ``local``; unset, it is ``server`` when an Airbyte server is configured
-(``AIRBYTE_URL`` or ``SLUICE_AIRBYTE_CONN_ID``) and ``local`` otherwise.
+(``SLUICE_AIRBYTE_CONN_ID``, ``AIRBYTE_URL`` or the spec's ``ingest.airbyte_conn_id``) and
+``local`` otherwise.
 """
 
 from __future__ import annotations
@@ -10,18 +11,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Literal
 
 from sluice.airbyte import local_connector
 from sluice.airbyte.config import AirbyteConfig
 from sluice.airbyte.models import NamespaceDefinition, SyncMode
-from sluice.errors import AirbyteError, LocalSyncError
-
-MODE_VAR = "SLUICE_AIRBYTE_MODE"
-CONN_ID_VAR = "SLUICE_AIRBYTE_CONN_ID"
-LOCAL_STATE_VAR = "SLUICE_AIRBYTE_LOCAL_STATE_DIR"
-DUCKDB_PATH_VAR = "SLUICE_DUCKDB_PATH"
-Mode = Literal["server", "local"]
+from sluice.errors import LocalSyncError
+from sluice.settings import AirbyteMode, Settings, settings
 
 #: the public API's one-word sync modes, split into the Airbyte protocol's two halves
 _LOCAL_MODES: dict[SyncMode, tuple[local_connector.SourceMode, local_connector.DestinationMode]] = {
@@ -32,14 +27,9 @@ _LOCAL_MODES: dict[SyncMode, tuple[local_connector.SourceMode, local_connector.D
 }
 
 
-def sync_mode(conn_id: str | None = None, env: Mapping[str, str] | None = None) -> Mode:
-    env = os.environ if env is None else env
-    chosen = env.get(MODE_VAR)
-    if chosen:
-        if chosen not in ("server", "local"):
-            raise AirbyteError(f"{MODE_VAR}={chosen!r}: use server or local")
-        return "server" if chosen == "server" else "local"
-    return "server" if env.get("AIRBYTE_URL") or conn_id or env.get(CONN_ID_VAR) else "local"
+def sync_mode(conn_id: str | None = None, env: Mapping[str, str] | None = None) -> AirbyteMode:
+    """Where a sync of a connection runs; ``conn_id`` is the spec's ``ingest.airbyte_conn_id``."""
+    return (settings() if env is None else Settings.from_env(env)).airbyte_mode(conn_id)
 
 
 def stream_selections(config: AirbyteConfig, connection: str) -> list[local_connector.StreamSelection]:
@@ -75,17 +65,17 @@ def run_local(
     env: Mapping[str, str] | None = None,
 ) -> dict[str, int]:
     """Run the connection's source locally into DuckDB; stream name → rows written."""
-    env = os.environ if env is None else env
+    configured = settings() if env is None else Settings.from_env(env)
+    env = os.environ if env is None else env  # also what the source's ${VAR} references read
     conn = config.connection(connection)
     if conn.resource.effective_namespace_definition is not NamespaceDefinition.CUSTOM_FORMAT:
         raise conn.error(("namespace",), "a local sync needs the schema to write to: set namespace")
-    configured = duckdb_path or env.get(DUCKDB_PATH_VAR)
-    if not configured:
+    target = duckdb_path or configured.duckdb_path
+    if target is None:
         raise LocalSyncError(
-            f"{DUCKDB_PATH_VAR} is not set: a local Airbyte sync needs the DuckDB file to write to"
+            "SLUICE_DUCKDB_PATH is not set: a local Airbyte sync needs the DuckDB file to write to"
         )
-    target = Path(configured)
-    states = state_dir or Path(env.get(LOCAL_STATE_VAR) or target.parent / "airbyte_state")
+    states = state_dir or configured.airbyte_local_state_dir or target.parent / "airbyte_state"
     source = config.sources[conn.resource.source]
     result = local_connector.run_local_sync(
         connection,
