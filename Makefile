@@ -15,6 +15,8 @@ export AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT := 120
 # a broken spec's import error is its own line (file:line: key: what), not a Python traceback
 export AIRFLOW__CORE__DAGBAG_IMPORT_ERROR_TRACEBACKS := False
 export SLUICE_DUCKDB_PATH ?= $(CURDIR)/.local/payments.duckdb
+# the local Airbyte connector's virtualenv (make faker-venv)
+export SLUICE_FAKER_PYTHON ?= $(CURDIR)/.venv-faker/bin/python
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
@@ -48,7 +50,7 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 install: $(BIN)/.installed
 
 # The local Airbyte connector (source-faker) gets a virtualenv of its own: airbyte-cdk cannot
-# co-install with apache-airflow 3.3. sluice finds it at .venv-faker (or $$SLUICE_FAKER_PYTHON).
+# co-install with apache-airflow 3.3. sluice runs $$SLUICE_FAKER_PYTHON, exported above.
 FAKER_VENV := .venv-faker
 
 $(FAKER_VENV)/.installed: requirements-faker.lock $(BIN)/.installed

@@ -206,8 +206,8 @@ def dbt(command: str) -> None:
 
 def ingest(work: Path) -> float:
     """The DAG's sync, run the way its ingest task runs it here (a local faker run)."""
-    from sluice.airbyte.loader import load_config
-    from sluice.airbyte.local import run_local
+    from sluice.airbyte.config import load_config
+    from sluice.airbyte.local_sync import run_local
 
     started = time.perf_counter()
     run_local(load_config(REPO / "airbyte_config"), "payments_raw", lambda _: None, duckdb_path=WAREHOUSE)

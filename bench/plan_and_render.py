@@ -19,9 +19,9 @@ from typing import Any
 from sluice.airflow.render import render_dag
 from sluice.manifest.reader import parse_manifest
 from sluice.plan.builder import build_plan
-from sluice.spec.loader import SpecFile
 from sluice.spec.models import PipelineSpec
 from sluice.spec.paths import DbtPaths
+from sluice.spec.reader import SpecFile
 
 REPO = Path(__file__).resolve().parents[1]
 RUNS = 7

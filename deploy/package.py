@@ -23,7 +23,6 @@ artefact is byte-for-byte the same for the same sources, so a deploy uploads onl
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
@@ -34,8 +33,9 @@ from pathlib import Path
 from deploy.environments import ENVIRONMENTS_FILE, read_targets
 from deploy.lockfile import Lock, normalize, read_lock
 from sluice.errors import SluiceError
-from sluice.spec.loader import load_spec, spec_paths
+from sluice.settings import settings
 from sluice.spec.paths import dbt_paths
+from sluice.spec.reader import load_spec, spec_paths
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLE_REPO = "sluice_repo"
@@ -130,7 +130,7 @@ def _copy_repo(dags_out: Path) -> list[Path]:
 
 def _compile_plans(dags_out: Path) -> list[Path]:
     """Each spec's plan for every environment it declares, stored beside the bundled manifest."""
-    if os.environ.get("SLUICE_PLAN_DIR"):
+    if settings().plan_dir:
         raise SluiceError("SLUICE_PLAN_DIR is set: unset it, the plans must go inside the bundle")
     from sluice.plan.compiled import compile_plan
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,19 +14,22 @@ from sluice.plan.compiled import compile_plan
 from sluice.plan.folder import plan_folder, problem_lines
 from sluice.plan.from_spec import plan_spec
 from sluice.plan.model import Plan
-from sluice.spec.loader import SPECS_DIR, active_environment, find_spec, load_spec, spec_paths
+from sluice.settings import settings
 from sluice.spec.models import ENVIRONMENTS
+from sluice.spec.reader import active_environment, find_spec, load_spec, spec_paths
 from sluice.spec.schema import SCHEMA_NAME, write_schema
 
 
-def validate(paths: Sequence[str], manifest: str | None) -> int:
-    chosen = paths or [SPECS_DIR]
+def validate(paths: Sequence[str], manifest: str | None, environment: str | None = None) -> int:
+    chosen = paths or [settings().specs_dir]
     if not spec_paths(chosen):
         print(f"sluice validate: no spec files under {', '.join(chosen)}", file=sys.stderr)
         return 1
     from sluice.airflow.checks import check_with_airflow  # Airflow only for the commands that need it
 
-    result = plan_folder(chosen, every_environment=True, manifest=manifest, check=check_with_airflow)
+    result = plan_folder(
+        chosen, every_environment=True, manifest=manifest, check=check_with_airflow, environment=environment
+    )
     for line in result.problems + result.warnings:
         print(line)
     if result.problems:
@@ -36,10 +38,10 @@ def validate(paths: Sequence[str], manifest: str | None) -> int:
     return 0
 
 
-def compile_specs(paths: Sequence[str]) -> int:
+def compile_specs(paths: Sequence[str], environment: str | None = None) -> int:
     """Store the plan of every spec for each environment it declares, for fast DAG imports."""
-    for path in spec_paths(paths or [SPECS_DIR]):
-        for env in load_spec(path).environments:
+    for path in spec_paths(paths or [settings().specs_dir]):
+        for env in load_spec(path, environment).environments:
             _, written = compile_plan(load_spec(path, env))
             print(f"{path} ({env}) -> {written}")
     return 0
@@ -57,13 +59,16 @@ def _text(plan: Plan) -> str:
     return "\n".join(lines)
 
 
-def plan(pipeline: str, as_json: bool, manifest: str | None, specs_dir: str) -> int:
-    built = plan_spec(load_spec(find_spec(pipeline, specs_dir)), manifest)
+def plan(
+    pipeline: str, as_json: bool, manifest: str | None, specs_dir: str, environment: str | None = None
+) -> int:
+    built = plan_spec(load_spec(find_spec(pipeline, specs_dir), environment), manifest)
     print(json.dumps(built.to_json(), indent=2) if as_json else _text(built))
     return 0
 
 
 def _parser() -> argparse.ArgumentParser:
+    specs_dir = settings().specs_dir
     parser = argparse.ArgumentParser(
         prog="sluice",
         description="Turn YAML pipeline specs into Airflow DAGs that build a dbt project zone by zone.",
@@ -81,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Check every spec (all its environments) against the dbt manifest. "
         "Exit 0 when all are valid; otherwise exit 1 with one line per problem: FILE:LINE: KEY: what.",
     )
-    p_validate.add_argument("paths", nargs="*", help=f"spec files or folders (default: {SPECS_DIR})")
+    p_validate.add_argument("paths", nargs="*", help=f"spec files or folders (default: {specs_dir})")
     p_validate.add_argument("--manifest", help="plan against this manifest.json instead")
 
     p_plan = sub.add_parser(
@@ -92,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     p_plan.add_argument("pipeline", help="pipeline id, file stem, or path of a spec file")
     p_plan.add_argument("--json", action="store_true", help='print {"pipeline", "tasks": [...]} as JSON')
     p_plan.add_argument("--manifest", help="plan the same spec against another manifest.json")
-    p_plan.add_argument("--specs", default=SPECS_DIR, help=f"folder of specs (default: {SPECS_DIR})")
+    p_plan.add_argument("--specs", default=specs_dir, help=f"folder of specs (default: {specs_dir})")
 
     p_compile = sub.add_parser(
         "compile",
@@ -101,26 +106,26 @@ def _parser() -> argparse.ArgumentParser:
         "(under <dbt project>/target/sluice/, or $SLUICE_PLAN_DIR). DAG imports reuse a stored "
         "plan while the spec and manifest bytes are unchanged, and re-plan otherwise.",
     )
-    p_compile.add_argument("paths", nargs="*", help=f"spec files or folders (default: {SPECS_DIR})")
+    p_compile.add_argument("paths", nargs="*", help=f"spec files or folders (default: {specs_dir})")
 
     airbyte_commands.add_parser(sub)
 
     p_schema = sub.add_parser("schema", help=f"write {SCHEMA_NAME} for editor completion")
-    p_schema.add_argument("directory", nargs="?", default=SPECS_DIR, help=f"default: {SPECS_DIR}")
+    p_schema.add_argument("directory", nargs="?", default=specs_dir, help=f"default: {specs_dir}")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        if args.env:
-            os.environ["SLUICE_ENV"] = active_environment(args.env)
+        # passed down as an argument: the environment of this process and its children stays as given
+        env = active_environment(args.env) if args.command in ("validate", "plan", "compile") else None
         if args.command == "validate":
-            return validate(args.paths, args.manifest)
+            return validate(args.paths, args.manifest, env)
         if args.command == "plan":
-            return plan(args.pipeline, args.json, args.manifest, args.specs)
+            return plan(args.pipeline, args.json, args.manifest, args.specs, env)
         if args.command == "compile":
-            return compile_specs(args.paths)
+            return compile_specs(args.paths, env)
         if args.command == "airbyte":
             return airbyte_commands.run(args)
         print(write_schema(Path(args.directory)))

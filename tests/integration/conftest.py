@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import FAKER_PYTHON, REPO
 
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.integration
@@ -114,6 +114,7 @@ def make_sandbox(root: Path, migrate: bool = True) -> Sandbox:
         # task logs (dbt's lines) are asserted on: whatever level the caller's shell set
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "SLUICE_DUCKDB_PATH": str(root / "warehouse.duckdb"),
+        "SLUICE_FAKER_PYTHON": str(FAKER_PYTHON),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
     }
     for var in ("SLUICE_ENV", "SLUICE_DBT_TARGET", "SLUICE_DBT_EXECUTABLE"):

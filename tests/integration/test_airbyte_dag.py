@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from sluice.airbyte.client import AirbyteClient, ServerSettings
-from sluice.airbyte.loader import load_config
+from sluice.airbyte.config import load_config
 from sluice.airbyte.reconcile import Reconciler
 from sluice.airbyte.state import load_state
 from tests.airbyte_double.server import AirbyteDouble, serve
@@ -33,7 +33,7 @@ DAG = """
 from datetime import datetime, timedelta
 from pathlib import Path
 from airflow.sdk import DAG
-from sluice.airflow.airbyte import airbyte_sync_task
+from sluice.airflow.airbyte_operator import airbyte_sync_task
 
 with DAG("airbyte_sync_demo", start_date=datetime(2024, 1, 1), schedule=None, catchup=False):
     airbyte_sync_task(

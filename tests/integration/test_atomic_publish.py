@@ -19,7 +19,7 @@ from typing import Any
 import psycopg2
 import pytest
 
-from sluice.runtime.duckdb_lock import duckdb_lock_path
+from sluice.runtime.file_locks import duckdb_lock_path
 from tests.conftest import REPO
 from tests.integration.conftest import BIN, Sandbox, scratch_postgres
 

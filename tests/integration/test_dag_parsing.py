@@ -56,7 +56,7 @@ def test_broken_spec_is_one_import_error_and_the_good_pipeline_still_loads(
     errors: dict[str, str] = bag["import_errors"]  # type: ignore[assignment]
     assert len(errors) == 1, errors
     ((where, message),) = errors.items()
-    assert where.endswith("sluice_errors.py")
+    assert where.endswith("sluice_import_errors.py")
     at = line_of(broken, "selects:")
     assert f"dags/pipelines/broken.yml:{at}: zones[2].selects: unknown key" in message
     assert "payments_daily.yml" not in message

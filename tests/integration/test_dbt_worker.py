@@ -171,3 +171,22 @@ def test_deleting_a_test_reparses_and_gives_a_fresh_worker(tmp_path: Path) -> No
     manifest = json.loads((tmp_path / "dbt" / "target" / "manifest.json").read_text())
     assert not [uid for uid in manifest["nodes"] if "assert_balances_reconcile" in uid]
     assert socket_path(tmp_path / "dbt", tmp_path / "dbt", "local", worker_python(None)) != before
+
+
+def test_an_idle_worker_exits_after_the_tasks_sluice_dbt_worker_idle(
+    sandbox: Callable[..., Sandbox], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker reads no settings of its own (it may run from dbt's virtualenv): the task that
+    starts it hands it $SLUICE_DBT_WORKER_IDLE."""
+    box = sandbox(migrate=False)
+    monkeypatch.setenv("SLUICE_DUCKDB_PATH", str(box.duckdb))
+    monkeypatch.setenv("SLUICE_DBT_WORKER_IDLE", "1")
+    lines: list[str] = []
+    process = DbtProcess(seed_call(box, "ref_merchants"))
+    process.run(lines.append)
+    assert any("--idle-seconds 1.0" in line for line in lines), lines
+    path = socket_path(box.dbt, box.dbt, "local", worker_python(None))
+    deadline = time.monotonic() + 30
+    while path.exists():
+        assert time.monotonic() < deadline, "the worker outlived its idle time"
+        time.sleep(0.2)

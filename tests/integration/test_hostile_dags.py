@@ -151,8 +151,8 @@ def test_no_spec_takes_the_others_down(sandbox: Callable[..., Sandbox]) -> None:
     assert [t for t in clash if re.fullmatch(r"bronze\.v_x_run(_[0-9a-f]{8})?", t)] == clash[1:], clash
 
     errors: dict[str, str] = bag["errors"]
-    assert list(errors) == [str(box.dags / "sluice_errors.py")], "the DAG file itself never fails"
-    lines = errors[str(box.dags / "sluice_errors.py")].splitlines()
+    assert list(errors) == [str(box.dags / "sluice_import_errors.py")], "the DAG file itself never fails"
+    lines = errors[str(box.dags / "sluice_import_errors.py")].splitlines()
     by_file = {line.split(":", 1)[0]: line for line in lines}
     assert sorted(by_file) == sorted(f"dags/pipelines/{name}" for name in expected), lines
     for name, pattern in expected.items():
@@ -177,7 +177,7 @@ def test_fuzzed_specs_beside_the_good_one_in_a_real_dagbag(
     assert "payments_daily" in bag["dags"]
     loaded = {f"dags/pipelines/fuzz_{i}.yml" for i in range(len(specs))}
     errors: dict[str, str] = bag["errors"]
-    assert set(errors) <= {str(box.dags / "sluice_errors.py")}, "the DAG file itself never fails"
+    assert set(errors) <= {str(box.dags / "sluice_import_errors.py")}, "the DAG file itself never fails"
     refused = set()
     for line in "".join(errors.values()).splitlines():
         assert line.split(":", 1)[0] in loaded and "Traceback" not in line, line

@@ -112,7 +112,7 @@ def test_every_dag_imports_from_the_unpacked_package_with_sluice_from_plugins_zi
     assert bag["dags"] == {"payments_daily": len(stored["plan"]["tasks"])}
     assert bag["files"] == [
         str(dags / BUNDLE_REPO / "dags" / "sluice_dags.py"),
-        str(dags / BUNDLE_REPO / "dags" / "sluice_errors.py"),
+        str(dags / BUNDLE_REPO / "dags" / "sluice_import_errors.py"),
     ]
 
 

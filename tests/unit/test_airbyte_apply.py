@@ -12,7 +12,7 @@ import yaml
 from airbyte_api import models as sdk
 
 from sluice.airbyte.client import AirbyteClient, ServerSettings
-from sluice.airbyte.loader import load_config
+from sluice.airbyte.config import load_config
 from sluice.airbyte.models import Kind
 from sluice.airbyte.reconcile import Action, Reconciler, import_remote
 from sluice.airbyte.state import load_state

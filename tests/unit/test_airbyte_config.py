@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from sluice.airbyte.config import load_config
 from sluice.airbyte.expand import MASK
-from sluice.airbyte.loader import load_config
 from sluice.airbyte.models import Kind
 from sluice.airbyte.schema import render_schema, schema_path
 from sluice.errors import SluiceError, SpecErrors

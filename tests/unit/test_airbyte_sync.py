@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
 
+from sluice.airbyte import local_connector
 from sluice.airbyte.client import AirbyteClient, RetryPolicy, ServerSettings
-from sluice.airbyte.loader import load_config
+from sluice.airbyte.config import load_config
+from sluice.airbyte.local_connector import LocalSyncResult, StreamSelection
 from sluice.airbyte.reconcile import Reconciler
 from sluice.airbyte.state import load_state
 from sluice.airbyte.sync import (
@@ -26,10 +28,8 @@ from sluice.airbyte.sync import (
     start_or_attach,
     wait_for_job,
 )
-from sluice.airflow.airbyte import AirbyteJobTrigger, AirbyteSyncOperator, airbyte_sync_task
-from sluice.errors import AirbyteError, AirbyteJobFailed
-from sluice.runtime import local_airbyte
-from sluice.runtime.local_airbyte import LocalSyncResult, StreamSelection
+from sluice.airflow.airbyte_operator import AirbyteJobTrigger, AirbyteSyncOperator, airbyte_sync_task
+from sluice.errors import AirbyteError, AirbyteJobFailed, LocalSyncError
 from tests.airbyte_double.server import AirbyteDouble, serve
 from tests.conftest import REPO
 
@@ -288,7 +288,7 @@ def test_trigger_polls_without_blocking_until_the_job_ends(applied: Applied) -> 
     assert applied.double.jobs[job.id].polls == 4
     assert ticks > 4, "the event loop went on running other work while the trigger waited"
     name, kwargs = _trigger(applied, job.id).serialize()
-    assert name == "sluice.airflow.airbyte.AirbyteJobTrigger"
+    assert name == "sluice.airflow.airbyte_operator.AirbyteJobTrigger"
     assert "secret" not in json.dumps(kwargs).lower() and "password" not in json.dumps(kwargs).lower()
 
 
@@ -365,6 +365,26 @@ def test_operator_starts_the_sync_and_defers_to_the_trigger(applied: Applied) ->
         op.execute_complete(context, {"status": "failed", "job_id": job_id, "url": "u"})
 
 
+@pytest.mark.parametrize("from_env", ["SLUICE_AIRBYTE_CONN_ID", "AIRBYTE_URL"])
+def test_the_environments_server_beats_the_specs_connection(
+    applied: Applied, monkeypatch: pytest.MonkeyPatch, from_env: str
+) -> None:
+    """As for dbt's target: the spec's ``ingest.airbyte_conn_id`` (here a connection this
+    deployment does not have) yields to a server named in the environment, by connection or URL."""
+    if from_env == "SLUICE_AIRBYTE_CONN_ID":
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_AIRBYTE_ENV", json.dumps({"conn_type": "http", "host": applied.double.url})
+        )
+        monkeypatch.setenv("SLUICE_AIRBYTE_CONN_ID", "airbyte_env")
+    op = airbyte_sync_task("t", "payments_raw", applied.config_dir, airbyte_conn_id="airbyte_spec")
+    with pytest.raises(TaskDeferred) as exc:
+        op.execute(_context())
+    trigger = exc.value.trigger
+    assert isinstance(trigger, AirbyteJobTrigger)
+    assert trigger.airbyte_conn_id == ("airbyte_env" if from_env == "SLUICE_AIRBYTE_CONN_ID" else None)
+    assert len(applied.double.jobs) == 1, "the sync started on the environment's server"
+
+
 def test_operator_killed_cancels_the_job(applied: Applied) -> None:
     op = airbyte_sync_task("t", "payments_raw", applied.config_dir, deferrable=False, poll_interval=0.05)
     applied.double.job_script = ["running"]
@@ -394,7 +414,7 @@ def test_operator_unknown_connection_fails_clearly(applied: Applied) -> None:
     assert applied.double.jobs == {}
 
 
-# ---- local mode (the runner replaced: sluice.runtime.local_airbyte's run_local_sync is tested by
+# ---- local mode (the runner replaced: sluice.airbyte.local_connector's run_local_sync is tested by
 # its own tests; this only checks what the operator hands it and what it logs) ---------------------
 
 
@@ -415,7 +435,7 @@ def test_local_mode_calls_the_local_runner_with_the_connection(
         calls.append((connection, dict(source_config), list(streams), duckdb_path, schema, state_dir))
         return LocalSyncResult(connection, {s.name: 10 * (i + 1) for i, s in enumerate(streams)}, 0.1)
 
-    monkeypatch.setattr(local_airbyte, "run_local_sync", run_local_sync)
+    monkeypatch.setattr(local_connector, "run_local_sync", run_local_sync)
     monkeypatch.setenv("SLUICE_AIRBYTE_MODE", "local")
     monkeypatch.setenv("SLUICE_DUCKDB_PATH", str(tmp_path / "w.duckdb"))
     op = airbyte_sync_task("t", "payments_raw", applied.config_dir)
@@ -436,8 +456,24 @@ def test_local_mode_calls_the_local_runner_with_the_connection(
     assert applied.double.jobs == {}, "local mode never calls the server"
 
 
+def test_a_local_sync_without_a_duckdb_file_is_one_line_naming_the_variable(
+    applied: Applied, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """No demo default (.local/payments.duckdb): the deployment names the file it syncs into."""
+    monkeypatch.setenv("SLUICE_AIRBYTE_MODE", "local")
+    monkeypatch.delenv("SLUICE_DUCKDB_PATH", raising=False)
+    monkeypatch.chdir(tmp_path)
+    op = airbyte_sync_task("t", "payments_raw", applied.config_dir)
+    with pytest.raises(LocalSyncError) as caught:
+        op.execute(_context())
+    assert str(caught.value) == (
+        "SLUICE_DUCKDB_PATH is not set: a local Airbyte sync needs the DuckDB file to write to"
+    )
+    assert not (tmp_path / ".local").exists()
+
+
 def test_mode_is_local_without_a_server_and_server_with_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    from sluice.airbyte.local import sync_mode
+    from sluice.airbyte.local_sync import sync_mode
 
     assert sync_mode(None, {}) == "local"
     assert sync_mode(None, {"AIRBYTE_URL": "http://a"}) == "server"
@@ -458,7 +494,7 @@ def test_find_running_job_filters_by_connection_and_status(applied: Applied) -> 
 
 def test_server_from_an_airflow_connection(monkeypatch: pytest.MonkeyPatch) -> None:
     from sluice.airbyte.client import BasicAuth, ClientCredentials
-    from sluice.airflow.airbyte import server_settings
+    from sluice.airflow.airbyte_operator import server_settings
 
     monkeypatch.setenv(
         "AIRFLOW_CONN_AIRBYTE_PROD",
@@ -491,15 +527,16 @@ def test_server_from_an_airflow_connection(monkeypatch: pytest.MonkeyPatch) -> N
         "client-id", "client-secret-value", "https://airbyte.example.internal/api/v1/applications/token"
     )
     assert "client-secret-value" not in repr(prod)
-    monkeypatch.setenv("SLUICE_AIRBYTE_CONN_ID", "airbyte_basic")
-    basic = server_settings(None)
-    assert (basic.url, basic.auth, basic.workspace_id) == (
-        "http://airbyte:8000",
-        BasicAuth("u", "basic-password"),
-        "ws",
-    )
     with pytest.raises(AirbyteError, match="Airflow connection 'missing' for Airbyte"):
         server_settings("missing")
+    monkeypatch.setenv("SLUICE_AIRBYTE_CONN_ID", "airbyte_basic")
+    for spec_conn_id in (None, "missing"):  # the environment beats the spec
+        basic = server_settings(spec_conn_id)
+        assert (basic.url, basic.auth, basic.workspace_id) == (
+            "http://airbyte:8000",
+            BasicAuth("u", "basic-password"),
+            "ws",
+        )
 
 
 def test_server_from_environment_variables() -> None:
@@ -522,7 +559,7 @@ def test_blocking_wait_ended_by_airflow_timeout_cancels_the_job(
 ) -> None:
     from airflow.sdk.exceptions import AirflowTaskTimeout
 
-    import sluice.airflow.airbyte as operator_module
+    import sluice.airflow.airbyte_operator as operator_module
 
     applied.double.job_script = ["running"]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from sluice.airflow import loader, render
+from sluice.airflow import dag_files, render
 from sluice.cli import main
 from sluice.errors import SluiceError
 from tests.conftest import line_of
@@ -62,7 +62,7 @@ def test_continuous_with_overlapping_runs_is_refused(specs: Path, capsys: pytest
 
 def test_the_dag_runs_one_at_a_time_unless_the_spec_says_otherwise(specs: Path) -> None:
     other(specs, "parallel", ("catchup: false", "catchup: false\nmax_active_runs: 3"))
-    dags = loader.load_dags(specs)
+    dags = dag_files.load_dags(specs)
     assert dags["payments_daily"].max_active_runs == 1
     assert dags["parallel"].max_active_runs == 3
 
@@ -81,13 +81,13 @@ def test_a_spec_that_fails_while_drawn_is_an_import_error_and_the_rest_load(
         return drawn(sf, plan, paths)
 
     monkeypatch.setattr(render, "render_dag", flaky)
-    assert sorted(loader.load_dags(specs)) == ["payments_daily"]
+    assert sorted(dag_files.load_dags(specs)) == ["payments_daily"]
     monkeypatch.setattr(render, "render_dag", drawn)  # the errors file reads the verdict left behind
     with pytest.raises(SluiceError) as exc:
-        loader.raise_spec_errors(specs)
+        dag_files.raise_spec_errors(specs)
     at = line_of(bad.read_text(), "pipeline:")
     assert str(exc.value).splitlines() == [
         f"{bad}:{at}: pipeline: the DAG could not be built: RecursionError: maximum recursion depth exceeded"
     ]
     bad.write_text(bad.read_text() + "\n")  # a new version of the spec is drawn afresh
-    loader.raise_spec_errors(specs)
+    dag_files.raise_spec_errors(specs)

@@ -12,7 +12,7 @@ import sluice.plan.compiled as compiled
 from sluice.plan.compiled import load_plan, plan_path
 from sluice.plan.from_spec import plan_spec
 from sluice.plan.model import Plan
-from sluice.spec.loader import load_spec
+from sluice.spec.reader import load_spec
 from tests.unit.manifests import m, manifest, node
 
 SPEC = """\

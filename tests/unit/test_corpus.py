@@ -13,8 +13,8 @@ from sluice.manifest.reader import parse_manifest
 from sluice.plan.builder import build_plan
 from sluice.plan.from_spec import plan_spec
 from sluice.plan.model import Plan, TaskKind
-from sluice.spec.loader import load_spec
 from sluice.spec.models import PipelineSpec
+from sluice.spec.reader import load_spec
 from tests.conftest import CORPUS_DIR, DEMO_MANIFEST, DEMO_SPEC
 
 CORPUS = sorted(CORPUS_DIR.glob("*.json"))

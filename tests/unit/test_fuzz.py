@@ -24,7 +24,7 @@ from sluice.errors import SluiceError
 from sluice.manifest.reader import parse_manifest
 from sluice.plan.builder import build_plan
 from sluice.plan.folder import plan_folder
-from sluice.spec.loader import load_spec
+from sluice.spec.reader import load_spec
 from tests.conftest import DEMO_MANIFEST, DEMO_SPEC, demo_spec_text
 
 #: deterministic in `make test`; SLUICE_FUZZ_EXAMPLES=5000 explores further, with new examples each run

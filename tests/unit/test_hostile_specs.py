@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sluice.errors import SluiceError, SpecErrors
-from sluice.spec.loader import load_spec
+from sluice.spec.reader import load_spec
 from sluice.spec.yaml_lines import MAX_BYTES
 
 GOOD = """\

@@ -12,8 +12,8 @@ from sluice.errors import SpecError
 from sluice.manifest.reader import parse_manifest
 from sluice.plan.builder import build_plan
 from sluice.plan.model import TaskKind
-from sluice.spec.loader import load_spec
 from sluice.spec.models import PipelineSpec
+from sluice.spec.reader import load_spec
 from tests.conftest import line_of
 from tests.unit.manifests import m, manifest, node
 

@@ -11,7 +11,7 @@ from airflow.sdk import DAG, TaskGroup
 from airflow.serialization.serialized_objects import DagSerialization
 
 from sluice.airflow import render
-from sluice.airflow.loader import load_dags
+from sluice.airflow.dag_files import load_dags
 from sluice.airflow.operators import DbtNodeOperator, dbt_task
 from tests.conftest import REPO
 

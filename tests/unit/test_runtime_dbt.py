@@ -21,7 +21,7 @@ from sluice.runtime.dbt import (
     error_lines,
     worker_python,
 )
-from sluice.runtime.locks import exclusive
+from sluice.runtime.file_locks import exclusive
 from tests.conftest import DEMO_MANIFEST
 
 DBT_DIR = DEMO_MANIFEST.parents[1]

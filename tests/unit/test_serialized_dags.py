@@ -21,7 +21,7 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG
 from airflow.serialization.serialized_objects import DagSerialization
 
-from sluice.airflow.loader import load_dags
+from sluice.airflow.dag_files import load_dags
 from tests.conftest import CORPUS_DIR, REPO
 
 GOLDEN = REPO / "tests" / "data" / "golden"

@@ -9,7 +9,7 @@ import pytest
 
 from sluice.errors import SluiceError, SpecError, SpecErrors
 from sluice.spec import models
-from sluice.spec.loader import load_spec
+from sluice.spec.reader import load_spec
 from sluice.spec.schema import SCHEMA_NAME, render_schema
 from tests.conftest import DEMO_SPEC
 

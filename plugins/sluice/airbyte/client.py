@@ -12,7 +12,6 @@ second sync, a second ``POST /sources`` a second source; callers decide what a l
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from sluice.errors import AirbyteError
+from sluice.settings import settings
 
 API_PATH = "/api/public/v1"
 TOKEN_PATH = "/api/v1/applications/token"  # noqa: S105 (a URL path)
@@ -108,7 +108,7 @@ class ServerSettings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> ServerSettings | None:
         """From AIRBYTE_URL, AIRBYTE_CLIENT_ID/SECRET (+ AIRBYTE_TOKEN_URL) or AIRBYTE_USERNAME/
         PASSWORD, and AIRBYTE_WORKSPACE_ID; None when AIRBYTE_URL is not set."""
-        env = os.environ if env is None else env
+        env = settings().airbyte_server if env is None else env
         url = env.get("AIRBYTE_URL")
         if not url:
             return None

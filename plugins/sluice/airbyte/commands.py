@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sluice.airbyte.loader import DEFAULT_CONFIG_DIR
+from sluice.settings import DEFAULT_AIRBYTE_CONFIG_DIR
 
 if TYPE_CHECKING:
     from sluice.airbyte.client import AirbyteClient
@@ -33,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         v.add_argument(
             "--dir",
             default=None,
-            help=f"config folder (default: $SLUICE_AIRBYTE_CONFIG_DIR, else {DEFAULT_CONFIG_DIR})",
+            help=f"config folder (default: $SLUICE_AIRBYTE_CONFIG_DIR, else {DEFAULT_AIRBYTE_CONFIG_DIR})",
         )
 
 
@@ -50,7 +50,7 @@ def _client() -> AirbyteClient:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sluice.airbyte.loader import config_dir, load_config
+    from sluice.airbyte.config import config_dir, load_config
     from sluice.airbyte.reconcile import Action, Reconciler, import_remote, resolve_workspace
     from sluice.airbyte.schema import write_schemas
     from sluice.airbyte.state import load_state

@@ -17,8 +17,8 @@ from typing import Any
 import yaml
 
 from sluice.airbyte.client import AirbyteApiError, AirbyteClient
+from sluice.airbyte.config import AirbyteConfig, ResourceFile, load_resource
 from sluice.airbyte.expand import MASK, is_secret
-from sluice.airbyte.loader import AirbyteConfig, ResourceFile, load_resource
 from sluice.airbyte.models import Actor, Connection, Kind, NamespaceDefinition
 from sluice.airbyte.state import Entry, State
 from sluice.errors import AirbyteError

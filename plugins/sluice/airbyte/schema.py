@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sluice.airbyte.loader import MODELS, SCHEMA_SUFFIX
+from sluice.airbyte.config import MODELS, SCHEMA_SUFFIX
 from sluice.airbyte.models import Kind
 
 

@@ -8,15 +8,13 @@ safe to commit; the sync operator reads it to find a connection's id without an 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sluice.airbyte.models import Kind
 from sluice.errors import AirbyteError
-
-STATE_DIR_VAR = "SLUICE_AIRBYTE_STATE_DIR"
+from sluice.settings import settings
 
 
 @dataclass(frozen=True)
@@ -61,7 +59,7 @@ class State:
 
 
 def state_dir(config_dir: Path) -> Path:
-    return Path(os.environ.get(STATE_DIR_VAR) or config_dir / "state")
+    return settings().airbyte_state_dir or config_dir / "state"
 
 
 def state_path(config_dir: Path, workspace_id: str) -> Path:

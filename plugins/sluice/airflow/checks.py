@@ -15,7 +15,7 @@ from airflow.sdk import DAG
 
 from sluice.errors import SpecError
 from sluice.plan.model import Plan
-from sluice.spec.loader import SpecFile
+from sluice.spec.reader import SpecFile
 from sluice.spec.yaml_lines import display_path
 
 
@@ -48,7 +48,7 @@ def dag_arguments(sf: SpecFile, plan: Plan) -> dict[str, Any]:
         "dagrun_timeout": minutes(spec.dagrun_timeout_minutes),
         "default_args": default_args,
         "is_paused_upon_creation": spec.is_paused_upon_creation,
-        # sluice_dags.py hands its DAGs over by name; one drawn in sluice_errors.py to find what
+        # sluice_dags.py hands its DAGs over by name; one drawn in sluice_import_errors.py to find what
         # fails must not register itself there as a second DAG of the same id
         "auto_register": False,
     }

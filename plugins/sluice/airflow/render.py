@@ -13,14 +13,14 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, Asset, BaseOperator, TaskGroup
 from airflow.sdk.definitions.param import ParamsDict
 
-from sluice.airflow.airbyte import airbyte_sync_task
+from sluice.airflow.airbyte_operator import airbyte_sync_task
 from sluice.airflow.checks import dag_arguments
 from sluice.airflow.operators import DbtNodeOperator, dbt_task, zone_task
 from sluice.plan.model import DBT_COMMAND, Plan, Task, TaskKind
 from sluice.runtime.dbt import DbtCall, warm_up
-from sluice.spec.loader import SpecFile
 from sluice.spec.models import INGEST_GROUP, TestMode
 from sluice.spec.paths import DbtPaths
+from sluice.spec.reader import SpecFile
 
 
 def task_doc(task: Task) -> str:

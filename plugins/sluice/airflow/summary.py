@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections import defaultdict
 from collections.abc import Sequence
@@ -12,7 +11,8 @@ from pathlib import Path
 
 from sluice.plan.from_spec import plan_spec
 from sluice.plan.model import TaskKind
-from sluice.spec.loader import SPECS_DIR, find_spec, load_spec
+from sluice.settings import settings
+from sluice.spec.reader import find_spec, load_spec
 
 
 def _states(dag_id: str) -> tuple[str, str, dict[str, tuple[str | None, float | None, float | None]]]:
@@ -67,9 +67,9 @@ def _sync_line(task_id: str, result: object, state: str | None) -> str:
     return f"{task_id}: {state}"
 
 
-def summarize(pipeline: str, specs_dir: str = SPECS_DIR) -> tuple[str, bool]:
+def summarize(pipeline: str, specs_dir: str | None = None) -> tuple[str, bool]:
     """The summary text and whether every task succeeded."""
-    plan = plan_spec(load_spec(find_spec(pipeline, specs_dir)))
+    plan = plan_spec(load_spec(find_spec(pipeline, specs_dir or settings().specs_dir)))
     run_id, run_state, states = _states(plan.pipeline)
     rows = [f"{plan.pipeline} {run_id}: {run_state}"]
     syncs = [t.id for t in plan.tasks if t.kind is TaskKind.INGEST]
@@ -101,7 +101,7 @@ def summarize(pipeline: str, specs_dir: str = SPECS_DIR) -> tuple[str, bool]:
         seconds = max(spans[zone]) - min(spans[zone]) if spans[zone] else 0.0
         publish = published.get(zone, "barrier")
         rows.append(f"{zone:<10}{f'{built}/{nodes}':>14}{f'{passed}/{tests}':>14}{seconds:>9.1f}  {publish}")
-    duckdb = os.environ.get("SLUICE_DUCKDB_PATH")
+    duckdb = settings().duckdb_path
     if duckdb:
         rows.append(f"DuckDB file: {duckdb}  (gold tables in schema gold)")
     return "\n".join(rows), run_state == "success"

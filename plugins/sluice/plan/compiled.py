@@ -19,8 +19,9 @@ from typing import Any
 import sluice
 from sluice.plan.from_spec import plan_spec
 from sluice.plan.model import Plan
-from sluice.spec.loader import SpecFile
+from sluice.settings import settings
 from sluice.spec.paths import dbt_paths
+from sluice.spec.reader import SpecFile
 
 DIR_VAR = "SLUICE_PLAN_DIR"
 FORMAT = 3  # 2: atomic zones (task schemas, kept relations); 3: relations a publish checks
@@ -28,8 +29,8 @@ FORMAT = 3  # 2: atomic zones (task schemas, kept relations); 3: relations a pub
 
 def plan_dir(sf: SpecFile) -> Path:
     """$SLUICE_PLAN_DIR, else target/sluice/ inside the spec's dbt project."""
-    configured = os.environ.get(DIR_VAR)
-    return Path(configured) if configured else dbt_paths(sf).project_dir / "target" / "sluice"
+    configured = settings().plan_dir
+    return configured if configured else dbt_paths(sf).project_dir / "target" / "sluice"
 
 
 def plan_path(sf: SpecFile) -> Path:

@@ -11,7 +11,7 @@ from sluice.errors import SluiceError, SpecErrors, one_line
 from sluice.plan.compiled import load_plan
 from sluice.plan.from_spec import plan_spec
 from sluice.plan.model import Plan
-from sluice.spec.loader import SpecFile, load_spec, spec_paths
+from sluice.spec.reader import SpecFile, load_spec, spec_paths
 from sluice.spec.yaml_lines import display_path
 
 
@@ -40,9 +40,14 @@ Check = Callable[[SpecFile, Plan], None]
 
 
 def _plan_one(
-    path: Path, every_environment: bool, manifest: str | None, check: Check | None, out: FolderPlan
+    path: Path,
+    every_environment: bool,
+    manifest: str | None,
+    check: Check | None,
+    out: FolderPlan,
+    environment: str | None = None,
 ) -> tuple[SpecFile, Plan]:
-    sf = load_spec(path)
+    sf = load_spec(path, environment)
     if not every_environment:
         plan = load_plan(sf) if manifest is None else plan_spec(sf, manifest)
         if check is not None:
@@ -67,16 +72,18 @@ def plan_folder(
     every_environment: bool = False,
     manifest: str | None = None,
     check: Check | None = None,
+    environment: str | None = None,
 ) -> FolderPlan:
     """Plan each spec for the active environment (with stored plans), or for every environment it
     declares (planned afresh, against ``manifest`` if given), and ``check`` each plan. A broken
-    spec, whatever went wrong with it, is a problem line naming it; the others go on all the same."""
+    spec, whatever went wrong with it, is a problem line naming it; the others go on all the same.
+    ``environment`` is the active one (``--env``); default: the settings' (sluice.settings)."""
     out = FolderPlan()
     planned: list[tuple[SpecFile, Plan]] = []
     files = spec_paths(paths)
     for path in files:
         try:
-            planned.append(_plan_one(path, every_environment, manifest, check, out))
+            planned.append(_plan_one(path, every_environment, manifest, check, out, environment))
         except SluiceError as exc:
             out.problems.extend(problem_lines(exc))
         except Exception as exc:  # one spec must never take the others down with it

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sluice.airbyte.loader import load_config
+from sluice.airbyte.config import load_config
 from sluice.errors import ManifestError, PlanError, SluiceError
 from sluice.manifest.reader import load_manifest
 from sluice.plan.builder import build_plan
 from sluice.plan.model import Plan
-from sluice.spec.loader import SpecFile
 from sluice.spec.paths import dbt_paths
+from sluice.spec.reader import SpecFile
 from sluice.spec.yaml_lines import display_path
 
 

@@ -21,9 +21,10 @@ from pathlib import Path
 
 from sluice.errors import DbtCommandError, SluiceError
 from sluice.runtime import dbt_worker, dbt_worker_home
-from sluice.runtime.duckdb_lock import duckdb_lock_path, profile_duckdb_path, target_output
-from sluice.runtime.locks import exclusive
+from sluice.runtime.dbt_profiles import profile_duckdb_path, target_output
+from sluice.runtime.file_locks import duckdb_lock_path, exclusive
 from sluice.runtime.publish import Engine
+from sluice.settings import settings
 from sluice.spec.models import ExecutionMode
 
 WORKER_START_SECONDS = 120
@@ -31,15 +32,13 @@ WORKER_START_SECONDS = 120
 _SLUICE_ROOT = str(Path(__file__).resolve().parents[2])
 
 EXECUTABLE_VAR = "SLUICE_DBT_EXECUTABLE"
-TARGET_VAR = "SLUICE_DBT_TARGET"
-EXECUTION_VAR = "SLUICE_DBT_EXECUTION"
 _SUMMARY_MARK = "Completed with"
 _ERROR_WORDS = ("Error", "ERROR", "FAIL", "Failure")
 
 
 def dbt_executable(configured: str | None = None) -> str:
     """$SLUICE_DBT_EXECUTABLE, else the spec's setting, else dbt beside this Python, else PATH."""
-    chosen = os.environ.get(EXECUTABLE_VAR) or configured
+    chosen = settings().dbt_executable(configured)
     if chosen:
         return chosen
     beside = Path(sys.executable).parent / "dbt"
@@ -48,21 +47,17 @@ def dbt_executable(configured: str | None = None) -> str:
 
 def dbt_target(configured: str) -> str:
     """$SLUICE_DBT_TARGET wins over the spec, so one DAG file serves every environment."""
-    return os.environ.get(TARGET_VAR) or configured
+    return settings().dbt_target(configured)
 
 
 def dbt_execution(configured: str) -> ExecutionMode:
     """$SLUICE_DBT_EXECUTION (worker or subprocess) wins over the spec's dbt.execution."""
-    chosen = os.environ.get(EXECUTION_VAR) or configured
-    try:
-        return ExecutionMode(chosen)
-    except ValueError:
-        raise SluiceError(f"{EXECUTION_VAR}={chosen!r}: use one of {', '.join(ExecutionMode)}") from None
+    return settings().dbt_execution(configured)
 
 
 def worker_python(configured: str | None) -> str:
     """The Python of the virtualenv that holds dbt: where the warm worker must run."""
-    executable = os.environ.get(EXECUTABLE_VAR) or configured
+    executable = settings().dbt_executable(configured)
     if executable:
         beside = Path(executable).parent / "python"
         if beside.exists():
@@ -324,7 +319,7 @@ def _spawn_worker(
     argv = [python, "-m", "sluice.runtime.dbt_worker", "--project-dir", str(call.project_dir)]
     argv += ["--profiles-dir", str(call.profiles_dir), "--target", target, "--socket", str(path)]
     argv += ["--vars", call.vars] if call.vars else []
-    argv += ["--start-lock-fd", str(lock_fd)]
+    argv += ["--start-lock-fd", str(lock_fd), "--idle-seconds", repr(settings().dbt_worker_idle_s)]
     log(f"starting a dbt worker: {' '.join(argv)} (log: {log_file})")
     with log_file.open("a") as out:
         return subprocess.Popen(

@@ -22,7 +22,8 @@ that failed, was skipped or not reached runs on its own, so a task still fails w
 error; a retry or a cleared task (try 2+) always runs its node on its own.
 
 This module imports only the standard library, dbt and dbt_worker_home, so it also runs from a
-separate dbt virtualenv (set SLUICE_DBT_EXECUTABLE). A starting worker prunes what dead ones left.
+separate dbt virtualenv (set SLUICE_DBT_EXECUTABLE); it reads no sluice setting, the task that
+starts it passes them as arguments. A starting worker prunes what dead ones left.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ from typing import Any
 
 from sluice.runtime.dbt_worker_home import SCRATCH_PREFIX, prune
 
-IDLE_SECONDS = float(os.environ.get("SLUICE_DBT_WORKER_IDLE", "600"))
+#: how long an idle worker waits for a request before it exits; the task passes $SLUICE_DBT_WORKER_IDLE
+IDLE_SECONDS = 600.0
 MAX_REQUESTS = 2000  # restart now and then, so a long-lived worker cannot grow without bound
 
 
@@ -205,6 +207,7 @@ def serve(
     dbt_vars: str | None,
     path: Path,
     lock_fd: int | None = None,
+    idle_s: float = IDLE_SECONDS,
 ) -> None:
     # named after this pid, so a later worker can tell a killed one's folder from a live one's
     with tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-") as tmp:
@@ -232,7 +235,7 @@ def serve(
                 os.close(lock_fd)
             with contextlib.suppress(OSError):  # housekeeping only: never stops a worker
                 prune(path.parent)
-            server.settimeout(IDLE_SECONDS)
+            server.settimeout(idle_s)
             handlers: list[threading.Thread] = []
             try:
                 for _ in range(MAX_REQUESTS):
@@ -332,11 +335,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--socket", required=True, type=Path)
     parser.add_argument("--vars", default=None)
     parser.add_argument("--start-lock-fd", type=int, default=None)
+    parser.add_argument("--idle-seconds", type=float, default=IDLE_SECONDS)
     args = parser.parse_args(argv)
     started = time.monotonic()
     sys.stdout.write(f"sluice dbt worker {os.getpid()} starting on {args.socket}\n")
     sys.stdout.flush()
-    serve(args.project_dir, args.profiles_dir, args.target, args.vars, args.socket, args.start_lock_fd)
+    serve(
+        args.project_dir,
+        args.profiles_dir,
+        args.target,
+        args.vars,
+        args.socket,
+        args.start_lock_fd,
+        args.idle_seconds,
+    )
     sys.stdout.write(f"sluice dbt worker {os.getpid()} exiting after {time.monotonic() - started:.0f} s\n")
 
 

@@ -59,7 +59,7 @@ def socket_path(
 ) -> Path:
     """The socket of the worker that acts for a task of this project, target, vars, Python,
     manifest and environment (this process's)."""
-    from sluice.runtime.duckdb_lock import profile_duckdb_path  # yaml: only in the task's process
+    from sluice.runtime.dbt_profiles import profile_duckdb_path  # yaml: only in the task's process
 
     folder = private_dir()
     digest, manifest_names = manifest_digest(project_dir / "target" / "manifest.json", folder)
@@ -81,7 +81,7 @@ def env_fingerprint(names: frozenset[str] | set[str]) -> str:
 def profile_env_names(project_dir: Path, profiles_dir: Path, target: str) -> frozenset[str]:
     """The variables the target's profile output and dbt_project.yml read with ``env_var``; the
     whole profiles.yml when the target's output cannot be told."""
-    from sluice.runtime.duckdb_lock import target_output  # yaml: only in the task's process
+    from sluice.runtime.dbt_profiles import target_output  # yaml: only in the task's process
 
     output = target_output(project_dir, profiles_dir, target)
     profile = json.dumps(output, default=str) if output is not None else _text(profiles_dir / "profiles.yml")

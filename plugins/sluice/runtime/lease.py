@@ -28,13 +28,13 @@ backslash, which Snowflake reads differently.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote
 
 from sluice.runtime.publish import PublishError
+from sluice.settings import settings
 
 SCHEMA = "sluice"
 TABLE = f"{SCHEMA}.zone_leases"
@@ -48,22 +48,14 @@ Query = Callable[[Sequence[str], str], list[list[str | None]]]
 Log = Callable[[str], None]
 
 
-def _setting(name: str, default: float) -> float:
-    value = os.environ.get(name, "")
-    try:
-        return float(value) if value else default
-    except ValueError:
-        raise PublishError(f"{name}={value!r}: give a number") from None
-
-
 def wait_limit() -> float:
     """How long a stage task waits for another run's lease: $SLUICE_ZONE_LEASE_WAIT seconds."""
-    return _setting(WAIT_VAR, 1800.0)
+    return settings().zone_lease_wait_s
 
 
 def max_age() -> int:
     """Hours after which any lease may be taken over: $SLUICE_ZONE_LEASE_MAX_AGE."""
-    return int(_setting(MAX_AGE_VAR, 24.0))
+    return int(settings().zone_lease_max_age_h)
 
 
 @dataclass(frozen=True)

@@ -170,7 +170,9 @@ class Ingest(Strict):
         120, gt=0, le=MAX_MINUTES, description="A sync running longer fails its task and is cancelled."
     )
     airbyte_conn_id: str | None = Field(
-        None, description="Airflow connection of the Airbyte server; else AIRBYTE_URL, else a local sync."
+        None,
+        description="Airflow connection of the Airbyte server, else a local sync; "
+        "SLUICE_AIRBYTE_CONN_ID or AIRBYTE_URL overrides it.",
     )
 
     @field_validator("connections")

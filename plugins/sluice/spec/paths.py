@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sluice.spec.loader import SpecFile
+from sluice.spec.reader import SpecFile
 
 
 @dataclass(frozen=True)

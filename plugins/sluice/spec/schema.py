@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sluice.spec.loader import EXTENSION_PREFIX
 from sluice.spec.models import PipelineSpec
+from sluice.spec.reader import EXTENSION_PREFIX
 
 SCHEMA_NAME = "spec.schema.json"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,21 +10,21 @@ from typing import Any, cast
 from pydantic import ValidationError
 
 from sluice.errors import SluiceError, SpecError, SpecErrors
+from sluice.settings import settings
 from sluice.spec.models import ENVIRONMENTS, INGEST_GROUP, Environment, PipelineSpec
 from sluice.spec.yaml_lines import Loc, display_path, format_loc, line_of, read_yaml
 
 ENV_VAR = "SLUICE_ENV"
 #: top-level keys sluice ignores, for YAML anchors: ``x-defaults: &defaults``
 EXTENSION_PREFIX = "x-"
-#: where the commands look for specs when given no path
-SPECS_DIR = os.environ.get("SLUICE_SPECS_DIR", "dags/pipelines")
 
 
 def active_environment(value: str | None = None) -> Environment:
-    """The environment whose overrides apply: the argument, else $SLUICE_ENV, else local."""
-    name = value or os.environ.get(ENV_VAR) or "local"
+    """The environment whose overrides apply: the argument (``--env``), else $SLUICE_ENV, else local."""
+    name = settings().environment(value)
     if name not in ENVIRONMENTS:
-        raise SluiceError(f"{ENV_VAR}={name!r} is not an environment; use one of {', '.join(ENVIRONMENTS)}")
+        source = "environment" if value else ENV_VAR
+        raise SluiceError(f"{source}={name!r} is not an environment; use one of {', '.join(ENVIRONMENTS)}")
     return cast(Environment, name)
 
 

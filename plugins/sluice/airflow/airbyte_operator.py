@@ -1,7 +1,8 @@
 """Airbyte sync tasks: start a sync (or attach to the running one), then wait on the triggerer.
 
-The operator reads the server from an Airflow connection (``airbyte_conn_id``, else
-$SLUICE_AIRBYTE_CONN_ID) or from AIRBYTE_* environment variables; with neither (or
+The operator reads the server from $SLUICE_AIRBYTE_CONN_ID (an Airflow connection), else from the
+AIRBYTE_* environment variables, else from the spec's Airflow connection (``airbyte_conn_id``):
+the environment beats the spec, as everywhere (sluice.settings). With none of them (or
 SLUICE_AIRBYTE_MODE=local) it runs the connection locally into DuckDB. The trigger never gets a
 secret in its (stored) arguments: it reads the credentials again where it runs.
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -29,9 +29,9 @@ from sluice.airbyte.client import (
     RetryPolicy,
     ServerSettings,
 )
-from sluice.airbyte.loader import config_dir as default_config_dir
-from sluice.airbyte.loader import load_config
-from sluice.airbyte.local import CONN_ID_VAR, run_local, sync_mode
+from sluice.airbyte.config import config_dir as default_config_dir
+from sluice.airbyte.config import load_config
+from sluice.airbyte.local_sync import run_local, sync_mode
 from sluice.airbyte.sync import (
     IN_PROGRESS,
     ConnectionRef,
@@ -45,6 +45,7 @@ from sluice.airbyte.sync import (
     wait_for_job,
 )
 from sluice.errors import AirbyteError, AirbyteJobFailed, SluiceError
+from sluice.settings import settings
 
 JOB_KEY = "airbyte_job_id"
 URL_KEY = "airbyte_job_url"
@@ -89,13 +90,15 @@ def _settings_of(conn: Any, conn_id: str) -> ServerSettings:
 
 
 def server_settings(conn_id: str | None) -> ServerSettings:
-    chosen = conn_id or os.environ.get(CONN_ID_VAR)
+    """The server of a sync whose spec names ``conn_id``: $SLUICE_AIRBYTE_CONN_ID, else the
+    AIRBYTE_* variables, else the spec's Airflow connection (the environment beats the spec)."""
+    chosen = settings().airbyte_conn_id(conn_id)
     if chosen:
         return settings_from_connection(chosen)
-    settings = ServerSettings.from_env()
-    if settings is None:
+    server = ServerSettings.from_env()
+    if server is None:
         raise AirbyteError("no Airbyte server configured: set AIRBYTE_URL or SLUICE_AIRBYTE_CONN_ID")
-    return settings
+    return server
 
 
 class AirbyteJobLink(BaseOperatorLink):
@@ -156,10 +159,10 @@ class AirbyteJobTrigger(BaseTrigger):
     async def _settings(self) -> ServerSettings:
         if self.airbyte_conn_id:
             return await asettings_from_connection(self.airbyte_conn_id)
-        settings = ServerSettings.from_env()
-        if settings is None:
+        server = ServerSettings.from_env()
+        if server is None:
             raise AirbyteError("the triggerer has no AIRBYTE_URL: give it the workers' AIRBYTE_* variables")
-        return settings
+        return server
 
     def _event(self, status: str, message: str) -> TriggerEvent:
         return TriggerEvent(  # type: ignore[no-untyped-call]
@@ -273,10 +276,10 @@ class AirbyteSyncOperator(BaseOperator):
             self._log(f"Airbyte connection {self.connection}: local sync (no Airbyte server configured)")
             return run_local(load_config(self.config_dir), self.connection, self._log)
         # the trigger gets the connection id resolved here: it must not read it in a blocking call
-        self._conn_id = self.airbyte_conn_id or os.environ.get(CONN_ID_VAR) or None
-        settings = server_settings(self._conn_id)
+        self._conn_id = settings().airbyte_conn_id(self.airbyte_conn_id)
+        server = server_settings(self._conn_id)
         retry = RetryPolicy(attempts=self.retry_attempts, backoff_s=self.retry_backoff)
-        self._client = client = AirbyteClient(settings, retry=retry)
+        self._client = client = AirbyteClient(server, retry=retry)
         ref = resolve_connection(client, Path(self.config_dir), self.connection)
         store = context.get("task_state_store")
         previous = store.get(JOB_KEY) if store is not None else None
@@ -288,7 +291,7 @@ class AirbyteSyncOperator(BaseOperator):
             create_timeout_s=self.create_job_timeout,
         )
         self._job_id = job.id
-        url = job_url(settings.url, ref, job.id)
+        url = job_url(server.url, ref, job.id)
         if store is not None:
             store.set(JOB_KEY, job.id)
         context["ti"].xcom_push(key=URL_KEY, value=url)

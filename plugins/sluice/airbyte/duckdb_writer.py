@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sluice.runtime.airbyte_protocol import Column, ConfiguredStream, Record, State
+from sluice.airbyte.protocol import Column, ConfiguredStream, Record, State
 
 if TYPE_CHECKING:
     import duckdb

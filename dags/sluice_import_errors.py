@@ -6,6 +6,6 @@ good pipelines loaded while each bad spec is named, with file and line, in the i
 
 from pathlib import Path
 
-from sluice.airflow.loader import raise_spec_errors
+from sluice.airflow.dag_files import raise_spec_errors
 
 raise_spec_errors(Path(__file__).parent / "pipelines")

@@ -1,5 +1,4 @@
-"""One lock file per DuckDB database file, shared by every sluice writer of that file (dbt tasks
-and local Airbyte syncs), since DuckDB allows one writing process per file."""
+"""A dbt target's output in profiles.yml, and the DuckDB file it writes, as dbt would resolve it."""
 
 from __future__ import annotations
 
@@ -7,12 +6,6 @@ import os
 from pathlib import Path
 
 import yaml
-
-
-def duckdb_lock_path(database: Path) -> Path:
-    """The lock beside the database: the same file for every writer, whatever its working folder."""
-    resolved = database.expanduser().resolve()
-    return resolved.with_name(f".{resolved.name}.sluice.lock")
 
 
 def target_output(project_dir: Path, profiles_dir: Path, target: str) -> dict[str, object] | None:

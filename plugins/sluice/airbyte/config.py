@@ -15,11 +15,9 @@ from pydantic import BaseModel, ValidationError
 from sluice.airbyte.expand import Loc, check_references, expand
 from sluice.airbyte.models import Actor, Connection, Kind
 from sluice.errors import AirbyteConfigError, SpecError, SpecErrors
+from sluice.settings import settings
 from sluice.spec.yaml_lines import display_path, format_loc, line_of, read_yaml
 
-#: where the commands and the operator look for the files when given no folder
-CONFIG_DIR_VAR = "SLUICE_AIRBYTE_CONFIG_DIR"
-DEFAULT_CONFIG_DIR = "airbyte_config"
 SCHEMA_SUFFIX = ".schema.json"
 
 R = TypeVar("R", Actor, Connection)
@@ -31,7 +29,9 @@ MODELS: dict[Kind, type[Actor] | type[Connection]] = {
 
 
 def config_dir(value: str | Path | None = None) -> Path:
-    return Path(value or os.environ.get(CONFIG_DIR_VAR) or DEFAULT_CONFIG_DIR)
+    """``value`` (``--dir``, or the operator's argument), else $SLUICE_AIRBYTE_CONFIG_DIR, else
+    airbyte_config."""
+    return settings().airbyte_config_dir(value)
 
 
 @dataclass(frozen=True)

@@ -1,29 +1,25 @@
 """Where a sync runs, and the local path: a connection's streams handed to the local runner.
 
-Same connection names either way; only the environment decides. ``SLUICE_AIRBYTE_MODE`` is
+Same connection names either way; only the settings decide. ``SLUICE_AIRBYTE_MODE`` is
 ``server`` or ``local``; unset, it is ``server`` when an Airbyte server is configured
-(``AIRBYTE_URL`` or ``SLUICE_AIRBYTE_CONN_ID``) and ``local`` otherwise.
+(``SLUICE_AIRBYTE_CONN_ID``, ``AIRBYTE_URL`` or the spec's ``ingest.airbyte_conn_id``) and
+``local`` otherwise.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
 
-from sluice.airbyte.loader import AirbyteConfig
+from sluice.airbyte import local_connector
+from sluice.airbyte.config import AirbyteConfig
 from sluice.airbyte.models import NamespaceDefinition, SyncMode
-from sluice.errors import AirbyteError
-
-MODE_VAR = "SLUICE_AIRBYTE_MODE"
-CONN_ID_VAR = "SLUICE_AIRBYTE_CONN_ID"
-LOCAL_STATE_VAR = "SLUICE_AIRBYTE_LOCAL_STATE_DIR"
-Mode = Literal["server", "local"]
+from sluice.errors import LocalSyncError
+from sluice.settings import AirbyteMode, Settings, settings
 
 #: the public API's one-word sync modes, split into the Airbyte protocol's two halves
-_LOCAL_MODES: dict[SyncMode, tuple[str, str]] = {
+_LOCAL_MODES: dict[SyncMode, tuple[local_connector.SourceMode, local_connector.DestinationMode]] = {
     SyncMode.FULL_REFRESH_OVERWRITE: ("full_refresh", "overwrite"),
     SyncMode.FULL_REFRESH_APPEND: ("full_refresh", "append"),
     SyncMode.INCREMENTAL_APPEND: ("incremental", "append"),
@@ -31,23 +27,12 @@ _LOCAL_MODES: dict[SyncMode, tuple[str, str]] = {
 }
 
 
-def _runner() -> Any:
-    """The local runner, imported when a local sync runs (it lives in sluice.runtime)."""
-    return importlib.import_module("sluice.runtime.local_airbyte")
+def sync_mode(conn_id: str | None = None, env: Mapping[str, str] | None = None) -> AirbyteMode:
+    """Where a sync of a connection runs; ``conn_id`` is the spec's ``ingest.airbyte_conn_id``."""
+    return (settings() if env is None else Settings.from_env(env)).airbyte_mode(conn_id)
 
 
-def sync_mode(conn_id: str | None = None, env: Mapping[str, str] | None = None) -> Mode:
-    env = os.environ if env is None else env
-    chosen = env.get(MODE_VAR)
-    if chosen:
-        if chosen not in ("server", "local"):
-            raise AirbyteError(f"{MODE_VAR}={chosen!r}: use server or local")
-        return "server" if chosen == "server" else "local"
-    return "server" if env.get("AIRBYTE_URL") or conn_id or env.get(CONN_ID_VAR) else "local"
-
-
-def stream_selections(config: AirbyteConfig, connection: str) -> list[Any]:
-    StreamSelection = _runner().StreamSelection
+def stream_selections(config: AirbyteConfig, connection: str) -> list[local_connector.StreamSelection]:
     conn = config.connection(connection)
     out = []
     for i, s in enumerate(conn.resource.streams):
@@ -59,7 +44,7 @@ def stream_selections(config: AirbyteConfig, connection: str) -> list[Any]:
                 + ", ".join(m.value for m in _LOCAL_MODES),
             )
         out.append(
-            StreamSelection(
+            local_connector.StreamSelection(
                 name=s.name,
                 sync_mode=modes[0],
                 destination_sync_mode=modes[1],
@@ -80,14 +65,19 @@ def run_local(
     env: Mapping[str, str] | None = None,
 ) -> dict[str, int]:
     """Run the connection's source locally into DuckDB; stream name → rows written."""
-    env = os.environ if env is None else env
+    configured = settings() if env is None else Settings.from_env(env)
+    env = os.environ if env is None else env  # also what the source's ${VAR} references read
     conn = config.connection(connection)
     if conn.resource.effective_namespace_definition is not NamespaceDefinition.CUSTOM_FORMAT:
         raise conn.error(("namespace",), "a local sync needs the schema to write to: set namespace")
-    target = duckdb_path or Path(env.get("SLUICE_DUCKDB_PATH") or ".local/payments.duckdb")
-    states = state_dir or Path(env.get(LOCAL_STATE_VAR) or target.parent / "airbyte_state")
+    target = duckdb_path or configured.duckdb_path
+    if target is None:
+        raise LocalSyncError(
+            "SLUICE_DUCKDB_PATH is not set: a local Airbyte sync needs the DuckDB file to write to"
+        )
+    states = state_dir or configured.airbyte_local_state_dir or target.parent / "airbyte_state"
     source = config.sources[conn.resource.source]
-    result = _runner().run_local_sync(
+    result = local_connector.run_local_sync(
         connection,
         config.expanded_configuration(source, env),
         stream_selections(config, connection),

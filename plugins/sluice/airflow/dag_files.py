@@ -1,9 +1,9 @@
 """What the DAG files in dags/ call: build every good spec, report every bad one.
 
 Airflow drops every DAG of a file that raises, so the DAGs are built by sluice_dags.py and the
-errors raised by sluice_errors.py, which holds no DAG to lose. The two files are parsed in
+errors raised by sluice_import_errors.py, which holds no DAG to lose. The two files are parsed in
 separate processes: a spec that fails while its DAG is drawn (past every check) leaves a verdict
-file beside its compiled plan, and sluice_errors.py reports it from there; with no verdict for
+file beside its compiled plan, and sluice_import_errors.py reports it from there; with no verdict for
 the spec's current version it draws the DAG itself, once.
 """
 
@@ -21,18 +21,18 @@ from sluice.errors import SluiceError
 from sluice.plan.compiled import plan_path, version_key, write_json
 from sluice.plan.folder import plan_folder
 from sluice.plan.model import Plan
-from sluice.spec.loader import SpecFile
 from sluice.spec.paths import dbt_paths
+from sluice.spec.reader import SpecFile
 
 log = logging.getLogger(__name__)
 
 
 class SpecImportError(SluiceError):
-    """Raised by dags/sluice_errors.py so Airflow shows broken specs as an import error."""
+    """Raised by dags/sluice_import_errors.py so Airflow shows broken specs as an import error."""
 
 
 def load_dags(specs_dir: Path) -> dict[str, DAG]:
-    """One DAG per valid spec; a broken spec is skipped here and reported by sluice_errors.py."""
+    """One DAG per valid spec; a broken spec is skipped here and reported by sluice_import_errors.py."""
     result = plan_folder([specs_dir], check=check_with_airflow)
     for problem in result.problems:
         log.warning("sluice: spec skipped: %s", problem)

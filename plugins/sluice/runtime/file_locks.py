@@ -1,4 +1,5 @@
-"""A cross-process file lock: DuckDB allows one writing process per database file."""
+"""Cross-process file locks. DuckDB allows one writing process per database file, so every sluice
+writer of a file (dbt tasks and local Airbyte syncs) takes the one lock file beside it."""
 
 from __future__ import annotations
 
@@ -29,3 +30,9 @@ def exclusive(path: Path, log: Callable[[str], None], holder: str = DUCKDB_WRITE
             yield handle
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def duckdb_lock_path(database: Path) -> Path:
+    """The lock beside the database: the same file for every writer, whatever its working folder."""
+    resolved = database.expanduser().resolve()
+    return resolved.with_name(f".{resolved.name}.sluice.lock")

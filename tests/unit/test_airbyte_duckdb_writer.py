@@ -12,8 +12,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from sluice.runtime import airbyte_protocol as proto
-from sluice.runtime.airbyte_duckdb import RawWriter, stored_state
+from sluice.airbyte import protocol as proto
+from sluice.airbyte.duckdb_writer import RawWriter, stored_state
 
 DATA = Path(__file__).parent / "data" / "source_faker"
 READ = (DATA / "read_incremental.jsonl").read_text().splitlines()

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from sluice.runtime import airbyte_protocol as proto
+from sluice.airbyte import protocol as proto
 
 DATA = Path(__file__).parent / "data" / "source_faker"
 

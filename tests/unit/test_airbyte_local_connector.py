@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from sluice.airbyte import local_connector
+from sluice.airbyte.local_connector import StreamSelection, run_local_sync
 from sluice.errors import LocalSyncError, SluiceError
-from sluice.runtime import local_airbyte
-from sluice.runtime.local_airbyte import StreamSelection, run_local_sync
 
 
 def test_a_missing_connector_virtualenv_says_how_to_make_it(
@@ -32,10 +32,16 @@ def test_a_missing_connector_virtualenv_says_how_to_make_it(
     assert not (tmp_path / "w.duckdb").exists()
 
 
-def test_the_default_connector_is_the_repositorys_faker_virtualenv(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unset_connector_python_is_one_line_naming_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sluice guesses no repository folder: the Makefile (or the deployment) names the Python."""
     monkeypatch.delenv("SLUICE_FAKER_PYTHON", raising=False)
-    assert local_airbyte.DEFAULT_FAKER_PYTHON == local_airbyte.REPO_ROOT / ".venv-faker" / "bin" / "python"
-    assert (local_airbyte.REPO_ROOT / "Makefile").exists()
+    with pytest.raises(LocalSyncError) as caught:
+        local_connector.connector_command()
+    message = str(caught.value)
+    assert message.startswith("SLUICE_FAKER_PYTHON is not set: ")
+    assert "make faker-venv" in message and "\n" not in message
 
 
 @pytest.mark.parametrize("name", ["", "../escape", "a b", "x/y"])

@@ -2,7 +2,7 @@
 ingestion. The connector (``airbyte-source-faker``) lives in a virtualenv of its own, because
 neither it nor PyAirbyte can be installed beside Airflow 3.3; it is run as a subprocess speaking
 the Airbyte protocol (spec, check, discover, read) and its records are streamed into typed
-DuckDB tables of one schema (``raw.users``...) by :class:`~sluice.runtime.airbyte_duckdb.RawWriter`.
+DuckDB tables of one schema (``raw.users``...) by :class:`~sluice.airbyte.duckdb_writer.RawWriter`.
 
 Incremental streams keep their state between syncs: it is committed in the DuckDB file in the
 same transaction as the rows it covers (``<schema>._sluice_airbyte_state``), and mirrored after
@@ -11,7 +11,7 @@ the connector, so a crash between the two never skips rows nor repeats any the s
 re-send from that state itself. (faker 7.2.1 checkpoints with the state of the slice before, and
 re-sends every record while ``always_updated`` is on: append_dedup is the mode for it.)
 
-Writes hold the DuckDB file's lock (:func:`sluice.runtime.duckdb_lock.duckdb_lock_path`), the
+Writes hold the DuckDB file's lock (:func:`sluice.runtime.file_locks.duckdb_lock_path`), the
 same one dbt tasks take, so ingestion and dbt never write the file at once.
 """
 
@@ -35,27 +35,28 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from sluice.airbyte import protocol as proto
+from sluice.airbyte.duckdb_writer import RawWriter, stored_state
 from sluice.errors import LocalSyncError
-from sluice.runtime import airbyte_protocol as proto
-from sluice.runtime.airbyte_duckdb import RawWriter, stored_state
-from sluice.runtime.duckdb_lock import duckdb_lock_path
-from sluice.runtime.locks import exclusive
+from sluice.runtime.file_locks import duckdb_lock_path, exclusive
+from sluice.settings import settings
 
-#: the Python of the connector's own virtualenv; default: the repository's .venv-faker
-FAKER_PYTHON_VAR = "SLUICE_FAKER_PYTHON"
-REPO_ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_FAKER_PYTHON = REPO_ROOT / ".venv-faker" / "bin" / "python"
 CONNECTOR = "source-faker"
 COMMAND_TIMEOUT_S = 300
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _FORWARDED_LEVELS = ("WARN", "WARNING", "ERROR", "FATAL")
 
 
+#: the Airbyte protocol's two halves of a sync mode
+SourceMode = Literal["full_refresh", "incremental"]
+DestinationMode = Literal["overwrite", "append", "append_dedup"]
+
+
 @dataclass(frozen=True)
 class StreamSelection:
     name: str
-    sync_mode: Literal["full_refresh", "incremental"]
-    destination_sync_mode: Literal["overwrite", "append", "append_dedup"]
+    sync_mode: SourceMode
+    destination_sync_mode: DestinationMode
     cursor_field: tuple[str, ...] = ()
     primary_key: tuple[tuple[str, ...], ...] = ()
 
@@ -69,11 +70,16 @@ class LocalSyncResult:
 
 def connector_command() -> list[str]:
     """How to start the connector: ``$SLUICE_FAKER_PYTHON -m source_faker.run``."""
-    python = Path(os.environ.get(FAKER_PYTHON_VAR) or DEFAULT_FAKER_PYTHON)
+    python = settings().faker_python
+    if python is None:
+        raise LocalSyncError(
+            "SLUICE_FAKER_PYTHON is not set: set it to the Python of a virtualenv that has "
+            "airbyte-source-faker installed (`make faker-venv` makes .venv-faker/bin/python)"
+        )
     if not python.exists():
         raise LocalSyncError(
             f"the {CONNECTOR} connector's virtualenv is missing ({python} does not exist): "
-            f"run `make faker-venv`, or set {FAKER_PYTHON_VAR} to the Python of a virtualenv "
+            "run `make faker-venv`, or set SLUICE_FAKER_PYTHON to the Python of a virtualenv "
             "that has airbyte-source-faker installed"
         )
     return [str(python), "-m", "source_faker.run"]

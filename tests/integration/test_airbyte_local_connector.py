@@ -14,11 +14,10 @@ from typing import Any
 
 import pytest
 
+from sluice.airbyte.local_connector import LocalSyncResult, StreamSelection, run_local_sync, state_file
 from sluice.errors import LocalSyncError
 from sluice.runtime.dbt import DbtCall, DbtProcess
-from sluice.runtime.duckdb_lock import duckdb_lock_path
-from sluice.runtime.local_airbyte import LocalSyncResult, StreamSelection, run_local_sync, state_file
-from sluice.runtime.locks import exclusive
+from sluice.runtime.file_locks import duckdb_lock_path, exclusive
 from tests.integration.conftest import Sandbox, query
 
 pytestmark = pytest.mark.integration
