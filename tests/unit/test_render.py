@@ -10,7 +10,7 @@ import pytest
 from airflow.sdk import DAG, TaskGroup
 from airflow.serialization.serialized_objects import DagSerialization
 
-from sluice.airflow import render
+from sluice.airflow import task_copies
 from sluice.airflow.loader import load_dags
 from sluice.airflow.operators import DbtNodeOperator, dbt_task
 from tests.conftest import REPO
@@ -40,7 +40,7 @@ def _recorded(task: DbtNodeOperator) -> dict[str, Any]:
 
 def test_copied_tasks_serialize_exactly_as_constructed_ones(monkeypatch: pytest.MonkeyPatch) -> None:
     copied = _demo_dag()
-    monkeypatch.setattr(render._Copies, "dbt_task", _constructed)
+    monkeypatch.setattr(task_copies.TaskCopies, "dbt_task", _constructed)
     constructed = _demo_dag()
     assert sum(isinstance(t, DbtNodeOperator) for t in copied.tasks) > 3 * len(copied.task_group.children)
     assert _serialized(copied) == _serialized(constructed)
