@@ -10,7 +10,7 @@ import pytest
 
 from sluice.cli import main
 from sluice.plan.folder import plan_folder
-from tests.conftest import DEMO_MANIFEST, DEMO_SPEC, REPO, CORPUS_DIR
+from tests.conftest import CORPUS_DIR, DEMO_MANIFEST, DEMO_SPEC, REPO
 
 
 @pytest.fixture
@@ -134,20 +134,22 @@ def test_plan_json_prints_the_contract(capsys: pytest.CaptureFixture[str]) -> No
     kinds = {t["kind"] for t in doc["tasks"]}
     assert kinds == {"ingest", "seed", "snapshot", "run", "test", "gateway", "stage", "publish"}
     gold = next(t for t in doc["tasks"] if t["id"] == "gold.merchant_daily_volumes_run")
-    assert gold == {
+    assert {k: gold[k] for k in ("id", "kind", "zone", "node", "upstream")} == {
         "id": "gold.merchant_daily_volumes_run",
         "kind": "run",
         "zone": "gold",
         "node": "model.payments.merchant_daily_volumes",
         "upstream": ["gold.stage"],  # gold publishes atomically: it builds in a fresh staging copy
     }
+    # and what Airflow gets: the operator, and a dbt run into gold's staging copy
+    assert gold["operator"] == "dbt"
+    assert gold["arguments"]["command"] == "run"
+    assert gold["arguments"]["vars"] == '{"sluice_staging": ["gold"]}'
 
 
 def test_plan_with_another_manifest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # the demo spec over the jaffle_shop manifest: its selectors match nothing there
-    code = main(
-        ["plan", str(DEMO_SPEC), "--json", "--manifest", str(CORPUS_DIR / "jaffle_shop_duckdb.json")]
-    )
+    code = main(["plan", str(DEMO_SPEC), "--json", "--manifest", str(CORPUS_DIR / "jaffle_shop_duckdb.json")])
     assert code == 1
     assert "matches no selected dbt node" in capsys.readouterr().err
 

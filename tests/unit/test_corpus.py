@@ -15,7 +15,7 @@ from sluice.plan.from_spec import plan_spec
 from sluice.plan.model import Plan, TaskKind
 from sluice.spec.loader import load_spec
 from sluice.spec.models import PipelineSpec
-from tests.conftest import DEMO_MANIFEST, DEMO_SPEC, CORPUS_DIR
+from tests.conftest import CORPUS_DIR, DEMO_MANIFEST, DEMO_SPEC
 
 CORPUS = sorted(CORPUS_DIR.glob("*.json"))
 

@@ -10,7 +10,6 @@ member's ``operator`` class variable.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -31,33 +30,41 @@ class _Converters:
 _SAME = _Converters(None, None, None)
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
+def _each(convert: Convert, into: Callable[[Any], Any]) -> Convert:
+    return lambda values: into(convert(v) for v in values)
+
+
 def _seq(item: _Converters) -> _Converters:
+    """tuple[X, ...]: a list in JSON, a tuple again when read back."""
     enc, dec, read = item.encode, item.decode, item.readable
-    return _Converters(
-        list if enc is None else lambda v: [enc(x) for x in v],
-        tuple if dec is None else lambda v: tuple(dec(x) for x in v),
-        list if read is None else lambda v: [read(x) for x in v],
-    )
+    encode: Convert = list if enc is None else _each(enc, list)
+    decode: Convert = tuple if dec is None else _each(dec, tuple)
+    readable: Convert = list if read is None else _each(read, list)
+    return _Converters(encode, decode, readable)
+
+
+def _values(convert: Convert | None) -> Convert:
+    chosen = convert or _same
+    return lambda mapping: {k: chosen(v) for k, v in mapping.items()}
 
 
 def _mapping(item: _Converters) -> _Converters:
-    enc, dec, read = item.encode or (lambda v: v), item.decode or (lambda v: v), item.readable
-    return _Converters(
-        lambda m: {k: enc(v) for k, v in m.items()},
-        lambda m: {k: dec(v) for k, v in m.items()},
-        lambda m: {k: (read(v) if read else v) for k, v in m.items()},
-    )
+    return _Converters(_values(item.encode), _values(item.decode), _values(item.readable))
+
+
+def _unless_none(convert: Convert | None) -> Convert | None:
+    if convert is None:
+        return None
+    chosen = convert
+    return lambda v: None if v is None else chosen(v)
 
 
 def _optional(item: _Converters) -> _Converters:
-    if item == _SAME:
-        return _SAME
-    enc, dec, read = item.encode or (lambda v: v), item.decode or (lambda v: v), item.readable
-    return _Converters(
-        lambda v: None if v is None else enc(v),
-        lambda v: None if v is None else dec(v),
-        lambda v: v if v is None or read is None else read(v),
-    )
+    return _Converters(_unless_none(item.encode), _unless_none(item.decode), _unless_none(item.readable))
 
 
 def _tagged(members: tuple[type, ...]) -> _Converters:
@@ -126,6 +133,12 @@ class Rows:
         return {n: getattr(obj, n) if r is None else r(getattr(obj, n)) for n, r in self._read}
 
 
-@functools.cache
+_ROWS: dict[type, Rows] = {}
+
+
 def rows(cls: type) -> Rows:
-    return Rows(cls)
+    """The converters of a dataclass, built once (type hints are read at first use)."""
+    found = _ROWS.get(cls)
+    if found is None:
+        found = _ROWS[cls] = Rows(cls)
+    return found
