@@ -243,6 +243,10 @@ class _Assembler:
     taken: set[str] = field(default_factory=set)
     #: every dbt worker flavour the run needs: live (""), and one per atomic zone's staging build
     flavours: list[str] = field(init=False)
+    #: per (zone, staged): a dbt task's --vars, warm flavours and batch
+    dbt_shared: dict[tuple[int, bool], tuple[str | None, tuple[str, ...], str | None]] = field(
+        default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         self.flavours = sorted({""} | {v for v in map(_staging_vars, self.schemas.values()) if v})
@@ -274,14 +278,12 @@ class _Assembler:
     def dbt_args(self, kind: TaskKind, zi: int, select: tuple[str, ...], staged: bool) -> DbtArgs:
         """A dbt task's command; in an atomic zone it builds in staging, and where tests gate their
         model's children (as `dbt build` does) its first try may be answered by the zone's build."""
-        staging = _staging_vars(self.schemas.get(zi, ())) if staged else None
-        return DbtArgs(
-            command=DBT_COMMAND[kind],
-            select=select,
-            vars=staging,
-            warm=self.warm(staging),
-            batch=self.zones[zi] if self.spec.tests is TestMode.AFTER_MODEL else None,
-        )
+        shared = self.dbt_shared.get((zi, staged))
+        if shared is None:  # the same for every task of the zone: made once, held once
+            staging = _staging_vars(self.schemas.get(zi, ())) if staged else None
+            batch = self.zones[zi] if self.spec.tests is TestMode.AFTER_MODEL else None
+            shared = self.dbt_shared[(zi, staged)] = (staging, self.warm(staging), batch)
+        return DbtArgs(DBT_COMMAND[kind], select, *shared)
 
     def warm(self, staging: str | None) -> tuple[str, ...]:
         return tuple(f for f in self.flavours if f != (staging or ""))
