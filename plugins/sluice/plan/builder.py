@@ -15,6 +15,7 @@ from sluice.manifest.selector import matches
 from sluice.plan.docs import gateway_doc, ingest_doc, node_doc, publish_doc, stage_doc, test_doc
 from sluice.plan.model import (
     DBT_COMMAND,
+    DagSettings,
     DbtArgs,
     DbtInvocation,
     Group,
@@ -461,6 +462,25 @@ def _groups(spec: PipelineSpec) -> tuple[Group, ...]:
     return tuple(groups)
 
 
+def _dag_settings(spec: PipelineSpec) -> DagSettings:
+    defaults = spec.defaults
+    return DagSettings(
+        description=spec.description,
+        schedule=spec.schedule,
+        start_date=spec.start_date.isoformat(),
+        catchup=spec.catchup,
+        tags=spec.tags,
+        max_active_runs=spec.max_active_runs,
+        dagrun_timeout_minutes=spec.dagrun_timeout_minutes,
+        is_paused_upon_creation=spec.is_paused_upon_creation,
+        owner=spec.owner,
+        retries=defaults.retries,
+        retry_delay_minutes=defaults.retry_delay_minutes,
+        execution_timeout_minutes=defaults.execution_timeout_minutes,
+        pool=defaults.pool,
+    )
+
+
 def _batches(tests: TestMode, tasks: Iterable[Task]) -> dict[str, tuple[str, ...]]:
     """Per zone, the selectors one `dbt build` of it runs. Only where tests gate their model's
     children, as `dbt build` does (it skips what is downstream of a failed test)."""
@@ -562,6 +582,7 @@ def build_plan(
         pipeline=spec.pipeline,
         zones=tuple(out.zones),
         tasks=tasks,
+        dag=_dag_settings(spec),
         warnings=tuple(warnings),
         groups=_groups(spec),
         dbt=DbtInvocation(spec.dbt.target, spec.dbt.executable, spec.dbt.execution),

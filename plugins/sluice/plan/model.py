@@ -163,12 +163,33 @@ class DbtInvocation:
 
 
 @dataclass(frozen=True)
+class DagSettings:
+    """The DAG's own arguments, and the defaults of its tasks."""
+
+    description: str
+    schedule: str | None
+    #: ISO date; the DAG starts at its midnight, UTC
+    start_date: str
+    catchup: bool
+    tags: tuple[str, ...]
+    max_active_runs: int
+    dagrun_timeout_minutes: float | None
+    is_paused_upon_creation: bool
+    owner: str
+    retries: int
+    retry_delay_minutes: float
+    execution_timeout_minutes: float | None
+    pool: str | None
+
+
+@dataclass(frozen=True)
 class Plan:
     """A pipeline's task graph, in run order: zones, their tasks and what each task waits for."""
 
     pipeline: str
     zones: tuple[str, ...]
     tasks: tuple[Task, ...]
+    dag: DagSettings
     warnings: tuple[str, ...] = ()
     groups: tuple[Group, ...] = ()
     dbt: DbtInvocation = DbtInvocation("local", None, "worker")
