@@ -79,9 +79,9 @@ def test_atomic_zone_builds_behind_a_stage_task_and_ends_in_a_publish_task() -> 
     tasks = plan.by_id()
     assert tasks["gold.stage"].kind is TaskKind.STAGE
     assert tasks["gold.stage"].upstream == ("bronze.gateway",)
-    assert tasks["gold.stage"].schemas == ("gold",)
+    assert tasks["gold.stage"].arguments.schemas == ("gold",)
     # the incremental model keeps its history: the stage task copies it from live
-    assert tasks["gold.stage"].keep == ("gold.history",)
+    assert tasks["gold.stage"].arguments.keep == ("gold.history",)
     assert tasks["gold.daily_run"].upstream == ("gold.stage",)
     assert tasks["gold.history_run"].upstream == ("gold.stage",)
     assert tasks["gold.by_customer_run"].upstream == ("gold.daily_run",)
@@ -90,8 +90,8 @@ def test_atomic_zone_builds_behind_a_stage_task_and_ends_in_a_publish_task() -> 
     assert set(publish.upstream) >= {"gold.daily_run", "gold.by_customer_test", "gold.history_run"}
     assert "gold.gateway" not in tasks
     # models and tests of the zone build into staging; the barrier zone's do not
-    assert tasks["gold.by_customer_test"].schemas == ("gold",)
-    assert tasks["bronze.stg_orders_run"].schemas == ()
+    assert tasks["gold.by_customer_test"].arguments.vars == '{"sluice_staging": ["gold"]}'
+    assert tasks["bronze.stg_orders_run"].arguments.vars is None
 
 
 def test_a_later_zone_waits_for_the_publish_task() -> None:
@@ -103,7 +103,7 @@ def test_a_later_zone_waits_for_the_publish_task() -> None:
     ]
     plan = build_plan(PipelineSpec.model_validate({"pipeline": "p", "zones": zones}), parse_manifest(raw))
     assert plan.by_id()["report.report_run"].upstream == ("gold.publish",)
-    assert plan.by_id()["report.report_run"].schemas == ()
+    assert plan.by_id()["report.report_run"].arguments.vars is None
 
 
 def test_an_atomic_zone_must_own_its_schemas() -> None:

@@ -127,13 +127,41 @@ def test_plan_json_prints_the_contract(capsys: pytest.CaptureFixture[str]) -> No
     kinds = {t["kind"] for t in doc["tasks"]}
     assert kinds == {"ingest", "seed", "snapshot", "run", "test", "gateway", "stage", "publish"}
     gold = next(t for t in doc["tasks"] if t["id"] == "gold.merchant_daily_volumes_run")
-    assert gold == {
+    assert {k: gold[k] for k in ("id", "kind", "zone", "node", "upstream")} == {
         "id": "gold.merchant_daily_volumes_run",
         "kind": "run",
         "zone": "gold",
         "node": "model.payments.merchant_daily_volumes",
         "upstream": ["gold.stage"],  # gold publishes atomically: it builds in a fresh staging copy
     }
+    # and what Airflow gets: the operator, and a dbt run into gold's staging copy
+    assert gold["operator"] == "dbt"
+    assert gold["arguments"]["command"] == "run"
+    assert gold["arguments"]["vars"] == '{"sluice_staging": ["gold"]}'
+
+
+def test_plan_json_shows_what_airflow_gets(capsys: pytest.CaptureFixture[str]) -> None:
+    """A reviewer reads every decision in the plan: operator, arguments, trigger rule, outlets."""
+    assert main(["plan", "payments_daily", "--json", "--specs", str(DEMO_SPEC.parent)]) == 0
+    tasks = {t["id"]: t for t in json.loads(capsys.readouterr().out)["tasks"]}
+    publish = tasks["gold.publish"]
+    assert publish["operator"] == "zone_step"
+    assert publish["trigger_rule"] == "all_done_min_one_success"
+    assert publish["arguments"]["step"] == "publish" and publish["arguments"]["schemas"] == ["gold"]
+    assert publish["outlets"][0] == {"uri": "x-sluice://payments_daily/gold", "name": "payments_daily.gold"}
+    assert {
+        "uri": "x-sluice://payments_daily/gold/fraud_flags",
+        "name": "payments_daily.gold.fraud_flags",
+    } in (publish["outlets"])
+    sync = tasks["ingest.payments_raw"]
+    assert sync["operator"] == "airbyte_sync"
+    assert sync["arguments"]["connection"] == "payments_raw"
+    assert sync["arguments"]["config_dir"] == "../../airbyte_config"  # relative to the spec
+    assert sync["arguments"]["poll_seconds"] == 5
+    assert sync["arguments"]["warm_up"]["command"] == "run"
+    assert tasks["bronze.gateway"]["operator"] == "empty"
+    assert tasks["bronze.gateway"]["trigger_rule"] is None
+    assert tasks["bronze.stg_accounts_run"]["arguments"]["warm"] == ['{"sluice_staging": ["gold"]}']
 
 
 def test_plan_with_another_manifest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -11,8 +12,9 @@ import pytest
 import sluice.plan.compiled as compiled
 from sluice.plan.compiled import load_plan, plan_path
 from sluice.plan.from_spec import plan_spec
-from sluice.plan.model import Plan
+from sluice.plan.model import Plan, Task
 from sluice.spec.reader import load_spec
+from tests.conftest import DEMO_SPEC, REPO
 from tests.unit.manifests import m, manifest, node
 
 SPEC = """\
@@ -119,3 +121,21 @@ def test_unwritable_plan_dir_still_plans(project: Path, monkeypatch: pytest.Monk
     blocker.write_text("a file where the plan folder should be")
     monkeypatch.setenv("SLUICE_PLAN_DIR", str(blocker / "plans"))
     assert load_plan(load_spec(project / "p.yml")).pipeline == "shop"
+
+
+def test_the_demo_plan_round_trips_and_holds_no_path_of_this_machine() -> None:
+    """Every decision (sync, stage, publish with its outlets and trigger rule, dbt batches) comes
+    back from the compiled form; paths stay relative to the spec, as plans move to MWAA."""
+    plan = plan_spec(load_spec(DEMO_SPEC))
+    stored = json.dumps(plan.to_dict())
+    assert Plan.from_dict(json.loads(stored)) == plan
+    assert str(REPO) not in stored
+    row = plan.to_dict()["tasks"][0]
+    assert len(row) == len(dataclasses.fields(Task))
+
+
+def test_a_plan_of_another_shape_is_refused_not_misread() -> None:
+    doc = plan_spec(load_spec(DEMO_SPEC)).to_dict()
+    doc["tasks"][0] = doc["tasks"][0][:-1]
+    with pytest.raises(ValueError, match="Task: 9 values, not 10"):
+        Plan.from_dict(doc)

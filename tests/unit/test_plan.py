@@ -236,7 +236,7 @@ def test_plan_json_has_the_contract_fields() -> None:
     doc = plan_of(shop()).to_json()
     assert doc["pipeline"] == "p"
     for task in doc["tasks"]:
-        assert set(task) == {"id", "kind", "zone", "node", "upstream"}
+        assert list(task)[:5] == ["id", "kind", "zone", "node", "upstream"]
     listed = [t["id"] for t in doc["tasks"]]
     for i, task in enumerate(doc["tasks"]):
         assert all(listed.index(u) < i for u in task["upstream"]), "tasks are printed in run order"

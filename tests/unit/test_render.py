@@ -3,17 +3,24 @@ in each task group, and they must be exactly what the constructor would have bui
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 import pytest
 from airflow.sdk import DAG, TaskGroup
+from airflow.sdk.exceptions import DuplicateTaskIdFound
 from airflow.serialization.serialized_objects import DagSerialization
 
-from sluice.airflow import render
+from sluice.airflow import task_copies
 from sluice.airflow.dag_files import load_dags
-from sluice.airflow.operators import DbtNodeOperator, dbt_task
-from tests.conftest import REPO
+from sluice.airflow.operators import DbtNodeOperator, ZoneStepOperator, dbt_task
+from sluice.airflow.render import render_dag
+from sluice.plan.from_spec import plan_spec
+from sluice.plan.model import DbtArgs, Outlet, Plan, Task
+from sluice.spec.paths import dbt_paths
+from sluice.spec.reader import load_spec
+from tests.conftest import DEMO_SPEC, REPO
 
 
 def _demo_dag() -> DAG:
@@ -40,7 +47,7 @@ def _recorded(task: DbtNodeOperator) -> dict[str, Any]:
 
 def test_copied_tasks_serialize_exactly_as_constructed_ones(monkeypatch: pytest.MonkeyPatch) -> None:
     copied = _demo_dag()
-    monkeypatch.setattr(render._Copies, "dbt_task", _constructed)
+    monkeypatch.setattr(task_copies.TaskCopies, "dbt_task", _constructed)
     constructed = _demo_dag()
     assert sum(isinstance(t, DbtNodeOperator) for t in copied.tasks) > 3 * len(copied.task_group.children)
     assert _serialized(copied) == _serialized(constructed)
@@ -63,3 +70,62 @@ def test_copied_tasks_share_no_mutable_state() -> None:
             if isinstance(value, (set, list, dict)) or type(value).__name__ == "ParamsDict":
                 assert id(value) not in seen, f"{task.task_id}.{attr} is also {seen[id(value)]}"
                 seen[id(value)] = f"{task.task_id}.{attr}"
+
+
+def _draw(plan: Plan) -> DAG:
+    sf = load_spec(DEMO_SPEC)
+    return render_dag(sf, plan, dbt_paths(sf))
+
+
+def _with_task(plan: Plan, task_id: str, **changes: Any) -> Plan:
+    tasks = tuple(dataclasses.replace(t, **changes) if t.id == task_id else t for t in plan.tasks)
+    return dataclasses.replace(plan, tasks=tasks)
+
+
+def _last_dbt_task(plan: Plan, zone: str) -> Task:
+    """Not the first of its group: a copy, not a constructor-built task."""
+    return [t for t in plan.tasks if t.zone == zone and isinstance(t.arguments, DbtArgs)][-1]
+
+
+def test_the_dag_is_what_the_plan_says() -> None:
+    """Render decides nothing: trigger rule, outlets, dbt arguments and docs come from the plan."""
+    plan = plan_spec(load_spec(DEMO_SPEC))
+    last = _last_dbt_task(plan, "silver")
+    changed = _with_task(
+        plan,
+        "gold.publish",
+        trigger_rule="all_done",
+        outlets=(Outlet("x-sluice://elsewhere/gold", "elsewhere.gold"),),
+    )
+    arguments = dataclasses.replace(last.arguments, vars='{"x": 1}', batch=None)  # type: ignore[type-var]
+    changed = _with_task(changed, last.id, arguments=arguments, doc="changed doc")
+    dag = _draw(changed)
+    publish = dag.get_task("gold.publish")
+    assert isinstance(publish, ZoneStepOperator)
+    assert publish.trigger_rule == "all_done"
+    assert [(a.uri, a.name) for a in publish.outlets] == [("x-sluice://elsewhere/gold", "elsewhere.gold")]
+    task = dag.get_task(last.id)
+    assert isinstance(task, DbtNodeOperator) and task.call is not None
+    assert (task.call.vars, task.call.batch, task.doc_md) == ('{"x": 1}', (), "changed doc")
+    before = _draw(plan).get_task(last.id)
+    assert before.call.vars is None and before.call.batch and before.doc_md != "changed doc"
+
+
+@pytest.mark.parametrize(
+    ("bad_name", "error"),
+    [("stg accounts_run", ValueError), ("x" * 250, ValueError), ("stg_accounts_test", DuplicateTaskIdFound)],
+)
+def test_a_copy_is_refused_where_the_constructor_refuses(
+    monkeypatch: pytest.MonkeyPatch, bad_name: str, error: type[Exception]
+) -> None:
+    """A translator may name tasks badly; the fast path must not draw what Airflow would refuse."""
+    plan = plan_spec(load_spec(DEMO_SPEC))
+    last = _last_dbt_task(plan, "bronze")
+    broken = _with_task(plan, last.id, id=f"bronze.{bad_name}")
+    with pytest.raises(error) as copied:
+        _draw(broken)
+    monkeypatch.setattr(task_copies.TaskCopies, "dbt_task", _constructed)
+    with pytest.raises(error) as constructed:
+        _draw(broken)
+    assert type(copied.value) is type(constructed.value)
+    assert str(copied.value) == str(constructed.value)

@@ -146,3 +146,24 @@ def test_editors_accept_x_anchor_keys_and_merge_keys() -> None:
     jsonschema.validate(yaml.safe_load(text), schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(yaml.safe_load(text.replace("x-zone", "y-zone")), schema)
+
+
+def test_every_pipeline_key_but_its_identity_and_zones_can_be_overridden(tmp_path: Path) -> None:
+    """The override is derived from the pipeline: a key the pipeline gains is not refused under
+    environments: (start_date once was, because nobody copied it)."""
+    path = write(tmp_path, GOOD.replace("    defaults: {retries: 3}", "    start_date: 2025-06-01"))
+    assert str(load_spec(path, "prod").spec.start_date) == "2025-06-01"
+    assert str(load_spec(path, "local").spec.start_date) == "2024-01-01"
+    pipeline_keys = set(models.PipelineSpec.model_fields) - {"pipeline", "zones", "environments"}
+    assert set(models.EnvironmentOverride.model_fields) == pipeline_keys
+
+
+def test_an_override_keeps_the_pipeline_keys_bounds_and_says_where(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("    defaults: {retries: 3}", "    max_active_runs: 0"))
+    with pytest.raises(SpecErrors) as exc:
+        load_spec(path)
+    assert one_error(exc).startswith(f"{path}:13: environments.prod.max_active_runs: ")
+    path = write(tmp_path, GOOD.replace("    defaults: {retries: 3}", "    zones: []"))
+    with pytest.raises(SpecErrors) as exc:
+        load_spec(path)
+    assert one_error(exc).startswith(f"{path}:13: environments.prod.zones: unknown key")

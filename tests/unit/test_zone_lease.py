@@ -154,8 +154,8 @@ def test_publish_refuses_staging_that_lacks_a_relation_the_run_built() -> None:
 
 def test_the_publish_task_knows_every_relation_its_zone_builds() -> None:
     tasks = plan_of(shop()).by_id()
-    assert tasks["gold.publish"].relations == ("gold.by_customer", "gold.daily", "gold.history")
-    assert tasks["gold.stage"].relations == ()
+    assert tasks["gold.publish"].arguments.relations == ("gold.by_customer", "gold.daily", "gold.history")
+    assert tasks["gold.stage"].arguments.relations == ()
 
 
 def test_no_literal_holds_a_quote_or_a_backslash_whatever_the_run_id(db: Db) -> None:

@@ -2,19 +2,19 @@
 
 A spec can be valid to sluice and still be refused by Airflow (a cron Airflow's timetable
 cannot parse, ``@continuous`` with more than one active run). These checks build the spec's DAG
-with no tasks, the same arguments ``render_dag`` uses, and run Airflow's own validation on it,
-so ``sluice validate`` and the DAG import refuse exactly what Airflow would.
+with no tasks, from the plan's DAG settings as ``render_dag`` does, and run Airflow's own
+validation on it, so ``sluice validate`` and the DAG import refuse exactly what Airflow would.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import DAG
 
 from sluice.errors import SpecError
-from sluice.plan.model import Plan
+from sluice.plan.model import DagSettings, Plan
 from sluice.spec.reader import SpecFile
 from sluice.spec.yaml_lines import display_path
 
@@ -23,31 +23,35 @@ def minutes(value: float | None) -> timedelta | None:
     return timedelta(minutes=value) if value is not None else None
 
 
+def _start(dag: DagSettings) -> datetime:
+    return datetime.combine(date.fromisoformat(dag.start_date), datetime.min.time(), tzinfo=UTC)
+
+
 def dag_arguments(sf: SpecFile, plan: Plan) -> dict[str, Any]:
-    """The DAG's own arguments (not its tasks), as the spec and plan decide them."""
-    spec = sf.spec
+    """The DAG's own arguments (not its tasks), as the plan gives them; the doc names the file."""
+    dag = plan.dag
     default_args: dict[str, Any] = {
-        "owner": spec.owner,
-        "retries": spec.defaults.retries,
-        "retry_delay": timedelta(minutes=spec.defaults.retry_delay_minutes),
-        "execution_timeout": minutes(spec.defaults.execution_timeout_minutes),
+        "owner": dag.owner,
+        "retries": dag.retries,
+        "retry_delay": timedelta(minutes=dag.retry_delay_minutes),
+        "execution_timeout": minutes(dag.execution_timeout_minutes),
     }
-    if spec.defaults.pool:
-        default_args["pool"] = spec.defaults.pool
-    doc = f"{spec.description}\n\nBuilt by sluice from `{display_path(sf.path)}` ({sf.environment})."
+    if dag.pool:
+        default_args["pool"] = dag.pool
+    doc = f"{dag.description}\n\nBuilt by sluice from `{display_path(sf.path)}` ({sf.environment})."
     doc += "".join(f"\n\n**Warning:** {w}" for w in plan.warnings)
     return {
-        "dag_id": spec.pipeline,
-        "description": spec.description or None,
+        "dag_id": plan.pipeline,
+        "description": dag.description or None,
         "doc_md": doc,
-        "schedule": spec.schedule,
-        "start_date": datetime.combine(spec.start_date, datetime.min.time(), tzinfo=UTC),
-        "catchup": spec.catchup,
-        "tags": list(spec.tags),
-        "max_active_runs": spec.max_active_runs,
-        "dagrun_timeout": minutes(spec.dagrun_timeout_minutes),
+        "schedule": dag.schedule,
+        "start_date": _start(dag),
+        "catchup": dag.catchup,
+        "tags": list(dag.tags),
+        "max_active_runs": dag.max_active_runs,
+        "dagrun_timeout": minutes(dag.dagrun_timeout_minutes),
         "default_args": default_args,
-        "is_paused_upon_creation": spec.is_paused_upon_creation,
+        "is_paused_upon_creation": dag.is_paused_upon_creation,
         # sluice_dags.py hands its DAGs over by name; one drawn in sluice_import_errors.py to find what
         # fails must not register itself there as a second DAG of the same id
         "auto_register": False,
@@ -60,16 +64,16 @@ def _refusal(exc: Exception) -> str:
 
 def check_with_airflow(sf: SpecFile, plan: Plan) -> None:
     """Raise SpecError, at the spec's key, for what Airflow would refuse of this DAG."""
-    spec = sf.spec
+    dag = plan.dag
     try:
         DAG(
-            dag_id=spec.pipeline,
-            schedule=spec.schedule,
-            start_date=datetime.combine(spec.start_date, datetime.min.time(), tzinfo=UTC),
-            max_active_runs=spec.max_active_runs,
+            dag_id=plan.pipeline,
+            schedule=dag.schedule,
+            start_date=_start(dag),
+            max_active_runs=dag.max_active_runs,
         ).validate()  # type: ignore[no-untyped-call]
     except Exception as exc:
-        raise sf.error(("schedule",), f"Airflow refuses {spec.schedule!r}: {_refusal(exc)}") from None
+        raise sf.error(("schedule",), f"Airflow refuses {dag.schedule!r}: {_refusal(exc)}") from None
     try:
         DAG(**dag_arguments(sf, plan)).validate()  # type: ignore[no-untyped-call]
     except Exception as exc:

@@ -54,7 +54,7 @@ def dbt_task(call: DbtCall, **kwargs: Any) -> DbtNodeOperator:
 class ZoneStepOperator(BaseOperator):
     """An atomic zone's stage task (fresh staging copy) or publish task (swap it live).
 
-    The publish task runs whatever happened in its zone (trigger rule
+    The publish task runs whatever happened in its zone (the plan gives it trigger rule
     ``all_done_min_one_success``) so that, when a model or blocking test failed, it can say which
     one held the publish back and how to query the staging copy, and then fail, leaving live
     untouched. Built with :func:`zone_task`.
@@ -112,12 +112,8 @@ def zone_task(
     **kwargs: Any,
 ) -> ZoneStepOperator:
     """A ZoneStepOperator; ``call`` gives the project, target and execution to run dbt with;
-    ``relations`` the publish task checks in staging before the swap."""
-    if step == "publish":
-        # runs once everything upstream is done and something passed: a failed model or test of
-        # the zone gets its report, while a zone that never ran (an earlier zone failed) is
-        # marked upstream_failed like its tasks
-        kwargs.setdefault("trigger_rule", "all_done_min_one_success")
+    ``relations`` the publish task checks in staging before the swap. A publish task needs the
+    trigger rule its plan task carries (``all_done_min_one_success``)."""
     op = ZoneStepOperator(**kwargs)
     op.step, op.zone, op.schemas, op.keep, op.call = step, zone_name, schemas, keep, call
     op.relations = relations

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sluice.plan.from_spec import plan_spec
-from sluice.plan.model import TaskKind
+from sluice.plan.model import BUILD_KINDS, TaskKind
 from sluice.settings import settings
 from sluice.spec.reader import find_spec, load_spec
 
@@ -86,11 +86,11 @@ def summarize(pipeline: str, specs_dir: str | None = None) -> tuple[str, bool]:
         state, start, end = states.get(task.id, (None, None, None))
         counts = per_zone[task.zone or ""]
         ok = state == "success"
-        if task.kind in (TaskKind.RUN, TaskKind.SEED, TaskKind.SNAPSHOT):
+        if task.kind in BUILD_KINDS:
             counts[0] += ok
             counts[1] += 1
         elif task.kind is TaskKind.TEST:
-            n = len(task.doc.get("tests", []))
+            n = len(task.select)  # one selector per test
             counts[2] += n if ok else 0
             counts[3] += n
         elif task.kind is TaskKind.PUBLISH and task.zone:

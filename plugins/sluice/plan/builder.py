@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -11,7 +12,20 @@ from dataclasses import dataclass, field
 from sluice.errors import PlanError
 from sluice.manifest.reader import BUILDABLE, Manifest, Node
 from sluice.manifest.selector import matches
-from sluice.plan.model import Plan, Task, TaskKind
+from sluice.plan.docs import gateway_doc, ingest_doc, node_doc, publish_doc, stage_doc, test_doc
+from sluice.plan.model import (
+    DBT_COMMAND,
+    DagSettings,
+    DbtArgs,
+    DbtInvocation,
+    Group,
+    IngestArgs,
+    Outlet,
+    Plan,
+    Task,
+    TaskKind,
+    ZoneArgs,
+)
 from sluice.plan.translator import Translator
 from sluice.spec.models import INGEST_GROUP, PipelineSpec, PublishMode, TestMode, UnassignedPolicy
 
@@ -26,16 +40,6 @@ MAX_TASK_ID = 250
 def _listing(items: list[str]) -> str:
     more = f"; and {len(items) - _SHOWN} more" if len(items) > _SHOWN else ""
     return "; ".join(items[:_SHOWN]) + more
-
-
-def _doc(node: Node) -> dict[str, object]:
-    return {
-        "node": node.unique_id,
-        "file": node.original_file_path,
-        "description": node.description,
-        "materialized": node.materialized,
-        "tags": list(node.tags),
-    }
 
 
 @dataclass
@@ -232,10 +236,21 @@ class _Assembler:
     ready_id: dict[str, str] = field(default_factory=dict)  # what a node's children wait for
     source_gate: dict[str, str] = field(default_factory=dict)
     zone_members: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
+    #: per zone, the models, seeds and snapshots it builds, in run order
+    zone_nodes: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
 
     schemas: dict[int, tuple[str, ...]] = field(default_factory=dict)  # atomic zones only
     ingest: tuple[str, ...] = ()  # the sync tasks every first task of the first zone waits for
     taken: set[str] = field(default_factory=set)
+    #: every dbt worker flavour the run needs: live (""), and one per atomic zone's staging build
+    flavours: list[str] = field(init=False)
+    #: per (zone, staged): a dbt task's --vars, warm flavours and batch
+    dbt_shared: dict[tuple[int, bool], tuple[str | None, tuple[str, ...], str | None]] = field(
+        default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        self.flavours = sorted({""} | {v for v in map(_staging_vars, self.schemas.values()) if v})
 
     def task_id(self, zi: int, name: str, key: str) -> str:
         """``zone.name``, unique and within Airflow's length: a name that is too long, or that
@@ -261,26 +276,34 @@ class _Assembler:
     def gates_children(self, task: Task) -> bool:
         return task.blocking and self.spec.tests is TestMode.AFTER_MODEL
 
+    def dbt_args(self, kind: TaskKind, zi: int, select: tuple[str, ...], staged: bool) -> DbtArgs:
+        """A dbt task's command; in an atomic zone it builds in staging, and where tests gate their
+        model's children (as `dbt build` does) its first try may be answered by the zone's build."""
+        shared = self.dbt_shared.get((zi, staged))
+        if shared is None:  # the same for every task of the zone: made once, held once
+            staging = _staging_vars(self.schemas.get(zi, ())) if staged else None
+            batch = self.zones[zi] if self.spec.tests is TestMode.AFTER_MODEL else None
+            shared = self.dbt_shared[(zi, staged)] = (staging, self.warm(staging), batch)
+        return DbtArgs(DBT_COMMAND[kind], select, *shared)
+
+    def warm(self, staging: str | None) -> tuple[str, ...]:
+        return tuple(f for f in self.flavours if f != (staging or ""))
+
     def test_task(
         self, name: str, zi: int, node: str | None, tests: list[Node], upstream: set[str], staged: bool = True
     ) -> Task:
         tests = sorted(tests, key=lambda t: t.unique_id)
+        blocking = any(t.blocks for t in tests)
+        select = tuple(self.tr.dbt_selector(t) for t in tests)
         task = Task(
             id=self.task_id(zi, name, f"{node}:tests"),
             kind=TaskKind.TEST,
             zone=self.zones[zi],
             node=node,
             upstream=tuple(sorted(upstream)),
-            select=tuple(self.tr.dbt_selector(t) for t in tests),
-            doc={
-                "node": node,
-                "tests": [
-                    {"name": t.name, "severity": t.severity.lower(), "file": t.original_file_path}
-                    for t in tests
-                ],
-            },
-            blocking=any(t.blocks for t in tests),
-            schemas=self.schemas.get(zi, ()) if staged else (),
+            arguments=self.dbt_args(TaskKind.TEST, zi, select, staged and node is not None),
+            blocking=blocking,
+            doc=test_doc(node, tests, blocking),
         )
         if task.blocking:
             self.zone_members[zi].append(task.id)
@@ -313,18 +336,19 @@ class _Assembler:
                 upstream.add(self.stage(zi))
         elif not upstream:
             upstream = {self.gateway(zi - 1)} if zi else set(self.ingest)
+        kind = _KIND[node.resource_type]
         task = Task(
             id=self.task_id(zi, self.tr.build_task_name(node), uid),
-            kind=_KIND[node.resource_type],
+            kind=kind,
             zone=self.zones[zi],
             node=uid,
             upstream=tuple(sorted(upstream)),
-            select=(self.tr.dbt_selector(node),),
-            doc=_doc(node),
-            schemas=self.schemas.get(zi, ()),
+            arguments=self.dbt_args(kind, zi, (self.tr.dbt_selector(node),), staged=True),
+            doc=node_doc(node, kind.value),
         )
         self.build_id[uid] = self.ready_id[uid] = task.id
         self.zone_members[zi].append(task.id)
+        self.zone_nodes[zi].append(uid)
         self.tasks.append(((zi, pos, 0), task))
         if not tests:
             return
@@ -338,17 +362,38 @@ class _Assembler:
             self.ready_id[uid] = test.id
 
     def add_ingest(self) -> None:
+        ingest = self.spec.ingest
         for i, task_id in enumerate(self.ingest):
+            assert ingest is not None
             connection = task_id.split(".", 1)[1]
+            arguments = IngestArgs(
+                connection=connection,
+                config_dir=ingest.airbyte_config,
+                poll_seconds=ingest.poll_seconds,
+                timeout_minutes=ingest.timeout_minutes,
+                conn_id=ingest.airbyte_conn_id,
+                # the live dbt worker parses the project while the sync runs, not after it; the
+                # staging workers start with the first dbt task (two parses at once would slow
+                # the sync on a small machine)
+                warm_up=DbtArgs("run"),
+            )
             task = Task(
                 id=task_id,
                 kind=TaskKind.INGEST,
                 zone=INGEST_GROUP,
                 node=None,
                 upstream=(),
-                doc={"connection": connection},
+                arguments=arguments,
+                doc=ingest_doc(connection),
             )
             self.tasks.append(((-1, i, 0), task))
+
+    def zone_step(
+        self, step: str, zi: int, keep: tuple[str, ...] = (), built: tuple[str, ...] = ()
+    ) -> ZoneArgs:
+        schemas = self.schemas.get(zi, ())
+        dbt = DbtArgs("run-operation", warm=self.warm(None))
+        return ZoneArgs(step, self.zones[zi], schemas, keep, built, dbt)
 
     def add_stages(self, keep: dict[int, tuple[str, ...]]) -> None:
         for zi, schemas in self.schemas.items():
@@ -358,26 +403,94 @@ class _Assembler:
                 zone=self.zones[zi],
                 node=None,
                 upstream=(self.gateway(zi - 1),) if zi else self.ingest,
-                doc={"zone": self.zones[zi]},
-                schemas=schemas,
-                keep=keep[zi],
+                arguments=self.zone_step("stage", zi, keep=keep[zi]),
+                doc=stage_doc(self.zones[zi], schemas, keep[zi]),
             )
             self.tasks.append(((zi, -2, 0), task))
 
+    def outlets(self, zi: int) -> tuple[Outlet, ...]:
+        """What a successful publish announces: the zone, and each model it made live; other DAGs
+        can be scheduled on them (``schedule=[Asset("x-sluice://payments_daily/gold")]``). The
+        ``x-`` scheme is Airflow's mark of a custom one: without it every Asset looks up the
+        providers' URI normalizers, which imports boto3 and costs ~0.5 s per DAG parse and per task."""
+        pipeline, zone = self.spec.pipeline, self.zones[zi]
+        out = [Outlet(f"x-sluice://{pipeline}/{zone}", f"{pipeline}.{zone}")]
+        for uid in self.zone_nodes[zi]:
+            model = uid.split(".", 2)[-1]
+            out.append(Outlet(f"x-sluice://{pipeline}/{zone}/{model}", f"{pipeline}.{zone}.{model}"))
+        return tuple(out)
+
     def add_gateways(self, last: int, built: dict[int, tuple[str, ...]]) -> None:
         for zi, zone in enumerate(self.spec.zones):
-            upstream = set(self.zone_members[zi]) | ({self.gateway(zi - 1)} if zi else set())
-            task = Task(
-                id=self.gateway(zi),
-                kind=TaskKind.PUBLISH if zi in self.schemas else TaskKind.GATEWAY,
-                zone=zone.name,
-                node=None,
-                upstream=tuple(sorted(upstream)),
-                doc={"zone": zone.name, "description": zone.description or ""},
-                schemas=self.schemas.get(zi, ()),
-                relations=built.get(zi, ()),
-            )
+            upstream = tuple(sorted(set(self.zone_members[zi]) | ({self.gateway(zi - 1)} if zi else set())))
+            if zi in self.schemas:
+                task = Task(
+                    id=self.gateway(zi),
+                    kind=TaskKind.PUBLISH,
+                    zone=zone.name,
+                    node=None,
+                    upstream=upstream,
+                    arguments=self.zone_step("publish", zi, built=built.get(zi, ())),
+                    # runs once everything upstream is done and something passed: a failed model or
+                    # test of the zone gets its report, while a zone that never ran (an earlier zone
+                    # failed) is marked upstream_failed like its tasks
+                    trigger_rule="all_done_min_one_success",
+                    outlets=self.outlets(zi),
+                    doc=publish_doc(zone.name, zone.description),
+                )
+            else:
+                task = Task(
+                    id=self.gateway(zi),
+                    kind=TaskKind.GATEWAY,
+                    zone=zone.name,
+                    node=None,
+                    upstream=upstream,
+                    doc=gateway_doc(zone.name, zone.description),
+                )
             self.tasks.append(((zi, last, 0), task))
+
+
+def _staging_vars(schemas: tuple[str, ...]) -> str | None:
+    """dbt --vars of an atomic zone's model and test tasks: build in the staging schemas."""
+    return json.dumps({"sluice_staging": list(schemas)}) if schemas else None
+
+
+def _groups(spec: PipelineSpec) -> tuple[Group, ...]:
+    groups = [Group(z.name, z.description or f"zone {z.name}") for z in spec.zones]
+    if spec.ingest:
+        groups.append(Group(INGEST_GROUP, "Airbyte syncs before the first zone"))
+    return tuple(groups)
+
+
+def _dag_settings(spec: PipelineSpec) -> DagSettings:
+    defaults = spec.defaults
+    return DagSettings(
+        description=spec.description,
+        schedule=spec.schedule,
+        start_date=spec.start_date.isoformat(),
+        catchup=spec.catchup,
+        tags=spec.tags,
+        max_active_runs=spec.max_active_runs,
+        dagrun_timeout_minutes=spec.dagrun_timeout_minutes,
+        is_paused_upon_creation=spec.is_paused_upon_creation,
+        owner=spec.owner,
+        retries=defaults.retries,
+        retry_delay_minutes=defaults.retry_delay_minutes,
+        execution_timeout_minutes=defaults.execution_timeout_minutes,
+        pool=defaults.pool,
+    )
+
+
+def _batches(tests: TestMode, tasks: Iterable[Task]) -> dict[str, tuple[str, ...]]:
+    """Per zone, the selectors one `dbt build` of it runs. Only where tests gate their model's
+    children, as `dbt build` does (it skips what is downstream of a failed test)."""
+    if tests is not TestMode.AFTER_MODEL:
+        return {}
+    out: dict[str, list[str]] = defaultdict(list)
+    for task in tasks:
+        if task.kind in DBT_COMMAND and task.zone:
+            out[task.zone].extend(task.select)
+    return {zone: tuple(selectors) for zone, selectors in out.items()}
 
 
 def _atomic_zones(
@@ -464,9 +577,14 @@ def build_plan(
         out.add_node(nodes[uid], zone_of[uid], position[uid], graph, zone_of, tests_of.get(uid, []))
     out.add_gateways(len(order), built)
     out.tasks.sort(key=lambda kt: kt[0])
+    tasks = tuple(t for _, t in out.tasks)
     return Plan(
         pipeline=spec.pipeline,
         zones=tuple(out.zones),
-        tasks=tuple(t for _, t in out.tasks),
+        tasks=tasks,
+        dag=_dag_settings(spec),
         warnings=tuple(warnings),
+        groups=_groups(spec),
+        dbt=DbtInvocation(spec.dbt.target, spec.dbt.executable, spec.dbt.execution),
+        batches=_batches(spec.tests, tasks),
     )

@@ -24,7 +24,9 @@ from sluice.spec.paths import dbt_paths
 from sluice.spec.reader import SpecFile
 
 DIR_VAR = "SLUICE_PLAN_DIR"
-FORMAT = 3  # 2: atomic zones (task schemas, kept relations); 3: relations a publish checks
+#: 2: atomic zones (task schemas, kept relations); 3: relations a publish checks; 4: every
+#: decision (operator and typed arguments, trigger rule, outlets, docs, groups, dbt batches)
+FORMAT = 4
 
 
 def plan_dir(sf: SpecFile) -> Path:

@@ -1,13 +1,21 @@
-"""The plan: tasks and edges decided without Airflow, printed by `sluice plan --json`."""
+"""The plan: every task of the DAG and every decision about it, made without Airflow.
+
+`sluice plan --json` prints it; the Airflow layer only maps each task to the operator it names.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
+
+from sluice.plan.codec import rows
 
 
 class TaskKind(StrEnum):
+    """What a task does for the pipeline (the ``kind`` of `sluice plan --json`)."""
+
     INGEST = "ingest"
     SEED = "seed"
     SNAPSHOT = "snapshot"
@@ -25,6 +33,82 @@ DBT_COMMAND = {
     TaskKind.RUN: "run",
     TaskKind.TEST: "test",
 }
+#: kinds that build one dbt node: a model, a seed or a snapshot
+BUILD_KINDS = frozenset({TaskKind.SEED, TaskKind.SNAPSHOT, TaskKind.RUN})
+
+
+class Operator(StrEnum):
+    """The Airflow operator that draws a task; each has one arguments class below."""
+
+    EMPTY = "empty"
+    DBT = "dbt"
+    ZONE_STEP = "zone_step"
+    AIRBYTE_SYNC = "airbyte_sync"
+
+
+@dataclass(frozen=True)
+class EmptyArgs:
+    """A task that only joins its upstream tasks (a zone's gateway)."""
+
+    operator: ClassVar[Operator] = Operator.EMPTY
+
+
+@dataclass(frozen=True)
+class DbtArgs:
+    """One dbt command: what a dbt task runs, and the call behind a zone step or a warm-up."""
+
+    operator: ClassVar[Operator] = Operator.DBT
+    command: str
+    select: tuple[str, ...] = ()
+    #: dbt --vars (JSON): an atomic zone's model and test tasks build in its staging schemas
+    vars: str | None = None
+    #: the --vars of the pipeline's other dbt workers ("" for none), started ahead of need
+    warm: tuple[str, ...] = ()
+    #: the zone whose one `dbt build` (selectors in Plan.batches) may answer a first try
+    batch: str | None = None
+
+
+@dataclass(frozen=True)
+class ZoneArgs:
+    """An atomic zone's stage step (fresh staging copy) or publish step (swap it live)."""
+
+    operator: ClassVar[Operator] = Operator.ZONE_STEP
+    step: str
+    zone: str
+    #: the zone's schemas (live names)
+    schemas: tuple[str, ...]
+    #: stage: live relations ("schema.name") copied into staging, which build on history
+    keep: tuple[str, ...]
+    #: publish: relations ("schema.alias") the zone builds; a staging copy that lacks one is
+    #: not this run's and is not published
+    relations: tuple[str, ...]
+    dbt: DbtArgs
+
+
+@dataclass(frozen=True)
+class IngestArgs:
+    """One Airbyte connection's sync."""
+
+    operator: ClassVar[Operator] = Operator.AIRBYTE_SYNC
+    connection: str
+    #: the Airbyte YAML folder, relative to the spec file (resolved when drawn: plans move)
+    config_dir: str
+    poll_seconds: float
+    timeout_minutes: float
+    conn_id: str | None
+    #: started in the live dbt worker while the sync runs, so dbt has parsed when it ends
+    warm_up: DbtArgs | None
+
+
+Arguments = EmptyArgs | DbtArgs | ZoneArgs | IngestArgs
+
+
+@dataclass(frozen=True)
+class Outlet:
+    """An asset a task announces when it succeeds; other DAGs can be scheduled on it."""
+
+    uri: str
+    name: str
 
 
 @dataclass(frozen=True)
@@ -36,101 +120,111 @@ class Task:
     zone: str | None
     node: str | None
     upstream: tuple[str, ...]
-    #: dbt selectors the task runs (``fqn:...``); empty for gateways
-    select: tuple[str, ...] = ()
-    #: task docs: description, file, materialization, tests carried
-    doc: dict[str, Any] = field(default_factory=dict, compare=False)
+    arguments: Arguments = EmptyArgs()
+    #: Airflow's trigger rule; None for its default (all upstream tasks succeeded)
+    trigger_rule: str | None = None
+    outlets: tuple[Outlet, ...] = ()
     #: a test task that holds back its children and its zone's gateway
     blocking: bool = True
-    #: an atomic zone's schemas (live names): its dbt tasks build them in staging, its stage
-    #: task prepares them and its publish task swaps them live
-    schemas: tuple[str, ...] = ()
-    #: stage task: live relations ("schema.name") copied into staging, which build on history
-    keep: tuple[str, ...] = ()
-    #: publish task: relations ("schema.alias") the zone's models, seeds and snapshots build;
-    #: a staging copy that lacks one is not this run's and is not published
-    relations: tuple[str, ...] = ()
+    #: Markdown shown on the task's page in the Airflow UI
+    doc: str = ""
 
     @property
     def name(self) -> str:
         """The id inside its zone's TaskGroup."""
         return self.id.split(".", 1)[1] if self.zone else self.id
 
+    @property
+    def operator(self) -> Operator:
+        return self.arguments.operator
+
+    @property
+    def select(self) -> tuple[str, ...]:
+        """The dbt selectors the task runs; empty for a task that runs no dbt nodes."""
+        return self.arguments.select if isinstance(self.arguments, DbtArgs) else ()
+
+
+@dataclass(frozen=True)
+class Group:
+    """A TaskGroup: a zone, or the group of the Airbyte syncs."""
+
+    id: str
+    tooltip: str
+
+
+@dataclass(frozen=True)
+class DbtInvocation:
+    """How every dbt call of the plan runs. The project and profiles folders are not here: they
+    are resolved against the spec file when the DAG is drawn, so a stored plan can move."""
+
+    target: str
+    executable: str | None
+    execution: str
+
+
+@dataclass(frozen=True)
+class DagSettings:
+    """The DAG's own arguments, and the defaults of its tasks."""
+
+    description: str
+    schedule: str | None
+    #: ISO date; the DAG starts at its midnight, UTC
+    start_date: str
+    catchup: bool
+    tags: tuple[str, ...]
+    max_active_runs: int
+    dagrun_timeout_minutes: float | None
+    is_paused_upon_creation: bool
+    owner: str
+    retries: int
+    retry_delay_minutes: float
+    execution_timeout_minutes: float | None
+    pool: str | None
+
 
 @dataclass(frozen=True)
 class Plan:
+    """A pipeline's task graph, in run order: zones, their tasks and what each task waits for."""
+
     pipeline: str
     zones: tuple[str, ...]
     tasks: tuple[Task, ...]
+    dag: DagSettings
     warnings: tuple[str, ...] = ()
+    groups: tuple[Group, ...] = ()
+    dbt: DbtInvocation = DbtInvocation("local", None, "worker")
+    #: per zone, the selectors of every dbt node in it (see DbtArgs.batch)
+    batches: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "pipeline": self.pipeline,
-            "zones": list(self.zones),
-            "tasks": [
-                {
-                    "id": t.id,
-                    "kind": t.kind.value,
-                    "zone": t.zone,
-                    "node": t.node,
-                    "upstream": list(t.upstream),
-                }
-                for t in self.tasks
-            ],
-            "warnings": list(self.warnings),
-        }
+        """What `sluice plan --json` prints: every decision, by name."""
+        doc = rows(Plan).readable(self)
+        doc["tasks"] = [
+            _with_operator(t, task.operator) for t, task in zip(doc["tasks"], self.tasks, strict=True)
+        ]
+        return doc
 
     def by_id(self) -> dict[str, Task]:
         return {t.id: t for t in self.tasks}
 
     def to_dict(self) -> dict[str, Any]:
-        """Everything the Airflow layer needs, for the compiled plan file."""
-        return {
-            "pipeline": self.pipeline,
-            "zones": list(self.zones),
-            "warnings": list(self.warnings),
-            "tasks": [
-                [
-                    t.id,
-                    t.kind.value,
-                    t.zone,
-                    t.node,
-                    list(t.upstream),
-                    list(t.select),
-                    t.doc,
-                    t.blocking,
-                    list(t.schemas),
-                    list(t.keep),
-                    list(t.relations),
-                ]
-                for t in self.tasks
-            ],
-        }
+        """The compiled plan file's form: a task is the list of its field values."""
+        codec = rows(Plan)
+        return dict(zip(codec.names, codec.encode(self), strict=True))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Plan:
         """Raises KeyError, ValueError or TypeError on a malformed plan."""
-        # by dict: TaskKind(value) goes through EnumType.__call__, slow for 10,000 tasks
-        kinds = {k.value: k for k in TaskKind}
-        return cls(
-            pipeline=data["pipeline"],
-            zones=tuple(data["zones"]),
-            warnings=tuple(data["warnings"]),
-            tasks=tuple(
-                Task(
-                    tid,
-                    kinds[kind],
-                    zone,
-                    node,
-                    tuple(up),
-                    tuple(sel),
-                    doc,
-                    blocking,
-                    tuple(sc),
-                    tuple(kp),
-                    tuple(rel),
-                )
-                for tid, kind, zone, node, up, sel, doc, blocking, sc, kp, rel in data["tasks"]
-            ),
-        )
+        codec = rows(Plan)
+        plan: Plan = codec.decode([data[name] for name in codec.names])
+        return plan
+
+
+def _with_operator(task: dict[str, Any], operator: Operator) -> dict[str, Any]:
+    """The task's keys with its operator named just before its arguments."""
+    out: dict[str, Any] = {}
+    for key, value in task.items():
+        if key == "arguments":
+            out["operator"] = operator.value
+        out[key] = value
+    return out

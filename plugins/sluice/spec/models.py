@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import typing
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic.fields import FieldInfo
 
 Environment = Literal["local", "dev", "prod"]
 ENVIRONMENTS: tuple[Environment, ...] = ("local", "dev", "prod")
@@ -185,28 +187,6 @@ class Ingest(Strict):
         return value
 
 
-class EnvironmentOverride(Strict):
-    """Partial overrides: the same keys as the pipeline, every one optional, merged key by key.
-
-    Nested sections stay mappings here: each environment's merged spec is validated as a whole,
-    so a bad nested key is reported at its line inside ``environments``.
-    """
-
-    description: str | None = None
-    schedule: str | None = None
-    owner: str | None = Field(None, min_length=1, max_length=500)
-    tags: tuple[Tag, ...] | None = None
-    catchup: bool | None = None
-    is_paused_upon_creation: bool | None = None
-    max_active_runs: int | None = Field(None, ge=1, le=64)
-    dagrun_timeout_minutes: float | None = Field(None, gt=0, le=MAX_MINUTES)
-    defaults: dict[str, object] | None = None
-    dbt: dict[str, object] | None = None
-    ingest: dict[str, object] | None = None
-    tests: TestMode | None = None
-    unassigned: UnassignedPolicy | None = None
-
-
 class PipelineSpec(Strict):
     """One pipeline: one Airflow DAG."""
 
@@ -241,3 +221,50 @@ class PipelineSpec(Strict):
         if not value:
             raise ValueError("a pipeline needs at least one zone")
         return value
+
+
+#: what an environment may not override: which pipeline it is, and its zones
+NOT_OVERRIDDEN = frozenset({"pipeline", "zones", "environments"})
+
+
+def _section(annotation: Any) -> bool:
+    """A nested section of the spec (``dbt:``, ``defaults:``, ``ingest:``)."""
+    members = typing.get_args(annotation) or (annotation,)
+    return any(isinstance(m, type) and issubclass(m, BaseModel) for m in members)
+
+
+def _optional(info: FieldInfo) -> tuple[Any, Any]:
+    """The pipeline's field, optional. A nested section stays a mapping: each environment's merged
+    spec is validated as a whole, so a bad nested key is reported at its line in ``environments``."""
+    if _section(info.annotation):
+        return dict[str, object] | None, Field(None, description=info.description)
+    annotation: Any = info.annotation
+    optional: Any = annotation | None
+    if info.metadata:  # its bounds (ge, max_length, ...) hold for a value that is given
+        optional = Annotated[optional, *info.metadata]
+    return optional, Field(None, description=info.description)
+
+
+def _environment_override() -> type[Strict]:
+    """Derived from PipelineSpec, so every key a pipeline gains can be overridden per environment."""
+    fields: dict[str, Any] = {
+        name: _optional(info)
+        for name, info in PipelineSpec.model_fields.items()
+        if name not in NOT_OVERRIDDEN
+    }
+    return create_model(
+        "EnvironmentOverride",
+        __base__=Strict,
+        __doc__="Partial overrides: the same keys as the pipeline, every one optional, merged key by key.",
+        **fields,
+    )
+
+
+if typing.TYPE_CHECKING:
+
+    class EnvironmentOverride(Strict):
+        """Partial overrides: the same keys as the pipeline, every one optional."""
+
+else:
+    EnvironmentOverride = _environment_override()
+PipelineSpec.model_rebuild()

@@ -1,0 +1,56 @@
+"""The Markdown each task shows on its page in the Airflow UI, one function per kind of task."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sluice.manifest.reader import Node
+
+
+def _described(text: str, description: str | None) -> str:
+    return text + (f"\n\n{description}" if description else "")
+
+
+def gateway_doc(zone: str, description: str | None) -> str:
+    text = f"**Gateway of zone `{zone}`**: later zones start only when every model and "
+    text += "every blocking test of this zone has passed."
+    return _described(text, description)
+
+
+def ingest_doc(connection: str) -> str:
+    text = f"**Airbyte sync `{connection}`**: starts the connection's sync and waits for it "
+    text += "on the triggerer (no worker slot held); a server when one is configured, else a local run "
+    return (
+        text
+        + "of the connector into the DuckDB raw schema. The first zone starts when every sync has passed."
+    )
+
+
+def stage_doc(zone: str, schemas: Iterable[str], keep: tuple[str, ...]) -> str:
+    text = f"**Stage of atomic zone `{zone}`**: a fresh staging copy of "
+    text += ", ".join(f"`{s}`" for s in schemas) + " for this run's models and tests."
+    return text + ("\n\nCopied from live: " + ", ".join(f"`{k}`" for k in keep) if keep else "")
+
+
+def publish_doc(zone: str, description: str | None) -> str:
+    text = f"**Publish of atomic zone `{zone}`**: when every model and blocking test passed, "
+    text += "swaps the staging copy live in one step; otherwise it says what blocked it, "
+    text += "and live stays as it was."
+    return _described(text, description)
+
+
+def test_doc(node: str | None, tests: Iterable[Node], blocking: bool) -> str:
+    rows = "\n".join(f"| `{t.name}` | {t.severity.lower()} | `{t.original_file_path}` |" for t in tests)
+    lead = f"Tests of `{node}`" if node else "Tests with no model parent"
+    held = "blocking" if blocking else "warn only: never blocks"
+    return f"**{lead}** ({held})\n\n| test | severity | file |\n|---|---|---|\n{rows}"
+
+
+def node_doc(node: Node, kind: str) -> str:
+    lines = [f"**{node.unique_id}** ({node.materialized or kind})"]
+    if node.description:
+        lines.append(str(node.description))
+    lines.append(f"File: `{node.original_file_path}`")
+    if node.tags:
+        lines.append("Tags: " + ", ".join(f"`{t}`" for t in node.tags))
+    return "\n\n".join(lines)
