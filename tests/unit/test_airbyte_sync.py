@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -290,6 +291,13 @@ def test_trigger_polls_without_blocking_until_the_job_ends(applied: Applied) -> 
     name, kwargs = _trigger(applied, job.id).serialize()
     assert name == "sluice.airflow.airbyte_operator.AirbyteJobTrigger"
     assert "secret" not in json.dumps(kwargs).lower() and "password" not in json.dumps(kwargs).lower()
+
+
+def test_a_sync_deferred_before_the_operator_moved_still_resumes(applied: Applied) -> None:
+    """The triggerer rebuilds a stored trigger from its class path: the old one still works."""
+    _, kwargs = _trigger(applied, 1).serialize()
+    old = importlib.import_module("sluice.airflow.airbyte").AirbyteJobTrigger(**kwargs)
+    assert old.serialize() == _trigger(applied, 1).serialize()
 
 
 def test_trigger_reports_failure_and_timeout(applied: Applied) -> None:
