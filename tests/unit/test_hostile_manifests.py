@@ -10,7 +10,8 @@ import pytest
 
 from sluice.errors import ManifestError, PlanError
 from sluice.manifest.reader import load_manifest, parse_manifest
-from sluice.plan.builder import MAX_TASK_ID, build_plan
+from sluice.plan.assembler import MAX_TASK_ID
+from sluice.plan.builder import build_plan
 from sluice.plan.model import Plan
 from sluice.spec.models import PipelineSpec
 from tests.unit.manifests import m, manifest, node

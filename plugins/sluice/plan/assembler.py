@@ -1,0 +1,301 @@
+"""The plan's tasks and edges, collected node by node in run order, each with its operator,
+arguments, trigger rule, outlets and docs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sluice.errors import PlanError
+from sluice.manifest.reader import Manifest, Node
+from sluice.plan.docs import gateway_doc, ingest_doc, node_doc, publish_doc, stage_doc, test_doc
+from sluice.plan.graph import NodeGraph
+from sluice.plan.model import (
+    DBT_COMMAND,
+    DagSettings,
+    DbtArgs,
+    Group,
+    IngestArgs,
+    Outlet,
+    Task,
+    TaskKind,
+    ZoneArgs,
+)
+from sluice.plan.translator import Translator
+from sluice.spec.models import INGEST_GROUP, PipelineSpec, TestMode
+
+_KIND = {"model": TaskKind.RUN, "seed": TaskKind.SEED, "snapshot": TaskKind.SNAPSHOT}
+#: Airflow's limit for a task id, its group's prefix included
+MAX_TASK_ID = 250
+
+
+@dataclass
+class Assembler:
+    """Collects tasks and their edges in the order they will run."""
+
+    spec: PipelineSpec
+    tr: Translator
+    zones: list[str]
+    tasks: list[tuple[tuple[int, int, int], Task]] = field(default_factory=list)
+    build_id: dict[str, str] = field(default_factory=dict)
+    ready_id: dict[str, str] = field(default_factory=dict)  # what a node's children wait for
+    source_gate: dict[str, str] = field(default_factory=dict)
+    zone_members: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
+    #: per zone, the models, seeds and snapshots it builds, in run order
+    zone_nodes: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
+
+    schemas: dict[int, tuple[str, ...]] = field(default_factory=dict)  # atomic zones only
+    ingest: tuple[str, ...] = ()  # the sync tasks every first task of the first zone waits for
+    taken: set[str] = field(default_factory=set)
+    #: every dbt worker flavour the run needs: live (""), and one per atomic zone's staging build
+    flavours: list[str] = field(init=False)
+    #: per (zone, staged): a dbt task's --vars, warm flavours and batch
+    dbt_shared: dict[tuple[int, bool], tuple[str | None, tuple[str, ...], str | None]] = field(
+        default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        self.flavours = sorted({""} | {v for v in map(_staging_vars, self.schemas.values()) if v})
+
+    def task_id(self, zi: int, name: str, key: str) -> str:
+        """``zone.name``, unique and within Airflow's length: a name that is too long, or that
+        another node's name became when made safe (``v;x`` and ``v'x``), gets a suffix made from
+        ``key`` (the node's unique id), so it stays the same from one parse to the next."""
+        zone = self.zones[zi]
+        full = f"{zone}.{name}"
+        if len(full) > MAX_TASK_ID or full in self.taken:
+            suffix = "_" + hashlib.sha256(key.encode()).hexdigest()[:8]
+            full = f"{zone}.{name[: MAX_TASK_ID - len(zone) - 1 - len(suffix)]}{suffix}"
+        if full in self.taken:
+            raise PlanError("dbt", f"two dbt nodes would both be task {full}; one of them is {key}")
+        self.taken.add(full)
+        return full
+
+    def gateway(self, zi: int) -> str:
+        """What later zones wait for: the gateway, or the publish task of an atomic zone."""
+        return f"{self.zones[zi]}.{'publish' if zi in self.schemas else 'gateway'}"
+
+    def stage(self, zi: int) -> str:
+        return f"{self.zones[zi]}.stage"
+
+    def gates_children(self, task: Task) -> bool:
+        return task.blocking and self.spec.tests is TestMode.AFTER_MODEL
+
+    def dbt_args(self, kind: TaskKind, zi: int, select: tuple[str, ...], staged: bool) -> DbtArgs:
+        """A dbt task's command; in an atomic zone it builds in staging, and where tests gate their
+        model's children (as `dbt build` does) its first try may be answered by the zone's build."""
+        shared = self.dbt_shared.get((zi, staged))
+        if shared is None:  # the same for every task of the zone: made once, held once
+            staging = _staging_vars(self.schemas.get(zi, ())) if staged else None
+            batch = self.zones[zi] if self.spec.tests is TestMode.AFTER_MODEL else None
+            shared = self.dbt_shared[(zi, staged)] = (staging, self.warm(staging), batch)
+        return DbtArgs(DBT_COMMAND[kind], select, *shared)
+
+    def warm(self, staging: str | None) -> tuple[str, ...]:
+        return tuple(f for f in self.flavours if f != (staging or ""))
+
+    def test_task(
+        self, name: str, zi: int, node: str | None, tests: list[Node], upstream: set[str], staged: bool = True
+    ) -> Task:
+        tests = sorted(tests, key=lambda t: t.unique_id)
+        blocking = any(t.blocks for t in tests)
+        select = tuple(self.tr.dbt_selector(t) for t in tests)
+        task = Task(
+            id=self.task_id(zi, name, f"{node}:tests"),
+            kind=TaskKind.TEST,
+            zone=self.zones[zi],
+            node=node,
+            upstream=tuple(sorted(upstream)),
+            arguments=self.dbt_args(TaskKind.TEST, zi, select, staged and node is not None),
+            blocking=blocking,
+            doc=test_doc(node, tests, blocking),
+        )
+        if task.blocking:
+            self.zone_members[zi].append(task.id)
+        return task
+
+    def add_loose_tests(self, manifest: Manifest, loose: dict[str | None, list[Node]]) -> None:
+        """Tests of sources (or of nothing) run first in the first zone."""
+        for i, (source, tests) in enumerate(sorted(loose.items(), key=lambda kv: kv[0] or "~")):
+            name = "unattached_tests"
+            if source is not None:
+                fqn = manifest.sources[source].fqn
+                name = f"source_{'_'.join(fqn[-2:])}_test"
+            task = self.test_task(name, 0, source, tests, set(self.ingest), staged=False)
+            self.tasks.append(((0, -1, i), task))
+            if source is not None and self.gates_children(task):
+                self.source_gate[source] = task.id
+
+    def add_node(
+        self, node: Node, zi: int, pos: int, graph: NodeGraph, zone_of: dict[str, int], tests: list[Node]
+    ) -> None:
+        uid = node.unique_id
+        plan_parents, source_parents = graph.parents(uid)
+        upstream = {self.ready_id[p] for p in plan_parents if zone_of[p] == zi}
+        if zi == 0:
+            upstream |= {self.source_gate[s] for s in source_parents if s in self.source_gate}
+        if zi in self.schemas:
+            if not any(
+                u.startswith(f"{self.zones[zi]}.") and u not in self.source_gate.values() for u in upstream
+            ):
+                upstream.add(self.stage(zi))
+        elif not upstream:
+            upstream = {self.gateway(zi - 1)} if zi else set(self.ingest)
+        kind = _KIND[node.resource_type]
+        task = Task(
+            id=self.task_id(zi, self.tr.build_task_name(node), uid),
+            kind=kind,
+            zone=self.zones[zi],
+            node=uid,
+            upstream=tuple(sorted(upstream)),
+            arguments=self.dbt_args(kind, zi, (self.tr.dbt_selector(node),), staged=True),
+            doc=node_doc(node, kind.value),
+        )
+        self.build_id[uid] = self.ready_id[uid] = task.id
+        self.zone_members[zi].append(task.id)
+        self.zone_nodes[zi].append(uid)
+        self.tasks.append(((zi, pos, 0), task))
+        if not tests:
+            return
+        # other parents of a multi-parent test come earlier; those of this zone are named here,
+        # those of earlier zones are already behind the gateway
+        others = {p for t in tests for p in graph.parents(t.unique_id)[0]}
+        t_up = {task.id} | {self.build_id[p] for p in others if zone_of[p] == zi and p != uid}
+        test = self.test_task(self.tr.test_task_name(node), zi, uid, tests, t_up)
+        self.tasks.append(((zi, pos, 1), test))
+        if self.gates_children(test):
+            self.ready_id[uid] = test.id
+
+    def add_ingest(self) -> None:
+        ingest = self.spec.ingest
+        for i, task_id in enumerate(self.ingest):
+            assert ingest is not None
+            connection = task_id.split(".", 1)[1]
+            arguments = IngestArgs(
+                connection=connection,
+                config_dir=ingest.airbyte_config,
+                poll_seconds=ingest.poll_seconds,
+                timeout_minutes=ingest.timeout_minutes,
+                conn_id=ingest.airbyte_conn_id,
+                # the live dbt worker parses the project while the sync runs, not after it; the
+                # staging workers start with the first dbt task (two parses at once would slow
+                # the sync on a small machine)
+                warm_up=DbtArgs("run"),
+            )
+            task = Task(
+                id=task_id,
+                kind=TaskKind.INGEST,
+                zone=INGEST_GROUP,
+                node=None,
+                upstream=(),
+                arguments=arguments,
+                doc=ingest_doc(connection),
+            )
+            self.tasks.append(((-1, i, 0), task))
+
+    def zone_step(
+        self, step: str, zi: int, keep: tuple[str, ...] = (), built: tuple[str, ...] = ()
+    ) -> ZoneArgs:
+        schemas = self.schemas.get(zi, ())
+        dbt = DbtArgs("run-operation", warm=self.warm(None))
+        return ZoneArgs(step, self.zones[zi], schemas, keep, built, dbt)
+
+    def add_stages(self, keep: dict[int, tuple[str, ...]]) -> None:
+        for zi, schemas in self.schemas.items():
+            task = Task(
+                id=self.stage(zi),
+                kind=TaskKind.STAGE,
+                zone=self.zones[zi],
+                node=None,
+                upstream=(self.gateway(zi - 1),) if zi else self.ingest,
+                arguments=self.zone_step("stage", zi, keep=keep[zi]),
+                doc=stage_doc(self.zones[zi], schemas, keep[zi]),
+            )
+            self.tasks.append(((zi, -2, 0), task))
+
+    def outlets(self, zi: int) -> tuple[Outlet, ...]:
+        """What a successful publish announces: the zone, and each model it made live; other DAGs
+        can be scheduled on them (``schedule=[Asset("x-sluice://payments_daily/gold")]``). The
+        ``x-`` scheme is Airflow's mark of a custom one: without it every Asset looks up the
+        providers' URI normalizers, which imports boto3 and costs ~0.5 s per DAG parse and per task."""
+        pipeline, zone = self.spec.pipeline, self.zones[zi]
+        out = [Outlet(f"x-sluice://{pipeline}/{zone}", f"{pipeline}.{zone}")]
+        for uid in self.zone_nodes[zi]:
+            model = uid.split(".", 2)[-1]
+            out.append(Outlet(f"x-sluice://{pipeline}/{zone}/{model}", f"{pipeline}.{zone}.{model}"))
+        return tuple(out)
+
+    def add_gateways(self, last: int, built: dict[int, tuple[str, ...]]) -> None:
+        for zi, zone in enumerate(self.spec.zones):
+            upstream = tuple(sorted(set(self.zone_members[zi]) | ({self.gateway(zi - 1)} if zi else set())))
+            if zi in self.schemas:
+                task = Task(
+                    id=self.gateway(zi),
+                    kind=TaskKind.PUBLISH,
+                    zone=zone.name,
+                    node=None,
+                    upstream=upstream,
+                    arguments=self.zone_step("publish", zi, built=built.get(zi, ())),
+                    # runs once everything upstream is done and something passed: a failed model or
+                    # test of the zone gets its report, while a zone that never ran (an earlier zone
+                    # failed) is marked upstream_failed like its tasks
+                    trigger_rule="all_done_min_one_success",
+                    outlets=self.outlets(zi),
+                    doc=publish_doc(zone.name, zone.description),
+                )
+            else:
+                task = Task(
+                    id=self.gateway(zi),
+                    kind=TaskKind.GATEWAY,
+                    zone=zone.name,
+                    node=None,
+                    upstream=upstream,
+                    doc=gateway_doc(zone.name, zone.description),
+                )
+            self.tasks.append(((zi, last, 0), task))
+
+
+def _staging_vars(schemas: tuple[str, ...]) -> str | None:
+    """dbt --vars of an atomic zone's model and test tasks: build in the staging schemas."""
+    return json.dumps({"sluice_staging": list(schemas)}) if schemas else None
+
+
+def task_groups(spec: PipelineSpec) -> tuple[Group, ...]:
+    groups = [Group(z.name, z.description or f"zone {z.name}") for z in spec.zones]
+    if spec.ingest:
+        groups.append(Group(INGEST_GROUP, "Airbyte syncs before the first zone"))
+    return tuple(groups)
+
+
+def dag_settings(spec: PipelineSpec) -> DagSettings:
+    defaults = spec.defaults
+    return DagSettings(
+        description=spec.description,
+        schedule=spec.schedule,
+        start_date=spec.start_date.isoformat(),
+        catchup=spec.catchup,
+        tags=spec.tags,
+        max_active_runs=spec.max_active_runs,
+        dagrun_timeout_minutes=spec.dagrun_timeout_minutes,
+        is_paused_upon_creation=spec.is_paused_upon_creation,
+        owner=spec.owner,
+        retries=defaults.retries,
+        retry_delay_minutes=defaults.retry_delay_minutes,
+        execution_timeout_minutes=defaults.execution_timeout_minutes,
+        pool=defaults.pool,
+    )
+
+
+def zone_batches(tests: TestMode, tasks: Iterable[Task]) -> dict[str, tuple[str, ...]]:
+    """Per zone, the selectors one `dbt build` of it runs. Only where tests gate their model's
+    children, as `dbt build` does (it skips what is downstream of a failed test)."""
+    if tests is not TestMode.AFTER_MODEL:
+        return {}
+    out: dict[str, list[str]] = defaultdict(list)
+    for task in tasks:
+        if task.kind in DBT_COMMAND and task.zone:
+            out[task.zone].extend(task.select)
+    return {zone: tuple(selectors) for zone, selectors in out.items()}
