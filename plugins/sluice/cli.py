@@ -116,6 +116,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``sluice`` command: validate, plan, compile, schema and airbyte. Returns the exit code:
+    0 when all went well, 1 with one line per problem on stderr (or stdout for validate)."""
     args = _parser().parse_args(argv)
     try:
         # passed down as an argument: the environment of this process and its children stays as given

@@ -49,6 +49,10 @@ class Node:
 
 @dataclass(frozen=True)
 class Manifest:
+    """What sluice reads of dbt's manifest.json: its nodes (models, seeds, snapshots, tests),
+    sources, disabled nodes and a few macro calls. Read leniently by :func:`load_manifest`: dbt
+    adds keys every release, and a field of an unexpected type reads as absent."""
+
     project_name: str
     adapter_type: str | None
     nodes: Mapping[str, Node]
