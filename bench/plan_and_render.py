@@ -41,7 +41,7 @@ def fmt(times: list[float]) -> str:
 
 
 def main() -> None:
-    manifests = sorted((REPO.parent / "shared" / "corpus").glob("*.json"))
+    manifests = sorted((REPO / "tests" / "data" / "corpus").glob("*.json"))
     manifests.append(REPO / "dbt" / "target" / "manifest.json")
     print("| manifest | nodes | tasks | read ms | plan ms | render ms | peak RSS MiB |")
     print("|---|---:|---:|---:|---:|---:|---:|")
