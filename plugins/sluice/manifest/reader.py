@@ -8,9 +8,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from stat import S_ISREG
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sluice.errors import ManifestError
+
+if TYPE_CHECKING:
+    from sluice.manifest.node_index import NodeIndex
 
 #: resource types that become tasks of their own
 BUILDABLE = frozenset({"model", "seed", "snapshot"})
@@ -61,6 +64,14 @@ class Manifest:
     path: str
     #: macro name -> names of the macros it calls, for the few macros sluice checks
     macro_calls: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    @functools.cached_property
+    def index(self) -> NodeIndex:
+        """The nodes indexed for selectors; built once per manifest, which load_manifest reads
+        once per version, so every spec planned against it shares one index."""
+        from sluice.manifest.node_index import NodeIndex
+
+        return NodeIndex(self.nodes.values())
 
 
 def _strs(value: Any) -> tuple[str, ...]:

@@ -35,7 +35,7 @@ def build_plan(
         for n in manifest.nodes.values()
         if n.resource_type in BUILDABLE and n.enabled and n.unique_id not in manifest.disabled and selected(n)
     ]
-    zone_of, warnings = assign_zones(spec, candidates)
+    zone_of, warnings = assign_zones(spec, manifest, candidates)
     nodes = {uid: manifest.nodes[uid] for uid in zone_of}
     graph = NodeGraph(manifest, set(zone_of))
     zone_violations(spec, zone_of, graph)

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 
 from sluice.errors import PlanError
 from sluice.manifest.reader import Manifest, Node
-from sluice.manifest.selector import matches
 from sluice.spec.models import PipelineSpec, TestMode, UnassignedPolicy
 
 #: what a node's depends_on may name; one of these the manifest lacks is a broken manifest
@@ -59,44 +58,48 @@ class NodeGraph:
 
 
 def selection(spec: PipelineSpec, manifest: Manifest) -> Callable[[Node], bool]:
+    """Whether the pipeline covers a node: its dbt.select (default: the root project) and not
+    its dbt.exclude."""
+    index = manifest.index
     select = spec.dbt.select or (f"package:{manifest.project_name}",)
-    exclude = spec.dbt.exclude
+    chosen = set().union(*(index.select(s) for s in select)) - excluded(spec, manifest)
 
     def selected(node: Node) -> bool:
-        return any(matches(node, s) for s in select) and not any(matches(node, s) for s in exclude)
+        return node.unique_id in chosen
 
     return selected
 
 
-def assign_zones(spec: PipelineSpec, candidates: list[Node]) -> tuple[dict[str, int], list[str]]:
+def excluded(spec: PipelineSpec, manifest: Manifest) -> frozenset[str]:
+    return frozenset().union(*(manifest.index.select(s) for s in spec.dbt.exclude))
+
+
+def assign_zones(
+    spec: PipelineSpec, manifest: Manifest, candidates: list[Node]
+) -> tuple[dict[str, int], list[str]]:
     """Zone index per buildable node (the first zone that selects it wins), plus warnings."""
-    zone_of: dict[str, int] = {}
-    hits_per_selector: dict[tuple[int, int], int] = defaultdict(int)
-    unassigned: list[str] = []
-    for node in candidates:
-        zones_hit: list[int] = []
-        for zi, zone in enumerate(spec.zones):
-            hit = False
-            for si, selector in enumerate(zone.select):
-                if matches(node, selector):
-                    hits_per_selector[(zi, si)] += 1
-                    hit = True
-            if hit:
-                zones_hit.append(zi)
-        if node.is_ephemeral:
-            continue
-        if zones_hit:
-            zone_of[node.unique_id] = zones_hit[0]
-        else:
-            unassigned.append(node.unique_id)
+    ids = {n.unique_id for n in candidates}
+    first_zone: dict[str, int] = {}
     for zi, zone in enumerate(spec.zones):
         for si, selector in enumerate(zone.select):
-            if not hits_per_selector[(zi, si)]:
+            hit = manifest.index.select(selector) & ids
+            if not hit:
                 raise PlanError(
                     f"zones[{zi}].select[{si}]",
                     f"'{selector}' matches no selected dbt node; check the selector "
                     "or the pipeline's dbt.select",
                 )
+            for uid in hit:
+                first_zone.setdefault(uid, zi)
+    zone_of: dict[str, int] = {}
+    unassigned: list[str] = []
+    for node in candidates:
+        if node.is_ephemeral:
+            continue
+        if node.unique_id in first_zone:
+            zone_of[node.unique_id] = first_zone[node.unique_id]
+        else:
+            unassigned.append(node.unique_id)
     warnings: list[str] = []
     if unassigned:
         message = f"{len(unassigned)} node(s) in no zone: " + listing(sorted(unassigned))
@@ -192,10 +195,11 @@ def attach_tests(
     loose: dict[str | None, list[Node]] = defaultdict(list)
     if spec.tests is TestMode.NONE:
         return tests_of, loose
+    left_out = excluded(spec, manifest)
     for test in manifest.nodes.values():
         if test.resource_type != "test" or not test.enabled or test.unique_id in manifest.disabled:
             continue
-        if any(matches(test, s) for s in spec.dbt.exclude):
+        if test.unique_id in left_out:
             continue
         plan_parents, source_parents = graph.parents(test.unique_id)
         if plan_parents:
