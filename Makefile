@@ -178,6 +178,7 @@ bench: bench-parse bench-exec
 bench-parse: manifest $(VENV)/.plugins-bytecode
 	$(BIN)/python bench/plan_and_render.py
 	$(BIN)/python bench/parse_bench.py
+	$(BIN)/python bench/selectors_bench.py
 
 bench-exec: manifest faker-venv $(VENV)/.plugins-bytecode
 	$(BIN)/python bench/exec_bench.py
