@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -9,10 +10,24 @@ import yaml
 
 
 def target_output(project_dir: Path, profiles_dir: Path, target: str) -> dict[str, object] | None:
-    """The target's output mapping in profiles.yml (unrendered), or None when it cannot be told."""
+    """The target's output mapping in profiles.yml (unrendered), or None when it cannot be told.
+    Shared between callers: read it, never change it."""
+    files = (project_dir / "dbt_project.yml", profiles_dir / "profiles.yml")
     try:
-        project = yaml.safe_load((project_dir / "dbt_project.yml").read_text(encoding="utf-8"))
-        profiles = yaml.safe_load((profiles_dir / "profiles.yml").read_text(encoding="utf-8"))
+        stamps = tuple((str(f), s.st_ino, s.st_size, s.st_mtime_ns) for f in files for s in [f.stat()])
+    except OSError:
+        return None
+    return _output(stamps, target)
+
+
+@functools.lru_cache(maxsize=16)
+def _output(stamps: tuple[tuple[str, int, int, int], ...], target: str) -> dict[str, object] | None:
+    """Parsed once per version of the two files: a dbt task asks for its lock, its worker's
+    socket and its other workers' sockets, each of which reads the target's output."""
+    project_file, profiles_file = (Path(stamp[0]) for stamp in stamps)
+    try:
+        project = yaml.safe_load(project_file.read_text(encoding="utf-8"))
+        profiles = yaml.safe_load(profiles_file.read_text(encoding="utf-8"))
         output = profiles[project["profile"]]["outputs"][target]
     except (OSError, yaml.YAMLError, KeyError, TypeError):
         return None
