@@ -13,6 +13,13 @@ def one_line(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (at most 300 characters), or its type's name
+    when it says nothing: what one error line quotes of a failure from another library."""
+    lines = str(exc).strip().splitlines()
+    return lines[0][:300] if lines else type(exc).__name__
+
+
 class SpecError(SluiceError):
     """A pipeline spec is invalid; the message names the file, line and key, on one line."""
 

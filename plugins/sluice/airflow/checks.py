@@ -13,7 +13,7 @@ from typing import Any
 
 from airflow.sdk import DAG
 
-from sluice.errors import SpecError
+from sluice.errors import SpecError, first_line
 from sluice.plan.model import DagSettings, Plan
 from sluice.spec.reader import SpecFile
 from sluice.spec.yaml_lines import display_path
@@ -58,10 +58,6 @@ def dag_arguments(sf: SpecFile, plan: Plan) -> dict[str, Any]:
     }
 
 
-def _refusal(exc: Exception) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
 def check_with_airflow(sf: SpecFile, plan: Plan) -> None:
     """Raise SpecError, at the spec's key, for what Airflow would refuse of this DAG."""
     dag = plan.dag
@@ -73,13 +69,13 @@ def check_with_airflow(sf: SpecFile, plan: Plan) -> None:
             max_active_runs=dag.max_active_runs,
         ).validate()  # type: ignore[no-untyped-call]
     except Exception as exc:
-        raise sf.error(("schedule",), f"Airflow refuses {dag.schedule!r}: {_refusal(exc)}") from None
+        raise sf.error(("schedule",), f"Airflow refuses {dag.schedule!r}: {first_line(exc)}") from None
     try:
         DAG(**dag_arguments(sf, plan)).validate()  # type: ignore[no-untyped-call]
     except Exception as exc:
-        raise sf.error(("pipeline",), f"Airflow refuses this DAG: {_refusal(exc)}") from None
+        raise sf.error(("pipeline",), f"Airflow refuses this DAG: {first_line(exc)}") from None
 
 
 def refused(sf: SpecFile, exc: Exception) -> SpecError:
     """A DAG Airflow refused while sluice drew it, said at the spec's ``pipeline:`` line."""
-    return sf.error(("pipeline",), f"the DAG could not be built: {type(exc).__name__}: {_refusal(exc)}")
+    return sf.error(("pipeline",), f"the DAG could not be built: {type(exc).__name__}: {first_line(exc)}")

@@ -23,7 +23,6 @@ from sluice.settings import settings
 from sluice.spec.paths import dbt_paths
 from sluice.spec.reader import SpecFile
 
-DIR_VAR = "SLUICE_PLAN_DIR"
 #: 2: atomic zones (task schemas, kept relations); 3: relations a publish checks; 4: every
 #: decision (operator and typed arguments, trigger rule, outlets, docs, groups, dbt batches)
 FORMAT = 4

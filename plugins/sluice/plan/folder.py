@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sluice.errors import SluiceError, SpecErrors, one_line
+from sluice.errors import SluiceError, SpecErrors, first_line, one_line
 from sluice.plan.compiled import load_plan
 from sluice.plan.from_spec import plan_spec
 from sluice.plan.model import Plan
@@ -22,10 +22,8 @@ def problem_lines(exc: SluiceError) -> list[str]:
 
 def unexpected(path: Path, exc: BaseException) -> str:
     """A failure sluice did not foresee, still said in one line that names the spec."""
-    text = (str(exc).strip().splitlines() or [""])[0][:300]
-    return one_line(
-        f"{display_path(path)}: {type(exc).__name__}: {text} (this is a sluice bug; please report it)"
-    )
+    what = f"{type(exc).__name__}: {first_line(exc)}"
+    return one_line(f"{display_path(path)}: {what} (this is a sluice bug; please report it)")
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sluice.airbyte.config import load_config
-from sluice.errors import ManifestError, PlanError, SluiceError
+from sluice.errors import ManifestError, PlanError, SluiceError, first_line
 from sluice.manifest.reader import load_manifest
 from sluice.plan.builder import build_plan
 from sluice.plan.model import Plan
@@ -38,9 +38,8 @@ def _check_connections(sf: SpecFile) -> None:
     try:
         known = load_config(folder).connections
     except SluiceError as exc:
-        first = str(exc).splitlines()[0]
         raise sf.error(
-            ("ingest", "airbyte_config"), f"the Airbyte configuration is broken: {first}"
+            ("ingest", "airbyte_config"), f"the Airbyte configuration is broken: {first_line(exc)}"
         ) from None
     for i, name in enumerate(ingest.connections):
         if name not in known:

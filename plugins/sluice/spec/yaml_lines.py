@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from sluice.errors import SpecError
+from sluice.errors import SpecError, first_line
 
 Loc = tuple[str | int, ...]
 
@@ -162,6 +162,6 @@ def read_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
         raise SpecError(shown, exc.line, "", f"refused: {exc.message}") from None
     except (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError) as exc:
         # e.g. an integer of more digits than Python converts
-        raise SpecError(shown, None, "", f"invalid YAML: {str(exc).splitlines()[0]}") from None
+        raise SpecError(shown, None, "", f"invalid YAML: {first_line(exc)}") from None
     finally:
         loader.dispose()
