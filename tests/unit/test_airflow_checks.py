@@ -91,3 +91,14 @@ def test_a_spec_that_fails_while_drawn_is_an_import_error_and_the_rest_load(
     ]
     bad.write_text(bad.read_text() + "\n")  # a new version of the spec is drawn afresh
     dag_files.raise_spec_errors(specs)
+
+
+def test_a_corrupt_verdict_file_is_drawn_again_not_a_failure_of_every_pipeline(specs: Path) -> None:
+    assert sorted(dag_files.load_dags(specs)) == ["payments_daily"]
+    verdicts = list((specs.parent / "plans").glob("*.verdict.json"))
+    assert verdicts
+    for corrupt in ("[" * 100_000 + "]" * 100_000, '{"key": 1, "error": 2}', "{not json"):
+        for path in verdicts:
+            path.write_text(corrupt)
+        assert sorted(dag_files.load_dags(specs)) == ["payments_daily"]
+        dag_files.raise_spec_errors(specs)  # no broken spec: raises nothing

@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 from airflow.sdk import DAG
 
@@ -83,22 +84,28 @@ def _verdict_path(sf: SpecFile) -> Path:
     return plan_path(sf).with_name(f"{sf.path.stem}.{sf.environment}.verdict.json")
 
 
+def _stored_verdict(sf: SpecFile) -> Any:
+    """The verdict file's content, or None when it is missing or corrupt (it is then rewritten)."""
+    try:
+        return json.loads(_verdict_path(sf).read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return None
+
+
 def _read_verdict(sf: SpecFile) -> tuple[bool, str | None]:
     """(known, error) of the spec's current version, as the last draw of its DAG left it."""
-    try:
-        doc = json.loads(_verdict_path(sf).read_bytes())
-        if doc["key"] == version_key(sf):
-            return True, doc["error"]
-    except (OSError, ValueError, KeyError, TypeError, RecursionError):  # a corrupt file is rebuilt
-        pass
+    doc = _stored_verdict(sf)
+    if (
+        isinstance(doc, dict)
+        and doc.get("key") == version_key(sf)
+        and isinstance(doc.get("error"), str | None)
+    ):
+        return True, doc.get("error")
     return False, None
 
 
 def _write_verdict(sf: SpecFile, error: str | None) -> None:
-    path = _verdict_path(sf)
     doc = {"key": version_key(sf), "error": error}
-    with contextlib.suppress(OSError, ValueError):  # a read-only deployment draws in both files
-        if path.exists() and json.loads(path.read_bytes()) == doc:
-            return  # no write every 30 seconds
-    with contextlib.suppress(OSError):
-        write_json(path, doc)
+    if _stored_verdict(sf) != doc:  # no write every 30 seconds
+        with contextlib.suppress(OSError):  # a read-only deployment draws in both files
+            write_json(_verdict_path(sf), doc)
