@@ -29,11 +29,12 @@ _ := $(shell mkdir -p dbt/target && $(DBT_FIND) 2>/dev/null | LC_ALL=C sort > $(
 	{ cmp -s $(DBT_LISTING).new $(DBT_LISTING) && rm -f $(DBT_LISTING).new || mv -f $(DBT_LISTING).new $(DBT_LISTING); })
 
 .PHONY: help install manifest airflow-home run test unit integration lint lock clean bench bench-parse bench-exec \
-	package deploy faker-venv lock-faker
+	package deploy faker-venv lock-faker up down
 
 help:
 	@echo "make run    - run the demo pipeline end to end on DuckDB (airflow dags test)"
 	@echo "make test   - lint, type-check and run the whole test suite"
+	@echo "make up     - a local Airflow with the demo on http://localhost:8080 (make down stops it)"
 	@echo "make bench  - DAG import vs cosmos and dbt-airflow-factory, then execution under a scheduler"
 	@echo "make unit | integration | lint | manifest | lock | clean | bench-parse | bench-exec | postgres"
 	@echo "make package [WHEELS=1] - the MWAA bundle in build/mwaa; make deploy ENV=dev - put it on MWAA"
@@ -90,6 +91,14 @@ run: manifest airflow-home faker-venv
 	$(BIN)/python -m sluice.airflow.summary $(PIPELINE) --log $(AIRFLOW_HOME)/last-run.log || code=1; \
 	echo "wall time: $$(( $$(date +%s) - started )) s; full log: $(AIRFLOW_HOME)/last-run.log"; \
 	exit $$code
+
+# a local Airflow (UI, API, scheduler, DAG processor, triggerer) with the demo: deploy/local_airflow.py
+PORT ?= 8080
+up: manifest faker-venv postgres $(VENV)/.plugins-bytecode
+	$(BIN)/python -m deploy.local_airflow up --port $(PORT)
+
+down:
+	$(BIN)/python -m deploy.local_airflow down
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check plugins dags tests bench deploy
