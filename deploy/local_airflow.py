@@ -230,9 +230,9 @@ class LocalAirflow:
             base_url=f"{self.url}/api/v2", headers={"Authorization": f"Bearer {token}"}, timeout=30
         )
 
-    def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None, wait: float = 180) -> str:
-        """Unpause the DAG and start a run of it now; returns the run id. Waits for the DAG
-        processor to have stored the DAG first (a fresh `up` parses in the background)."""
+    def unpause(self, dag_id: str, wait: float = 180) -> None:
+        """Unpause the DAG, once the DAG processor has stored it (a fresh `up` parses in the
+        background)."""
         with self.api() as api:
             deadline = time.monotonic() + wait
             while api.get(f"/dags/{dag_id}").status_code == 404:
@@ -240,6 +240,11 @@ class LocalAirflow:
                     raise TimeoutError(f"{dag_id} did not appear in {wait:.0f} s; see {self.home}")
                 time.sleep(0.5)
             api.patch(f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
+
+    def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> str:
+        """Unpause the DAG and start a run of it now; returns the run id."""
+        self.unpause(dag_id)
+        with self.api() as api:
             answer = api.post(f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}})
             answer.raise_for_status()
             return str(answer.json()["dag_run_id"])

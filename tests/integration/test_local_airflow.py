@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,16 @@ from deploy.local_airflow import FAST_SETTINGS, ROLES, LocalAirflow, dbt_workers
 from tests.conftest import REPO
 from tests.integration.conftest import Sandbox, make_sandbox, query, scratch_postgres
 
+# a second pipeline, run by gold's publish; it rebuilds one silver model
+CONSUMER = """pipeline: finance_report
+schedule: {after: [payments_daily.gold]}
+dbt:
+  project_dir: ../../dbt
+  select: [path:models/silver/customers.sql]
+zones:
+  - name: report
+    select: [path:models/silver]
+"""
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
@@ -33,6 +44,7 @@ def _alive(pid: int) -> bool:
 def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalAirflow, Sandbox]]:
     """One local Airflow over a copy of the project, as `make up` starts it, for this module."""
     box = make_sandbox(tmp_path_factory.mktemp("up"), migrate=False)
+    (box.dags / "pipelines" / "finance_report.yml").write_text(CONSUMER)
     with scratch_postgres("sluice_up") as database:
         airflow = LocalAirflow(
             home=box.root / "airflow",
@@ -59,12 +71,27 @@ def test_up_runs_the_demo_when_triggered_through_the_rest_api(local: tuple[Local
     bad = httpx.post(f"{airflow.url}/auth/token", json={"username": "admin", "password": "admin"})
     assert bad.status_code == 401
 
+    airflow.unpause("finance_report")  # scheduled after payments_daily.gold: see the next test
     run = airflow.wait_for_run("payments_daily", airflow.trigger("payments_daily"), seconds=600)
     assert run["state"] == "success", run
     sql = "select table_name from information_schema.tables where table_schema = 'gold'"
     gold = {name for (name,) in query(box.duckdb, sql)}
     assert {"merchant_daily_volumes", "customer_balances", "fraud_flags"} <= gold
     assert list(dbt_workers(airflow.home)), "the run's dbt tasks went through a warm dbt worker"
+
+
+def test_publishing_gold_runs_the_pipeline_scheduled_after_it(local: tuple[LocalAirflow, Sandbox]) -> None:
+    """`schedule: {after: [payments_daily.gold]}`: gold's publish (previous test) triggers it."""
+    airflow, _ = local
+    deadline = time.monotonic() + 300
+    with airflow.api() as api:
+        while time.monotonic() < deadline:
+            runs = api.get("/dags/finance_report/dagRuns").json()["dag_runs"]
+            if runs and all(r["state"] in ("success", "failed") for r in runs):
+                break
+            time.sleep(1)
+    # one run per publish of gold (unpausing payments_daily also started its latest scheduled run)
+    assert runs and {(r["run_type"], r["state"]) for r in runs} == {("asset_triggered", "success")}
 
 
 def test_the_graph_view_shows_the_zones_and_their_gateways(

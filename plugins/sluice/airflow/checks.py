@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG
+from airflow.sdk import DAG, Asset
 
 from sluice.errors import SpecError, first_line
 from sluice.plan.model import DagSettings, Plan
@@ -44,7 +44,7 @@ def dag_arguments(sf: SpecFile, plan: Plan) -> dict[str, Any]:
         "dag_id": plan.pipeline,
         "description": dag.description or None,
         "doc_md": doc,
-        "schedule": dag.schedule,
+        "schedule": [Asset(uri=uri, name=uri) for uri in dag.after] if dag.after else dag.schedule,
         "start_date": _start(dag),
         "catchup": dag.catchup,
         "tags": list(dag.tags),

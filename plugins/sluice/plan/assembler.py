@@ -25,7 +25,7 @@ from sluice.plan.model import (
     ZoneArgs,
 )
 from sluice.plan.translator import Translator
-from sluice.spec.models import INGEST_GROUP, PipelineSpec, TestMode
+from sluice.spec.models import INGEST_GROUP, After, PipelineSpec, TestMode
 
 _KIND = {"model": TaskKind.RUN, "seed": TaskKind.SEED, "snapshot": TaskKind.SNAPSHOT}
 #: Airflow's limit for a task id, its group's prefix included
@@ -217,16 +217,10 @@ class Assembler:
             self.tasks.append(((zi, -2, 0), task))
 
     def outlets(self, zi: int) -> tuple[Outlet, ...]:
-        """What a successful publish announces: the zone, and each model it made live; other DAGs
-        can be scheduled on them (``schedule=[Asset("x-sluice://payments_daily/gold")]``). The
-        ``x-`` scheme is Airflow's mark of a custom one: without it every Asset looks up the
-        providers' URI normalizers, which imports boto3 and costs ~0.5 s per DAG parse and per task."""
+        """What a successful publish announces: the zone, and each model it made live."""
         pipeline, zone = self.spec.pipeline, self.zones[zi]
-        out = [Outlet(f"x-sluice://{pipeline}/{zone}", f"{pipeline}.{zone}")]
-        for uid in self.zone_nodes[zi]:
-            model = uid.split(".", 2)[-1]
-            out.append(Outlet(f"x-sluice://{pipeline}/{zone}/{model}", f"{pipeline}.{zone}.{model}"))
-        return tuple(out)
+        models = (uid.split(".", 2)[-1] for uid in self.zone_nodes[zi])
+        return (asset(pipeline, zone), *(asset(pipeline, zone, m) for m in models))
 
     def add_gateways(self, last: int, built: dict[int, tuple[str, ...]]) -> None:
         for zi, zone in enumerate(self.spec.zones):
@@ -270,11 +264,22 @@ def task_groups(spec: PipelineSpec) -> tuple[Group, ...]:
     return tuple(groups)
 
 
+def asset(pipeline: str, zone: str, model: str | None = None) -> Outlet:
+    """The Asset a publish announces. Its name is its URI, so the plain spelling other DAGs use,
+    ``schedule=[Asset("x-sluice://payments_daily/gold")]``, is the same asset: Airflow refuses an
+    asset whose URI another asset of a different name already holds. The ``x-`` scheme is
+    Airflow's mark of a custom one: without it every Asset looks up the providers' URI
+    normalizers, which imports boto3 and costs ~0.5 s per DAG parse and per task."""
+    uri = f"x-sluice://{pipeline}/{zone}" + (f"/{model}" if model else "")
+    return Outlet(uri, uri)
+
+
 def dag_settings(spec: PipelineSpec) -> DagSettings:
     defaults = spec.defaults
+    on_zones = spec.schedule if isinstance(spec.schedule, After) else None
     return DagSettings(
         description=spec.description,
-        schedule=spec.schedule,
+        schedule=None if isinstance(spec.schedule, After) else spec.schedule,
         start_date=spec.start_date.isoformat(),
         catchup=spec.catchup,
         tags=spec.tags,
@@ -286,6 +291,7 @@ def dag_settings(spec: PipelineSpec) -> DagSettings:
         retry_delay_minutes=defaults.retry_delay_minutes,
         execution_timeout_minutes=defaults.execution_timeout_minutes,
         pool=defaults.pool,
+        after=tuple(asset(*ref.split(".", 1)).uri for ref in on_zones.after) if on_zones else (),
     )
 
 

@@ -25,7 +25,7 @@ from sluice.spec.reader import SpecFile
 
 #: 2: atomic zones (task schemas, kept relations); 3: relations a publish checks; 4: every
 #: decision (operator and typed arguments, trigger rule, outlets, docs, groups, dbt batches)
-FORMAT = 4
+FORMAT = 5
 
 
 def plan_dir(sf: SpecFile) -> Path:

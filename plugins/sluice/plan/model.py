@@ -180,6 +180,8 @@ class DagSettings:
     retry_delay_minutes: float
     execution_timeout_minutes: float | None
     pool: str | None
+    #: the Assets the DAG is scheduled on (then ``schedule`` is None)
+    after: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
