@@ -36,7 +36,8 @@ def test_each_zone_gets_one_build_task_that_its_dbt_tasks_watch() -> None:
         assert isinstance(args, ZoneBuildArgs) and args.zone == zone
         # it builds exactly the selectors its zone's tasks run, which they read back from it
         watched = sorted(s for t in dbt_tasks(plan) if t.zone == zone for s in t.select)
-        assert sorted(plan.batches[args.dbt.batch or ""]) == watched
+        assert args.dbt.batch == zone
+        assert sorted(plan.batches[zone]) == watched
         assert args.dbt.command == "build"
 
 
@@ -48,7 +49,9 @@ def test_build_task_starts_with_its_zone_and_gates_nothing() -> None:
     # its zone's first tasks wait for the same thing: they wait for it beside it, in the triggerer
     assert by_id["silver.orders_run"].upstream == ("bronze.gateway",)
     downstream = {u for t in plan.tasks for u in t.upstream}
-    assert not {"bronze.build", "silver.build", "gold.build"} & downstream, "a failed node is red on its own task"
+    assert not {"bronze.build", "silver.build", "gold.build"} & downstream, (
+        "a failed node is red on its own task"
+    )
     build = by_id["silver.build"]
     assert build.trigger_rule is None and build.retries == 0, "a retry would race its tasks' own runs"
 

@@ -129,8 +129,11 @@ class ZoneBuildOperator(BaseOperator):
         ti = context["ti"]
         statuses: Counter[str] = Counter()
         not_passed: list[str] = []
+        zone_nodes = frozenset(self.call.batch)
 
         def publish(message: dict[str, Any]) -> None:
+            if message["node"] not in zone_nodes:  # no task of the zone waits for it
+                return
             result = published(message)
             ti.xcom_push(key=result_key(str(message["node"])), value=result)
             statuses[result["status"]] += 1

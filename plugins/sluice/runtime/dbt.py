@@ -99,6 +99,12 @@ class DbtCall:
         out = list(self.args)
         return [*out, "--select", *self.select] if self.select else out
 
+    def batch_args(self) -> list[str]:
+        """The zone build's selection: exactly the zone's nodes. dbt would otherwise add every test
+        touching one of them (eager indirect selection), later zones' tests among them, which
+        fail there for want of their other parents."""
+        return ["--select", *self.batch, "--indirect-selection", "cautious"]
+
     def describe(self) -> str:
         return " ".join(self.select) or " ".join(self.args[:1])
 
@@ -226,7 +232,7 @@ class DbtProcess:
         call = self.call
         if not call.batch:
             raise SluiceError(f"{call.describe()}: a zone build needs the zone's nodes")
-        args = ["--select", *call.batch]
+        args = call.batch_args()
         message: dict[str, object] = {"command": "build", "args": args, "nodes": [], "watch": True}
         message["batch"] = {"key": batch_key, "args": args}
         return self._in_worker(log, call.lock_path(), None, message, publish)
@@ -253,9 +259,7 @@ class DbtProcess:
                 "command": call.command,
                 "args": call.options(),
                 "nodes": list(call.select),
-                "batch": {"key": batch_key, "args": ["--select", *call.batch]}
-                if batch_key and call.batch
-                else None,
+                "batch": {"key": batch_key, "args": call.batch_args()} if batch_key and call.batch else None,
             }
         else:
             log(f"dbt build of the zone, {len(call.batch)} nodes (warm dbt worker, target {target})")
