@@ -201,10 +201,10 @@ def test_failing_bronze_test_stops_silver_and_gold_but_not_other_branches(
     assert done.returncode != 0, "a failed run fails `airflow dags test`"
     states = box.task_states(DAG)
     assert states["bronze.raw_accounts_test"] == "failed"
-    assert "Failure in test unique_raw_accounts_account_id" in log, "dbt's own error line"
-    # the test's own task is what failed, with dbt's error, read from the zone build's results;
-    # the build task itself ran to its end and is not what a user must look at
-    assert "failed for fqn:payments.bronze.unique_raw_accounts_account_id" in log
+    # the test's own task is what failed, with dbt's error for the node (its result's message),
+    # read from the zone build's results; the build task ran to its end and is not what is red
+    assert "FAIL 1 unique_raw_accounts_account_id" in log, "dbt's own lines for the node"
+    assert "fqn:payments.unique_raw_accounts_account_id fail: Got 1 result" in log, "dbt's error line"
     assert states["bronze.build"] == "success"
     assert states["bronze.stg_accounts_run"] == "upstream_failed"
     assert states["bronze.stg_card_transactions_run"] == "upstream_failed"
