@@ -150,7 +150,8 @@ def scheduled_run(mode: str, work: Path) -> float:
     subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
     procs = []
     try:
-        for role in (["api-server"], ["scheduler"], ["dag-processor"]):
+        # the triggerer answers the dbt tasks from their zone's build task (worker execution)
+        for role in (["api-server"], ["scheduler"], ["dag-processor"], ["triggerer"]):
             log = (work / f"{mode}-{role[0]}.log").open("w")
             procs.append(subprocess.Popen([airflow, *role], env=env, stdout=log, stderr=subprocess.STDOUT))
         for dag_id in (WARMUP_DAG_ID, DAG_ID):

@@ -31,8 +31,10 @@ def _serialized(dag: DAG) -> str:
     return json.dumps(DagSerialization.to_dict(dag), sort_keys=True, default=str)
 
 
-def _constructed(self: Any, call: Any, name: str, group: Any, doc_md: str) -> DbtNodeOperator:
-    return dbt_task(call, task_id=name, task_group=group, doc_md=doc_md)
+def _constructed(
+    self: Any, call: Any, name: str, group: Any, doc_md: str, watch: str | None = None
+) -> DbtNodeOperator:
+    return dbt_task(call, watch, task_id=name, task_group=group, doc_md=doc_md)
 
 
 def _recorded(task: DbtNodeOperator) -> dict[str, Any]:
@@ -58,6 +60,9 @@ def test_copied_tasks_serialize_exactly_as_constructed_ones(monkeypatch: pytest.
         if isinstance(task, DbtNodeOperator):
             assert twin.call == task.call
             assert _recorded(twin) == _recorded(task)
+            # each copy's trigger waits for its own nodes, not its prototype's
+            assert twin.start_trigger_args == task.start_trigger_args
+            assert twin.start_from_trigger and twin.watch == f"{twin.task_group.group_id}.build"
 
 
 def test_copied_tasks_share_no_mutable_state() -> None:
