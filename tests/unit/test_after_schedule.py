@@ -71,9 +71,7 @@ def test_a_zone_reference_must_be_pipeline_dot_zone(specs: Path, capsys: pytest.
     (specs / "finance_report.yml").write_text(CONSUMER.replace("[payments_daily.gold]", "[gold]"))
     assert main(["validate", str(specs)]) == 1
     out = capsys.readouterr().out
-    assert (
-        "schedule.after[0]: 'gold': name a zone as pipeline.zone, e.g. payments_daily.gold" in out
-    )
+    assert "schedule.after[0]: 'gold': name a zone as pipeline.zone, e.g. payments_daily.gold" in out
 
 
 def test_an_environment_may_schedule_on_zones_where_the_pipeline_uses_cron(specs: Path) -> None:

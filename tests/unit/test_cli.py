@@ -148,7 +148,10 @@ def test_plan_json_shows_what_airflow_gets(capsys: pytest.CaptureFixture[str]) -
     assert publish["operator"] == "zone_step"
     assert publish["trigger_rule"] == "all_done_min_one_success"
     assert publish["arguments"]["step"] == "publish" and publish["arguments"]["schemas"] == ["gold"]
-    assert publish["outlets"][0] == {"uri": "x-sluice://payments_daily/gold", "name": "x-sluice://payments_daily/gold"}
+    assert publish["outlets"][0] == {
+        "uri": "x-sluice://payments_daily/gold",
+        "name": "x-sluice://payments_daily/gold",
+    }
     assert {
         "uri": "x-sluice://payments_daily/gold/fraud_flags",
         "name": "x-sluice://payments_daily/gold/fraud_flags",
