@@ -3,14 +3,19 @@ runs the demo when triggered through the REST API, and `down` leaves nothing run
 
 from __future__ import annotations
 
+import http.server
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -29,6 +34,20 @@ zones:
   - name: report
     select: [path:models/silver]
 """
+# a pipeline whose one model fails: its task and its atomic zone's publish send alerts
+ALERTING = """pipeline: payments_alerts
+dbt:
+  project_dir: ../../dbt
+  select: [path:models/alerts]
+notify:
+  slack: {connection: slack_alerts}
+  sns: {topic_arn: "arn:aws:sns:us-east-1:123456789012:sluice-alerts", aws_connection: aws_alerts}
+zones:
+  - name: checks
+    select: [path:models/alerts]
+    publish: atomic
+"""
+BROKEN_MODEL = "{{ config(schema='alerts') }}\nselect no_such_column from {{ ref('customers') }}\n"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
@@ -40,18 +59,112 @@ def _alive(pid: int) -> bool:
     return not Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
 
 
+class _Webhook(http.server.BaseHTTPRequestHandler):
+    """Slack's incoming webhook, as the notifier calls it: a JSON POST, answered "ok"."""
+
+    received: ClassVar[list[dict[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append({"path": self.path, **json.loads(body)})
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@dataclass
+class Receivers:
+    slack: list[dict[str, Any]]
+    sqs: Any  # boto3 SQS client on the moto server
+    queue_url: str
+
+
 @pytest.fixture(scope="module")
-def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalAirflow, Sandbox]]:
+def receivers() -> Iterator[tuple[Receivers, dict[str, str]]]:
+    """A local stand-in for Slack's webhook, and moto (server mode) for SNS with an SQS queue
+    subscribed to the alerts topic; with the Airflow connections that point at them."""
+    import boto3
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Webhook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = free_port()
+    moto = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    aws = {"region_name": "us-east-1", "endpoint_url": endpoint}
+    keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(endpoint, timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        sns, sqs = boto3.client("sns", **aws, **keys), boto3.client("sqs", **aws, **keys)
+        topic = sns.create_topic(Name="sluice-alerts")["TopicArn"]
+        queue_url = sqs.create_queue(QueueName="alerts")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn["Attributes"]["QueueArn"])
+        connections = {
+            "AIRFLOW_CONN_SLACK_ALERTS": json.dumps(
+                {"conn_type": "slackwebhook", "password": f"http://127.0.0.1:{server.server_port}/hook"}
+            ),
+            "AIRFLOW_CONN_AWS_ALERTS": json.dumps(
+                {"conn_type": "aws", "login": "testing", "password": "testing", "extra": aws}
+            ),
+        }
+        yield Receivers(_Webhook.received, sqs, queue_url), connections
+    finally:
+        server.shutdown()
+        moto.terminate()
+        moto.wait(10)
+
+
+@pytest.fixture(scope="module")
+def local(
+    tmp_path_factory: pytest.TempPathFactory, receivers: tuple[Receivers, dict[str, str]]
+) -> Iterator[tuple[LocalAirflow, Sandbox]]:
     """One local Airflow over a copy of the project, as `make up` starts it, for this module."""
     box = make_sandbox(tmp_path_factory.mktemp("up"), migrate=False)
-    (box.dags / "pipelines" / "finance_report.yml").write_text(CONSUMER)
+    pipelines = box.dags / "pipelines"
+    (pipelines / "finance_report.yml").write_text(CONSUMER)
+    (pipelines / "payments_alerts.yml").write_text(ALERTING)
+    demo = pipelines / "payments_daily.yml"
+    demo.write_text(
+        demo.read_text().replace("  target: local\n", "  target: local\n  exclude: [path:models/alerts]\n")
+    )
+    (box.dbt / "models" / "alerts").mkdir()
+    (box.dbt / "models" / "alerts" / "alert_broken.sql").write_text(BROKEN_MODEL)
+    # a model that builds, so the publish runs (and is blocked) rather than being upstream_failed
+    (box.dbt / "models" / "alerts" / "alert_ok.sql").write_text(
+        "{{ config(schema='alerts') }}\nselect 1 as ok\n"
+    )
+    parsed = box.run(
+        str(Path(sys.executable).parent / "dbt"),
+        "parse",
+        "--quiet",
+        "--project-dir",
+        "dbt",
+        "--profiles-dir",
+        "dbt",
+        "--target",
+        "local",
+    )
+    assert parsed.returncode == 0, parsed.stdout + parsed.stderr
     with scratch_postgres("sluice_up") as database:
+        env = {k: box.env[k] for k in ("SLUICE_DUCKDB_PATH", "SLUICE_FAKER_PYTHON")}
         airflow = LocalAirflow(
             home=box.root / "airflow",
             port=free_port(),
             database=database,
             dags_folder=box.dags,
-            extra_env={k: box.env[k] for k in ("SLUICE_DUCKDB_PATH", "SLUICE_FAKER_PYTHON")},
+            extra_env={**env, **receivers[1]},
         )
         try:
             airflow.up()
@@ -92,6 +205,45 @@ def test_publishing_gold_runs_the_pipeline_scheduled_after_it(local: tuple[Local
             time.sleep(1)
     # one run per publish of gold (unpausing payments_daily also started its latest scheduled run)
     assert runs and {(r["run_type"], r["state"]) for r in runs} == {("asset_triggered", "success")}
+
+
+def test_a_failed_model_and_a_blocked_publish_alert_slack_and_sns(
+    local: tuple[LocalAirflow, Sandbox], receivers: tuple[Receivers, dict[str, str]]
+) -> None:
+    """Through Airflow's own notifiers: each message names the pipeline, zone, task, the first
+    error line and the log URL. The model's task ends in the triggerer, so its alert is sent by
+    the DAG processor; the publish ends on a worker."""
+    airflow, _ = local
+    got, _ = receivers
+    run = airflow.wait_for_run("payments_alerts", airflow.trigger("payments_alerts"), seconds=600)
+    assert run["state"] == "failed"
+    deadline = time.monotonic() + 120
+    while len(got.slack) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    texts = sorted(m["text"] for m in got.slack)
+    assert len(texts) == 2, "\n---\n".join(texts)
+    failed, blocked = texts
+    run_url = f"{airflow.url}/dags/payments_alerts/runs/"
+    assert failed.startswith(
+        "sluice: payments_alerts failed: zone checks, task checks.alert_broken_run, run "
+    )
+    assert failed.splitlines()[1] == (
+        "error: fqn:payments.alerts.alert_broken error: Runtime Error in model alert_broken "
+        "(models/alerts/alert_broken.sql)"
+    ), failed
+    assert failed.splitlines()[2].startswith(f"log: {run_url}")
+    assert blocked.startswith(
+        "sluice: payments_alerts publish blocked: zone checks, task checks.publish, run "
+    )
+    assert "not published" in blocked.splitlines()[1]
+    sns_subjects = []
+    while len(sns_subjects) < 2 and time.monotonic() < deadline:
+        answer = got.sqs.receive_message(QueueUrl=got.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        sns_subjects += [json.loads(m["Body"])["Subject"] for m in answer.get("Messages", [])]
+    assert sorted(sns_subjects) == [
+        "sluice: payments_alerts failed (zone checks)",
+        "sluice: payments_alerts publish blocked (zone checks)",
+    ]
 
 
 def test_the_graph_view_shows_the_zones_and_their_gateways(

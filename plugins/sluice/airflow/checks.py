@@ -13,6 +13,7 @@ from typing import Any
 
 from airflow.sdk import DAG, Asset
 
+from sluice.airflow.alerts import PipelineAlerts
 from sluice.errors import SpecError, first_line
 from sluice.plan.model import DagSettings, Plan
 from sluice.spec.reader import SpecFile
@@ -38,6 +39,11 @@ def dag_arguments(sf: SpecFile, plan: Plan) -> dict[str, Any]:
     }
     if dag.pool:
         default_args["pool"] = dag.pool
+    callbacks: dict[str, Any] = {}
+    if dag.alerts:
+        alerts = PipelineAlerts(plan.pipeline, dag.alerts)
+        default_args["on_failure_callback"] = alerts.on_failure
+        callbacks["on_success_callback"] = alerts.on_success
     doc = f"{dag.description}\n\nBuilt by sluice from `{display_path(sf.path)}` ({sf.environment})."
     doc += "".join(f"\n\n**Warning:** {w}" for w in plan.warnings)
     return {
@@ -55,6 +61,7 @@ def dag_arguments(sf: SpecFile, plan: Plan) -> dict[str, Any]:
         # sluice_dags.py hands its DAGs over by name; one drawn in sluice_import_errors.py to find what
         # fails must not register itself there as a second DAG of the same id
         "auto_register": False,
+        **callbacks,
     }
 
 

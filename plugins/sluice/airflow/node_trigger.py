@@ -16,6 +16,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TaskFailedEvent, TaskSuccessEvent, TriggerEvent
 
+from sluice.airflow.alerts import ERROR_XCOM
 from sluice.errors import SluiceError
 from sluice.runtime.node_results import result_key, verdict
 
@@ -122,7 +123,8 @@ class NodeResultsTrigger(BaseTrigger):
         if outcome.passed:
             return TaskSuccessEvent()
         self.log.error("%s", outcome.error)
-        return TaskFailedEvent()
+        # the task's failure alert runs in the DAG processor, without this exception: it reads the line
+        return TaskFailedEvent(xcoms={ERROR_XCOM: outcome.error})
 
 
 def _event(payload: dict[str, Any]) -> TriggerEvent:

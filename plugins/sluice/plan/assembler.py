@@ -23,6 +23,7 @@ from sluice.plan.docs import (
 from sluice.plan.graph import NodeGraph
 from sluice.plan.model import (
     DBT_COMMAND,
+    Alerts,
     DagSettings,
     DbtArgs,
     Group,
@@ -34,7 +35,7 @@ from sluice.plan.model import (
     ZoneBuildArgs,
 )
 from sluice.plan.translator import Translator
-from sluice.spec.models import INGEST_GROUP, After, ExecutionMode, PipelineSpec, TestMode
+from sluice.spec.models import INGEST_GROUP, After, ExecutionMode, Notify, PipelineSpec, TestMode
 
 _KIND = {"model": TaskKind.RUN, "seed": TaskKind.SEED, "snapshot": TaskKind.SNAPSHOT}
 #: Airflow's limit for a task id, its group's prefix included
@@ -317,6 +318,16 @@ def asset(pipeline: str, zone: str, model: str | None = None) -> Outlet:
     return Outlet(uri, uri)
 
 
+def alerts(notify: Notify) -> Alerts:
+    return Alerts(
+        on=tuple(str(o) for o in dict.fromkeys(notify.when)),
+        slack_connection=notify.slack.connection if notify.slack else None,
+        emails=notify.email,
+        sns_topic_arn=notify.sns.topic_arn if notify.sns else None,
+        aws_connection=notify.sns.aws_connection if notify.sns else None,
+    )
+
+
 def dag_settings(spec: PipelineSpec) -> DagSettings:
     defaults = spec.defaults
     on_zones = spec.schedule if isinstance(spec.schedule, After) else None
@@ -335,6 +346,7 @@ def dag_settings(spec: PipelineSpec) -> DagSettings:
         execution_timeout_minutes=defaults.execution_timeout_minutes,
         pool=defaults.pool,
         after=tuple(asset(*ref.split(".", 1)).uri for ref in on_zones.after) if on_zones else (),
+        alerts=alerts(spec.notify) if spec.notify else None,
     )
 
 

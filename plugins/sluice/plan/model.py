@@ -182,6 +182,18 @@ class DbtInvocation:
 
 
 @dataclass(frozen=True)
+class Alerts:
+    """Where a pipeline's alerts go, and on what (failure, blocked_publish, success). Only
+    connection ids and addresses: the webhook URL and credentials stay in Airflow connections."""
+
+    on: tuple[str, ...]
+    slack_connection: str | None
+    emails: tuple[str, ...]
+    sns_topic_arn: str | None
+    aws_connection: str | None
+
+
+@dataclass(frozen=True)
 class DagSettings:
     """The DAG's own arguments, and the defaults of its tasks."""
 
@@ -201,6 +213,7 @@ class DagSettings:
     pool: str | None
     #: the Assets the DAG is scheduled on (then ``schedule`` is None)
     after: tuple[str, ...] = ()
+    alerts: Alerts | None = None
 
 
 @dataclass(frozen=True)

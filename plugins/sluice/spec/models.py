@@ -17,6 +17,7 @@ from pydantic import (
     Field,
     create_model,
     field_validator,
+    model_validator,
 )
 from pydantic import (
     Tag as UnionTag,
@@ -224,6 +225,46 @@ class After(Strict):
         return value
 
 
+class NotifyOn(StrEnum):
+    FAILURE = "failure"  # a task failed (a model, a test, a sync)
+    BLOCKED = "blocked_publish"  # an atomic zone was not published: live stays on the old version
+    SUCCESS = "success"  # the whole run succeeded
+
+
+class SlackTarget(Strict):
+    connection: Identifier = Field(
+        description="Airflow connection (type slackwebhook) holding the webhook URL; never the URL here."
+    )
+
+
+class SnsTarget(Strict):
+    topic_arn: str = Field(pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
+    aws_connection: Identifier = "aws_default"
+
+
+class Notify(Strict):
+    """Messages on failure, on a blocked publish and optionally on success, through Airflow's
+    own notifiers (Slack webhook, e-mail, Amazon SNS)."""
+
+    # not ``on``: YAML 1.1 reads that key as the boolean true
+    when: tuple[NotifyOn, ...] = Field(
+        (NotifyOn.FAILURE, NotifyOn.BLOCKED), description="failure, blocked_publish and/or success."
+    )
+    slack: SlackTarget | None = None
+    email: tuple[Annotated[str, Field(pattern=r"^[^@\s,;]+@[^@\s,;]+$", max_length=254)], ...] = Field(
+        (), description="Addresses, sent through Airflow's SMTP connection (smtp_default)."
+    )
+    sns: SnsTarget | None = None
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> Notify:
+        if not (self.slack or self.email or self.sns):
+            raise ValueError("say where to send: slack, email and/or sns")
+        if not self.when:
+            raise ValueError("name at least one of failure, blocked_publish, success in when")
+        return self
+
+
 def _schedule_kind(value: Any) -> str:
     return "tag:after" if isinstance(value, Mapping | After) else "tag:cron"
 
@@ -259,6 +300,7 @@ class PipelineSpec(Strict):
     defaults: Defaults = Defaults()
     dbt: DbtSettings = DbtSettings()
     ingest: Ingest | None = Field(None, description="Airbyte syncs that run before the first zone.")
+    notify: Notify | None = Field(None, description="Alerts: where to send them and on what.")
     tests: TestMode = TestMode.AFTER_MODEL
     unassigned: UnassignedPolicy = UnassignedPolicy.ERROR
     zones: tuple[Zone, ...] = Field(description="Zones in build order, e.g. bronze, silver, gold.")
