@@ -134,3 +134,17 @@ def test_a_copy_is_refused_where_the_constructor_refuses(
         _draw(broken)
     assert type(copied.value) is type(constructed.value)
     assert str(copied.value) == str(constructed.value)
+
+
+@pytest.mark.parametrize(("server", "links"), [(None, []), ("http://airbyte.internal:8000", ["Airbyte job"])])
+def test_a_sync_shows_the_airbyte_job_link_only_where_a_server_runs_it(
+    monkeypatch: pytest.MonkeyPatch, server: str | None, links: list[str]
+) -> None:
+    if server:
+        monkeypatch.setenv("AIRBYTE_URL", server)
+    sync = _demo_dag().get_task("ingest.payments_raw")
+    assert [link.name for link in sync.operator_extra_links] == links
+    # the task page's "Extra Links" heading comes from the serialized DAG's links
+    encoded = DagSerialization.to_dict(sync.dag)["dag"]["tasks"]
+    sync_row = next(t["__var"] for t in encoded if t["__var"]["task_id"] == "ingest.payments_raw")
+    assert list(sync_row.get("_operator_extra_links", {})) == links
