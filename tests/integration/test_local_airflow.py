@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -49,6 +50,23 @@ zones:
 """
 BROKEN_MODEL = "{{ config(schema='alerts') }}\nselect no_such_column from {{ ref('customers') }}\n"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def _wait_idle(airflow: LocalAirflow, seconds: float = 300) -> None:
+    """Until no DAG run is queued or running: the warehouse is a DuckDB file, which a running
+    dbt holds locked (a publish of gold also starts the pipelines scheduled after it)."""
+    deadline = time.monotonic() + seconds
+    with airflow.api() as api:
+        while time.monotonic() < deadline:
+            busy = api.get("/dags/~/dagRuns", params={"state": ["queued", "running"]}).json()
+            if not busy["total_entries"]:
+                time.sleep(3)  # the scheduler may be about to start an asset-triggered run
+                if not api.get("/dags/~/dagRuns", params={"state": ["queued", "running"]}).json()[
+                    "total_entries"
+                ]:
+                    return
+            time.sleep(1)
+    raise TimeoutError("DAG runs still running")
 
 
 def _alive(pid: int) -> bool:
@@ -187,6 +205,7 @@ def test_up_runs_the_demo_when_triggered_through_the_rest_api(local: tuple[Local
     airflow.unpause("finance_report")  # scheduled after payments_daily.gold: see the next test
     run = airflow.wait_for_run("payments_daily", airflow.trigger("payments_daily"), seconds=600)
     assert run["state"] == "success", run
+    _wait_idle(airflow)
     sql = "select table_name from information_schema.tables where table_schema = 'gold'"
     gold = {name for (name,) in query(box.duckdb, sql)}
     assert {"merchant_daily_volumes", "customer_balances", "fraud_flags"} <= gold
@@ -244,6 +263,53 @@ def test_a_failed_model_and_a_blocked_publish_alert_slack_and_sns(
         "sluice: payments_alerts failed (zone checks)",
         "sluice: payments_alerts publish blocked (zone checks)",
     ]
+
+
+def test_a_backfill_loads_each_interval_into_the_incremental_model_once(
+    local: tuple[LocalAirflow, Sandbox],
+) -> None:
+    """Each run's data interval reaches dbt as vars: silver.card_transactions (incremental)
+    loads exactly its interval. Three days of rows are deleted, a backfill of those three days
+    brings each row back once, and no other row is touched."""
+    import duckdb
+
+    airflow, box = local
+    table = "silver.card_transactions"
+    _wait_idle(airflow)
+    days = query(
+        box.duckdb,
+        "select d from (select cast(transaction_at - interval 5 hour as date) d, count(*) n "
+        f"from {table} where transaction_at >= '2026-01-02' group by 1) order by n desc, d limit 1",
+    )
+    first = days[0][0]
+    window = (
+        f"transaction_at >= cast('{first}' as timestamp) + interval 5 hour "
+        f"and transaction_at < cast('{first}' as timestamp) + interval 3 day + interval 5 hour"
+    )
+    before = query(box.duckdb, f"select transaction_id, amount from {table} order by 1")
+    in_window = query(box.duckdb, f"select count(*) from {table} where {window}")[0][0]
+    assert in_window >= 1
+    with duckdb.connect(str(box.duckdb)) as con:
+        con.execute(f"delete from {table} where {window}")
+    with airflow.api() as api:
+        last = f"{first + timedelta(days=2)}T05:00:00Z"  # the third run's logical date
+        body = {"dag_id": "payments_daily", "from_date": f"{first}T00:00:00Z", "to_date": last}
+        answer = api.post(
+            "/backfills", json={**body, "max_active_runs": 1, "reprocess_behavior": "completed"}
+        )
+        assert answer.status_code == 200, answer.text
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            runs = api.get("/dags/payments_daily/dagRuns", params={"run_type": "backfill"}).json()["dag_runs"]
+            if len(runs) == 3 and all(r["state"] in ("success", "failed") for r in runs):
+                break
+            time.sleep(2)
+    assert sorted((r["data_interval_start"][:10], r["state"]) for r in runs) == [
+        (str(first + timedelta(days=i)), "success") for i in range(3)
+    ]
+    _wait_idle(airflow)
+    after = query(box.duckdb, f"select transaction_id, amount from {table} order by 1")
+    assert after == before, "each row of the three intervals is back, once, and nothing else changed"
 
 
 def test_the_graph_view_shows_the_zones_and_their_gateways(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Asset
+from airflow.sdk import DAG, Asset, CronDataIntervalTimetable
 
 from sluice.airflow.alerts import PipelineAlerts
 from sluice.errors import SpecError, first_line
@@ -50,7 +50,7 @@ def dag_arguments(sf: SpecFile, plan: Plan) -> dict[str, Any]:
         "dag_id": plan.pipeline,
         "description": dag.description or None,
         "doc_md": doc,
-        "schedule": [Asset(uri=uri, name=uri) for uri in dag.after] if dag.after else dag.schedule,
+        "schedule": _schedule(dag),
         "start_date": _start(dag),
         "catchup": dag.catchup,
         "tags": list(dag.tags),
@@ -63,6 +63,17 @@ def dag_arguments(sf: SpecFile, plan: Plan) -> dict[str, Any]:
         "auto_register": False,
         **callbacks,
     }
+
+
+def _schedule(dag: DagSettings) -> Any:
+    """Assets, or a cron schedule whose runs each cover an interval (Airflow 3's default for a
+    cron string is a point in time): a daily run is given the day before it, which reaches dbt as
+    the ``data_interval_start``/``data_interval_end`` vars (sluice.airflow.operators)."""
+    if dag.after:
+        return [Asset(uri=uri, name=uri) for uri in dag.after]
+    if dag.schedule is None or dag.schedule in ("@once", "@continuous"):
+        return dag.schedule
+    return CronDataIntervalTimetable(dag.schedule, timezone="UTC")
 
 
 def check_with_airflow(sf: SpecFile, plan: Plan) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections import Counter
 from typing import Any
 
@@ -46,7 +48,7 @@ class DbtNodeOperator(BaseOperator):
             # wait for the zone build's results the same way, from here
             me = {"dag_id": ti.dag_id, "run_id": ti.run_id, "try_number": ti.try_number}
             self.defer(trigger=NodeResultsTrigger(self.watch, list(call.select), ti=me), method_name="resume")
-        self._run(call, None if lone else zone_run_key(context, self.task_group))
+        self._run(with_interval(call, context), None if lone else zone_run_key(context, self.task_group))
 
     def resume(self, context: Any, event: Any = None) -> None:
         """Back on a worker from NodeResultsTrigger: end with the zone build's result, or run the
@@ -67,7 +69,7 @@ class DbtNodeOperator(BaseOperator):
         reason = event.get("lone") if isinstance(event, dict) else f"unexpected event {event!r}"
         self.log.info("not answered from the zone build: %s; running this task's nodes", reason)
         batch = isinstance(event, dict) and bool(event.get("batch"))
-        self._run(call, zone_run_key(context, self.task_group) if batch else None)
+        self._run(with_interval(call, context), zone_run_key(context, self.task_group) if batch else None)
 
     def _call(self) -> DbtCall:
         if self.call is None:
@@ -81,6 +83,18 @@ class DbtNodeOperator(BaseOperator):
     def on_kill(self) -> None:
         if self._process is not None:
             self._process.kill()
+
+
+def with_interval(call: DbtCall, context: Any) -> DbtCall:
+    """The call with the DAG run's data interval as dbt vars (``data_interval_start``,
+    ``data_interval_end``, ISO 8601), so an incremental model can load exactly its interval and
+    a backfill loads each interval once. A run without an interval (a manual run with no
+    logical date) passes none; the model then chooses for itself."""
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    if start is None or end is None:
+        return call
+    interval = {"data_interval_start": start.isoformat(), "data_interval_end": end.isoformat()}
+    return dataclasses.replace(call, run_vars=json.dumps(interval))
 
 
 def zone_run_key(context: Any, group: Any) -> str:
@@ -141,7 +155,7 @@ class ZoneBuildOperator(BaseOperator):
                 not_passed.append(f"{message['node']} ({result['status']})")
             self.log.info("%s: %s (%.2f s)", message["node"], result["status"], result["seconds"])
 
-        self._process = DbtProcess(self.call)
+        self._process = DbtProcess(with_interval(self.call, context))
         ended = self._process.build_zone(self.log.info, zone_run_key(context, self.task_group), publish)
         counts = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
         self.log.info("zone build: %s", counts or "no nodes")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import json
 import os
 import shutil
 import signal
@@ -93,17 +94,27 @@ class DbtCall:
     #: the selectors of every dbt node of the task's zone: in worker mode a task's first try is
     #: answered from one `dbt build` of them per DAG run (see dbt_worker)
     batch: tuple[str, ...] = ()
+    #: this call's own dbt vars (JSON), such as the DAG run's data interval, merged over ``vars``:
+    #: a warm worker is chosen by ``vars`` alone, so a new run does not need a new worker
+    run_vars: str | None = None
+
+    def _run_vars(self) -> list[str]:
+        """``--vars`` again, after the common flags (the last one counts), when the call has its own."""
+        if not self.run_vars:
+            return []
+        merged = {**(json.loads(self.vars) if self.vars else {}), **json.loads(self.run_vars)}
+        return ["--vars", json.dumps(merged, sort_keys=True)]
 
     def options(self) -> list[str]:
         """What follows the common flags: the command's own arguments and the selection."""
-        out = list(self.args)
+        out = [*self.args, *self._run_vars()]
         return [*out, "--select", *self.select] if self.select else out
 
     def batch_args(self) -> list[str]:
         """The zone build's selection: exactly the zone's nodes. dbt would otherwise add every test
         touching one of them (eager indirect selection), later zones' tests among them, which
         fail there for want of their other parents."""
-        return ["--select", *self.batch, "--indirect-selection", "cautious"]
+        return [*self._run_vars(), "--select", *self.batch, "--indirect-selection", "cautious"]
 
     def describe(self) -> str:
         return " ".join(self.select) or " ".join(self.args[:1])
