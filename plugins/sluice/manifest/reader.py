@@ -185,25 +185,25 @@ def _from_decoded(data: Any, path: str, *, strict: bool) -> Manifest:
     )
 
 
-def _from_file(data: bytes, path: str) -> Manifest:
-    """The fast way: decoded by type (see sluice.manifest.fields)."""
+def _decoded_by_type(data: bytes, path: str) -> Manifest:
+    """The fast way (sluice.manifest.fields): only the fields sluice reads are built."""
     raw = decode(data)
     macros = {
         uid: decode_raw(value, RawMacro, key_of("macros", uid))
         for uid, value in (raw.macros or {}).items()
         if _checked(uid)
     }
-    nodes, sources = raw.nodes, raw.sources or {}
-    return _manifest(path, raw.metadata or RawMetadata(), nodes, sources, raw.disabled or (), macros)
+    meta = raw.metadata or RawMetadata()
+    return _manifest(path, meta, raw.nodes, raw.sources or {}, raw.disabled or (), macros)
 
 
 def _from_bytes(data: bytes, path: str) -> Manifest:
     try:
         try:
-            return _from_file(data, path)
+            return _decoded_by_type(data, path)
         except (msgspec.DecodeError, UnicodeDecodeError):
-            # not JSON, a shape or type sluice cannot read, or a text only Python's json reads:
-            # said by json (where a text is broken) and then field by field (which node and key)
+            # not JSON, a field of a type sluice cannot read, or a text only Python's json reads:
+            # json says where a text is broken, then the fields are read one by one to name the key
             return _from_decoded(_json(data, path), path, strict=True)
     except WrongType as exc:
         raise ManifestError(
