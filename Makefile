@@ -190,6 +190,7 @@ clean:
 bench: bench-parse bench-exec
 
 bench-parse: manifest $(VENV)/.plugins-bytecode
+	$(BIN)/python bench/manifest_read.py
 	$(BIN)/python bench/plan_and_render.py
 	$(BIN)/python bench/parse_bench.py
 	$(BIN)/python bench/selectors_bench.py

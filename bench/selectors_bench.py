@@ -2,8 +2,8 @@
 
 Real specs keep zones ordered by naming folders and then models one by one: hundreds of
 selectors. Run with `make bench-parse`. On the 5,000-model generated project, with the folders
-and 200 models named one by one, it prints the median of json.load of the manifest and of
-what a cold `sluice plan` adds to it (parse and plan), and their ratio.
+and 200 models named one by one, it prints the median of json.load of the manifest and of a
+cold `sluice plan` (sluice's reader, then the plan), and their ratio.
 """
 
 from __future__ import annotations
@@ -62,16 +62,16 @@ def main() -> None:
     for _ in range(RUNS):
         started = time.perf_counter()
         with manifest.open("rb") as handle:
-            raw = json.load(handle)
+            json.load(handle)
         reads.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        build_plan(spec, parse_manifest(raw))
+        started = time.perf_counter()  # what a cold plan does: sluice's reader, then the plan
+        build_plan(spec, parse_manifest(manifest.read_bytes(), str(manifest)))
         plans.append(time.perf_counter() - started)
     read, plan = statistics.median(reads), statistics.median(plans)
     selectors = sum(len(z.select) for z in spec.zones)
-    print("| project | selectors | json.load s | parse + plan s | cold plan / json.load |")
+    print("| project | selectors | json.load s | cold plan (read + plan) s | cold plan / json.load |")
     print("|---|---:|---:|---:|---:|")
-    print(f"| {MODELS} models | {selectors} | {read:.2f} | {plan:.2f} | {(read + plan) / read:.2f}x |")
+    print(f"| {MODELS} models | {selectors} | {read:.2f} | {plan:.2f} | {plan / read:.2f}x |")
     print(f"\n{RUNS} runs, median.")
 
 

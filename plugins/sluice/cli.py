@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sluice.airbyte import commands as airbyte_commands
 from sluice.errors import SluiceError
+from sluice.gc_pause import gc_paused
 from sluice.plan.compiled import compile_plan
 from sluice.plan.folder import plan_folder, problem_lines
 from sluice.plan.from_spec import plan_spec
@@ -27,9 +28,14 @@ def validate(paths: Sequence[str], manifest: str | None, environment: str | None
         return 1
     from sluice.airflow.checks import check_with_airflow  # Airflow only for the commands that need it
 
-    result = plan_folder(
-        chosen, every_environment=True, manifest=manifest, check=check_with_airflow, environment=environment
-    )
+    with gc_paused():
+        result = plan_folder(
+            chosen,
+            every_environment=True,
+            manifest=manifest,
+            check=check_with_airflow,
+            environment=environment,
+        )
     for line in result.problems + result.warnings:
         print(line)
     if result.problems:
@@ -40,10 +46,11 @@ def validate(paths: Sequence[str], manifest: str | None, environment: str | None
 
 def compile_specs(paths: Sequence[str], environment: str | None = None) -> int:
     """Store the plan of every spec for each environment it declares, for fast DAG imports."""
-    for path in spec_paths(paths or [settings().specs_dir]):
-        for env in load_spec(path, environment).environments:
-            _, written = compile_plan(load_spec(path, env))
-            print(f"{path} ({env}) -> {written}")
+    with gc_paused():
+        for path in spec_paths(paths or [settings().specs_dir]):
+            for env in load_spec(path, environment).environments:
+                _, written = compile_plan(load_spec(path, env))
+                print(f"{path} ({env}) -> {written}")
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -102,3 +103,21 @@ def test_a_corrupt_verdict_file_is_drawn_again_not_a_failure_of_every_pipeline(s
             path.write_text(corrupt)
         assert sorted(dag_files.load_dags(specs)) == ["payments_daily"]
         dag_files.raise_spec_errors(specs)  # no broken spec: raises nothing
+
+
+def test_the_dag_files_leave_the_garbage_collector_as_they_found_it(specs: Path) -> None:
+    """It is paused while the DAGs are built, never left off in Airflow's process, nor turned on
+    where someone had turned it off."""
+    other(specs, "broken", ('schedule: "0 5 * * *"', 'schedule: "61 * * * *"'))
+    assert gc.isenabled()
+    assert sorted(dag_files.load_dags(specs)) == ["payments_daily"]
+    assert gc.isenabled()
+    with pytest.raises(SluiceError):
+        dag_files.raise_spec_errors(specs)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        dag_files.load_dags(specs)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

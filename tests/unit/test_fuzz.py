@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sluice.airflow.checks import check_with_airflow
-from sluice.errors import SluiceError
+from sluice.errors import ManifestError, SluiceError
 from sluice.manifest.reader import parse_manifest
 from sluice.plan.builder import build_plan
 from sluice.plan.folder import plan_folder
@@ -188,3 +188,19 @@ def test_mutated_demo_manifests(raw: dict[str, Any]) -> None:
         ids = [t.id for t in plan.tasks]
         assert len(ids) == len(set(ids))
         assert all(len(i) <= 250 for i in ids)
+
+
+@FUZZ
+@given(raw=mutated_manifests())
+def test_mutated_demo_manifest_files(raw: dict[str, Any]) -> None:
+    """As a file, read by type: the manifest its decoded JSON gives, or one line naming the file
+    and a node that was changed."""
+    changed = {uid for uid in NODE_IDS if raw["nodes"][uid] != MANIFEST["nodes"][uid]}
+    try:
+        read = parse_manifest(json.dumps(raw).encode(), "m.json")
+    except ManifestError as exc:
+        message = str(exc)
+        assert len(message.splitlines()) == 1, message
+        assert any(message.startswith(f'm.json: nodes["{uid}"]') for uid in changed), message
+    else:
+        assert read == parse_manifest(raw, "m.json")

@@ -19,6 +19,7 @@ from airflow.sdk import DAG
 
 from sluice.airflow.checks import check_with_airflow, refused
 from sluice.errors import SluiceError
+from sluice.gc_pause import gc_paused
 from sluice.plan.compiled import plan_path, version_key, write_json
 from sluice.plan.folder import plan_folder
 from sluice.plan.model import Plan
@@ -34,29 +35,31 @@ class SpecImportError(SluiceError):
 
 def load_dags(specs_dir: Path) -> dict[str, DAG]:
     """One DAG per valid spec; a broken spec is skipped here and reported by sluice_import_errors.py."""
-    result = plan_folder([specs_dir], check=check_with_airflow)
-    for problem in result.problems:
-        log.warning("sluice: spec skipped: %s", problem)
-    dags: dict[str, DAG] = {}
-    for sf, plan in result.plans:
-        dag, error = _draw(sf, plan)
-        if dag is not None:
-            dags[sf.spec.pipeline] = dag
-        else:
-            log.warning("sluice: spec skipped: %s", error)
+    with gc_paused():
+        result = plan_folder([specs_dir], check=check_with_airflow)
+        for problem in result.problems:
+            log.warning("sluice: spec skipped: %s", problem)
+        dags: dict[str, DAG] = {}
+        for sf, plan in result.plans:
+            dag, error = _draw(sf, plan)
+            if dag is not None:
+                dags[sf.spec.pipeline] = dag
+            else:
+                log.warning("sluice: spec skipped: %s", error)
     return dags
 
 
 def raise_spec_errors(specs_dir: Path) -> None:
     """Raise one import error listing every broken spec, one line each; silent when all are good."""
-    result = plan_folder([specs_dir], check=check_with_airflow)
-    problems = list(result.problems)
-    for sf, plan in result.plans:
-        known, error = _read_verdict(sf)
-        if not known:
-            error = _draw(sf, plan)[1]
-        if error:
-            problems.append(error)
+    with gc_paused():
+        result = plan_folder([specs_dir], check=check_with_airflow)
+        problems = list(result.problems)
+        for sf, plan in result.plans:
+            known, error = _read_verdict(sf)
+            if not known:
+                error = _draw(sf, plan)[1]
+            if error:
+                problems.append(error)
     if problems:
         # the first line is a problem itself: Airflow shows an import error's first line in lists
         raise SpecImportError("\n".join(problems))

@@ -1,4 +1,4 @@
-"""A lenient reader of dbt's manifest.json: only the fields sluice needs, unknown keys ignored."""
+"""A reader of dbt's manifest.json: only the fields sluice needs, by type; other keys ignored."""
 
 from sluice.manifest.reader import Manifest, Node, load_manifest, parse_manifest
 from sluice.manifest.selector import matches

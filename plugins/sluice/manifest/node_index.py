@@ -10,6 +10,7 @@ exactly what :func:`sluice.manifest.selector.matches` answers (a test holds the 
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -26,19 +27,12 @@ class NodeIndex:
 
     def __init__(self, nodes: Iterable[Node]) -> None:
         self.nodes = list(nodes)
-        self._paths = sorted((n.original_file_path, i) for i, n in enumerate(self.nodes))
-        self._by: dict[str, dict[object, set[str]]] = defaultdict(lambda: defaultdict(set))
-        for node in self.nodes:
-            uid = node.unique_id
-            for tag in node.tags:
-                self._by["tag"][tag].add(uid)
-            self._by["package"][node.package_name].add(uid)
-            self._by["resource_type"][node.resource_type].add(uid)
-            self._by["name"][node.name].add(uid)
-            for fqn in (node.fqn, node.fqn[1:]):
-                for end in range(1, len(fqn) + 1):
-                    self._by["fqn"][fqn[:end]].add(uid)
         self._memo: dict[str, frozenset[str]] = {}
+        self._by = _Lookups(self.nodes)
+
+    @functools.cached_property
+    def _paths(self) -> list[tuple[str, int]]:
+        return sorted((n.original_file_path, i) for i, n in enumerate(self.nodes))
 
     def select(self, selector: str) -> frozenset[str]:
         """The unique ids of the nodes ``selector`` selects."""
@@ -78,3 +72,32 @@ class NodeIndex:
             pattern = re.compile(translate(value))
             return {uid for tag, uids in self._by["tag"].items() if pattern.match(str(tag)) for uid in uids}
         return {n.unique_id for n in self.nodes if matches(n, selector)}
+
+
+class _Lookups(dict[str, dict[object, set[str]]]):
+    """Unique ids by tag, package, resource type, name or fqn prefix: each table made when a
+    selector first needs it (most specs select by path alone; fqn prefixes are most of the cost)."""
+
+    def __init__(self, nodes: list[Node]) -> None:
+        super().__init__()
+        self.nodes = nodes
+
+    def __missing__(self, method: str) -> dict[object, set[str]]:
+        table: dict[object, set[str]] = defaultdict(set)
+        for node in self.nodes:
+            for key in _keys(node, method):
+                table[key].add(node.unique_id)
+        self[method] = table
+        return table
+
+
+#: the Node field a plain lookup reads
+_FIELD = {"package": "package_name", "resource_type": "resource_type", "name": "name"}
+
+
+def _keys(node: Node, method: str) -> Iterable[object]:
+    if method == "tag":
+        return node.tags
+    if method == "fqn":  # dbt matches an fqn with or without its package
+        return [fqn[:end] for fqn in (node.fqn, node.fqn[1:]) for end in range(1, len(fqn) + 1)]
+    return (getattr(node, _FIELD[method]),)

@@ -1,16 +1,31 @@
-"""Read dbt's manifest.json leniently into small frozen records."""
+"""Read dbt's manifest.json into small frozen records: only the fields sluice needs."""
 
 from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from stat import S_ISREG
 from typing import TYPE_CHECKING, Any
 
-from sluice.errors import ManifestError
+import msgspec
+
+from sluice.errors import ManifestError, one_line
+from sluice.manifest.fields import (
+    RawConfig,
+    RawMacro,
+    RawMetadata,
+    RawNode,
+    S,
+    WrongType,
+    convert,
+    decode,
+    decode_raw,
+    key_of,
+    mapping_at,
+)
 
 if TYPE_CHECKING:
     from sluice.manifest.node_index import NodeIndex
@@ -53,8 +68,12 @@ class Node:
 @dataclass(frozen=True)
 class Manifest:
     """What sluice reads of dbt's manifest.json: its nodes (models, seeds, snapshots, tests),
-    sources, disabled nodes and a few macro calls. Read leniently by :func:`load_manifest`: dbt
-    adds keys every release, and a field of an unexpected type reads as absent."""
+    sources, disabled nodes and a few macro calls. :func:`load_manifest` decodes only those
+    fields (sluice.manifest.fields): any other key is ignored whatever it holds, as dbt adds and
+    changes keys every release; a field sluice reads, if absent or null, takes its default, and
+    of a type dbt does not write, is an error naming the file and the key (read as absent, it
+    could drop a dependency unseen). :func:`parse_manifest` builds one from decoded JSON, as
+    tests and tools write it, and reads such a field as absent."""
 
     project_name: str
     adapter_type: str | None
@@ -74,94 +93,154 @@ class Manifest:
         return NodeIndex(self.nodes.values())
 
 
-def _strs(value: Any) -> tuple[str, ...]:
-    if isinstance(value, list | tuple):
-        return tuple(str(v) for v in value if isinstance(v, str | int))
-    return ()
-
-
-def _mapping(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    """``raw[key]`` when it is a mapping; anything else reads as empty."""
-    value = raw.get(key)
-    return value if isinstance(value, Mapping) else {}
-
-
-def _node(uid: str, raw: Mapping[str, Any]) -> Node:
-    config = _mapping(raw, "config")
-    depends = _mapping(raw, "depends_on")
-    resource_type = str(raw.get("resource_type") or uid.split(".", 1)[0])
-    name = str(raw.get("name") or uid.rsplit(".", 1)[-1])
-    package = str(raw.get("package_name") or (uid.split(".")[1] if uid.count(".") >= 2 else ""))
-    tags = set(_strs(raw.get("tags"))) | set(_strs(config.get("tags")))
-    version = raw.get("version")
+def _node(uid: str, raw: RawNode) -> Node:
+    config = raw.config or _NO_CONFIG
+    name = raw.name or uid.rsplit(".", 1)[-1]
+    package = raw.package_name or (uid.split(".")[1] if uid.count(".") >= 2 else "")
+    tags = set(raw.tags or ())
+    if config.tags:
+        tags.update((config.tags,) if isinstance(config.tags, str) else config.tags)
+    depends = raw.depends_on
     return Node(
         unique_id=uid,
-        resource_type=resource_type,
+        resource_type=raw.resource_type or uid.split(".", 1)[0],
         package_name=package,
         name=name,
-        fqn=_strs(raw.get("fqn")) or (package, name),
-        original_file_path=str(raw.get("original_file_path") or raw.get("path") or ""),
+        fqn=raw.fqn or (package, name),
+        original_file_path=raw.original_file_path or raw.path or "",
         tags=tuple(sorted(tags)),
-        depends_on=_strs(depends.get("nodes")),
-        materialized=config.get("materialized") if isinstance(config.get("materialized"), str) else None,
-        enabled=config.get("enabled", True) is not False,
-        severity=str(config.get("severity") or "ERROR").upper(),
-        description=str(raw.get("description") or ""),
-        version=str(version) if version is not None else None,
-        schema=raw["schema"] if isinstance(raw.get("schema"), str) else None,
-        alias=str(raw.get("alias") or name),
+        depends_on=(depends.nodes or ()) if depends else (),
+        materialized=config.materialized,
+        enabled=config.enabled is not False,
+        severity=(config.severity or "ERROR").upper(),
+        description=raw.description or "",
+        version=str(raw.version) if raw.version is not None else None,
+        schema=raw.schema,
+        alias=raw.alias or name,
     )
 
+
+_NO_CONFIG = RawConfig()
 
 #: macros whose calls sluice checks (atomic publish needs generate_schema_name to stage)
 CHECKED_MACROS = frozenset({"generate_schema_name", "sluice_describe", "sluice_run_sql", "sluice_query"})
 
 
-def _macro_calls(macros: Mapping[str, Any]) -> dict[str, frozenset[str]]:
-    calls: dict[str, frozenset[str]] = {}
-    for uid, raw in macros.items():
-        name = uid.rsplit(".", 1)[-1]
-        if name in CHECKED_MACROS and isinstance(raw, Mapping) and not uid.startswith("macro.dbt"):
-            called = _strs(_mapping(raw, "depends_on").get("macros"))
-            calls[name] = frozenset(c.rsplit(".", 1)[-1] for c in called)
-    return calls
+def _checked(uid: str) -> bool:
+    return uid.rsplit(".", 1)[-1] in CHECKED_MACROS and not uid.startswith("macro.dbt")
 
 
-def parse_manifest(data: Any, path: str = "<manifest>") -> Manifest:
-    """Build a Manifest from decoded manifest.json; only a missing ``nodes`` mapping is fatal."""
-    if not isinstance(data, Mapping) or not isinstance(data.get("nodes"), Mapping):
-        raise ManifestError(f"{path}: not a dbt manifest (no 'nodes' mapping); run `dbt parse` to make one")
-    meta = _mapping(data, "metadata")
-    nodes = {uid: _node(uid, raw) for uid, raw in data["nodes"].items() if isinstance(raw, Mapping)}
-    sources = {
-        uid: _node(uid, raw) for uid, raw in _mapping(data, "sources").items() if isinstance(raw, Mapping)
-    }
-    project = meta.get("project_name")
-    if not isinstance(project, str) or not project:
-        packages = {n.package_name for n in nodes.values()}
+def _manifest(
+    path: str,
+    meta: RawMetadata,
+    nodes: Mapping[str, RawNode],
+    sources: Mapping[str, RawNode],
+    disabled: Iterable[str],
+    macros: Mapping[str, RawMacro],
+) -> Manifest:
+    built = {uid: _node(uid, raw) for uid, raw in nodes.items()}
+    project = meta.project_name
+    if not project:
+        packages = {n.package_name for n in built.values()}
         project = packages.pop() if len(packages) == 1 else ""
+    calls: dict[str, frozenset[str]] = {}
+    for uid, macro in macros.items():
+        called = (macro.depends_on.macros or ()) if macro.depends_on else ()
+        calls[uid.rsplit(".", 1)[-1]] = frozenset(c.rsplit(".", 1)[-1] for c in called)
     return Manifest(
         project_name=project,
-        adapter_type=meta.get("adapter_type") if isinstance(meta.get("adapter_type"), str) else None,
-        nodes=nodes,
-        sources=sources,
-        disabled=frozenset(_mapping(data, "disabled")),
+        adapter_type=meta.adapter_type,
+        nodes=built,
+        sources={uid: _node(uid, raw) for uid, raw in sources.items()},
+        disabled=frozenset(disabled),
         path=path,
-        macro_calls=_macro_calls(_mapping(data, "macros")),
+        macro_calls=calls,
     )
+
+
+def _records(
+    data: Mapping[str, Any], key: str, cls: type[S], strict: bool, keep: Callable[[str], bool] | None = None
+) -> dict[str, S]:
+    """Each value (whose id ``keep`` accepts) of the mapping ``data[key]`` as ``cls``;
+    leniently, a value that is no object is left out."""
+    found: dict[str, S] = {}
+    for uid, raw in mapping_at(data, key, strict=strict).items():
+        if keep is None or keep(uid):
+            record = convert(raw, cls, key_of(key, uid), strict=strict)
+            if record is not None:
+                found[uid] = record
+    return found
+
+
+def _from_decoded(data: Any, path: str, *, strict: bool) -> Manifest:
+    if not isinstance(data, Mapping) or not isinstance(data.get("nodes"), Mapping):
+        raise ManifestError(f"{path}: not a dbt manifest (no 'nodes' mapping); run `dbt parse` to make one")
+    return _manifest(
+        path,
+        convert(data.get("metadata"), RawMetadata, "metadata", strict=strict) or RawMetadata(),
+        _records(data, "nodes", RawNode, strict),
+        _records(data, "sources", RawNode, strict),
+        mapping_at(data, "disabled", strict=strict),
+        _records(data, "macros", RawMacro, strict, keep=_checked),
+    )
+
+
+def _decoded_by_type(data: bytes, path: str) -> Manifest:
+    """The fast way (sluice.manifest.fields): only the fields sluice reads are built."""
+    raw = decode(data)
+    macros = {
+        uid: decode_raw(value, RawMacro, key_of("macros", uid))
+        for uid, value in (raw.macros or {}).items()
+        if _checked(uid)
+    }
+    meta = raw.metadata or RawMetadata()
+    return _manifest(path, meta, raw.nodes, raw.sources or {}, raw.disabled or (), macros)
+
+
+def _from_bytes(data: bytes, path: str) -> Manifest:
+    try:
+        try:
+            return _decoded_by_type(data, path)
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            # not JSON, a field of a type sluice cannot read, or a text only Python's json reads:
+            # json says where a text is broken, then the fields are read one by one to name the key
+            return _from_decoded(_json(data, path), path, strict=True)
+    except WrongType as exc:
+        raise ManifestError(
+            one_line(
+                f"{path}: {exc.key}: {exc.what}; sluice needs this field as dbt writes it: re-run `dbt parse`"
+            )
+        ) from None
+    except RecursionError:
+        raise ManifestError(f"{path}: nested too deeply to be a dbt manifest; re-run `dbt parse`") from None
+
+
+def _json(data: bytes, path: str) -> Any:
+    """The manifest decoded by Python's json module: it says on which line a text is broken,
+    and reads what msgspec refuses but json.load always read (UTF-16, a NaN in a meta)."""
+    try:
+        return json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg}); re-run `dbt parse`") from None
+    except ValueError as exc:  # bytes that are no JSON encoding at all
+        raise ManifestError(f"{path}: not a JSON text ({exc}); re-run `dbt parse`") from None
+
+
+def parse_manifest(data: bytes | Any, path: str = "<manifest>") -> Manifest:
+    """A Manifest from manifest.json's bytes, or from its decoded JSON as tests and tools write
+    it. Bytes are decoded by type: a field sluice reads, of a type dbt does not write, is an
+    error naming ``path`` and the key. Decoded JSON is read leniently: such a field reads as
+    absent. To both, only a missing ``nodes`` mapping is fatal."""
+    if isinstance(data, bytes):
+        return _from_bytes(data, path)
+    return _from_decoded(data, path, strict=False)
 
 
 @functools.lru_cache(maxsize=8)
 def _load(path: str, mtime_ns: int, size: int) -> Manifest:
     try:
         with open(path, "rb") as handle:
-            data = json.load(handle)
-    except json.JSONDecodeError as exc:
-        raise ManifestError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg}); re-run `dbt parse`") from None
-    except ValueError as exc:  # bytes that are no JSON encoding at all
-        raise ManifestError(f"{path}: not a JSON text ({exc}); re-run `dbt parse`") from None
-    except RecursionError:
-        raise ManifestError(f"{path}: nested too deeply to be a dbt manifest; re-run `dbt parse`") from None
+            data = handle.read()
     except OSError as exc:
         raise ManifestError(f"{path}: cannot read the manifest: {exc.strerror or exc}") from None
     return parse_manifest(data, path)
