@@ -27,7 +27,10 @@ from airflow.dag_processing.dagbag import DagBag
 bag = DagBag()
 print("JSON" + json.dumps({
     "errors": bag.import_errors,
-    "dags": {d: {"schedule": getattr(g.timetable, "expression", None), "tasks": sorted(g.task_ids)} for d, g in bag.dags.items()},
+    "dags": {
+        d: {"schedule": getattr(g.timetable, "expression", None), "tasks": sorted(g.task_ids)}
+        for d, g in bag.dags.items()
+    },
 }))
 """
 
