@@ -163,16 +163,16 @@ def local(
     (box.dbt / "models" / "alerts" / "alert_ok.sql").write_text(
         "{{ config(schema='alerts') }}\nselect 1 as ok\n"
     )
-    parsed = box.run(
-        str(Path(sys.executable).parent / "dbt"),
-        "parse",
-        "--quiet",
-        "--project-dir",
-        "dbt",
-        "--profiles-dir",
-        "dbt",
-        "--target",
-        "local",
+    # as `make manifest` parses: from inside the project. dbt's partial-parse file keeps the
+    # project path it was given, and the warm workers start from that file in the project folder
+    dbt = [str(Path(sys.executable).parent / "dbt"), "parse", "--quiet", "--project-dir", "."]
+    parsed = subprocess.run(
+        [*dbt, "--profiles-dir", ".", "--target", "local"],
+        cwd=box.dbt,
+        env=box.env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert parsed.returncode == 0, parsed.stdout + parsed.stderr
     with scratch_postgres("sluice_up") as database:
