@@ -94,7 +94,12 @@ def _local_secrets(home: Path) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class LocalAirflow:
-    """One local Airflow: its home, port, metadata database and the folders it reads."""
+    """One local Airflow: its home, port, metadata database and the folders it reads.
+
+    ``bin_dir`` is the virtualenv folder whose ``airflow`` runs every role: this Python's by
+    default (`make up`); the benchmark points it at a peer's virtualenv, so another tool's DAGs
+    run under the same roles and ``FAST_SETTINGS``.
+    """
 
     home: Path
     port: int = 8080
@@ -102,6 +107,7 @@ class LocalAirflow:
     dags_folder: Path = REPO / "dags"
     plugins_folder: Path = REPO / "plugins"
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    bin_dir: Path = field(default_factory=lambda: Path(sys.executable).parent)
 
     @property
     def url(self) -> str:
@@ -143,7 +149,7 @@ class LocalAirflow:
 
     def airflow(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(Path(sys.executable).parent / "airflow"), *args],
+            [str(self.bin_dir / "airflow"), *args],
             env=self.environment(),
             capture_output=True,
             text=True,
@@ -180,7 +186,7 @@ class LocalAirflow:
                 continue
             with (self.home / f"{role}.log").open("ab") as log:
                 proc = subprocess.Popen(
-                    [str(Path(sys.executable).parent / "airflow"), role],
+                    [str(self.bin_dir / "airflow"), role],
                     env=env,
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -230,9 +236,9 @@ class LocalAirflow:
             base_url=f"{self.url}/api/v2", headers={"Authorization": f"Bearer {token}"}, timeout=30
         )
 
-    def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None, wait: float = 180) -> str:
-        """Unpause the DAG and start a run of it now; returns the run id. Waits for the DAG
-        processor to have stored the DAG first (a fresh `up` parses in the background)."""
+    def unpause(self, dag_id: str, wait: float = 180) -> None:
+        """Unpause the DAG once the DAG processor has stored it (a fresh `up` parses in the
+        background). A scheduled DAG then gets the run of its latest interval by itself."""
         with self.api() as api:
             deadline = time.monotonic() + wait
             while api.get(f"/dags/{dag_id}").status_code == 404:
@@ -240,6 +246,11 @@ class LocalAirflow:
                     raise TimeoutError(f"{dag_id} did not appear in {wait:.0f} s; see {self.home}")
                 time.sleep(0.5)
             api.patch(f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
+
+    def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None, wait: float = 180) -> str:
+        """Unpause the DAG and start a run of it now; returns the run id."""
+        self.unpause(dag_id, wait)
+        with self.api() as api:
             answer = api.post(f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}})
             answer.raise_for_status()
             return str(answer.json()["dag_run_id"])
