@@ -109,11 +109,16 @@ lint: $(BIN)/.installed
 unit: manifest
 	$(BIN)/pytest -q -m unit
 
-integration: manifest airflow-home faker-venv postgres
+integration: manifest airflow-home faker-venv postgres chromium
 	$(BIN)/pytest -q -m integration
 
-test: manifest airflow-home faker-venv postgres lint check-infra
+test: manifest airflow-home faker-venv postgres chromium lint check-infra
 	$(BIN)/pytest -q tests
+
+# the UI test drives Debian's chromium headless (Playwright's own browser download needs the internet)
+.PHONY: chromium
+chromium:
+	@command -v chromium >/dev/null || apt-get install -y -q chromium >/dev/null
 
 # PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth) for the integration tests: started
 # when a Debian cluster is installed but stopped

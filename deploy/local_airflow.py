@@ -237,8 +237,8 @@ class LocalAirflow:
         )
 
     def unpause(self, dag_id: str, wait: float = 180) -> None:
-        """Unpause the DAG once the DAG processor has stored it (a fresh `up` parses in the
-        background). A scheduled DAG then gets the run of its latest interval by itself."""
+        """Unpause the DAG, once the DAG processor has stored it (a fresh `up` parses in the
+        background)."""
         with self.api() as api:
             deadline = time.monotonic() + wait
             while api.get(f"/dags/{dag_id}").status_code == 404:
@@ -247,9 +247,9 @@ class LocalAirflow:
                 time.sleep(0.5)
             api.patch(f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
 
-    def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None, wait: float = 180) -> str:
+    def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> str:
         """Unpause the DAG and start a run of it now; returns the run id."""
-        self.unpause(dag_id, wait)
+        self.unpause(dag_id)
         with self.api() as api:
             answer = api.post(f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}})
             answer.raise_for_status()

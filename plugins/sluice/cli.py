@@ -15,7 +15,7 @@ from sluice.plan.folder import plan_folder, problem_lines
 from sluice.plan.from_spec import plan_spec
 from sluice.plan.model import Plan
 from sluice.settings import settings
-from sluice.spec.models import ENVIRONMENTS
+from sluice.spec.models import ENVIRONMENTS, check_identifier
 from sluice.spec.reader import active_environment, find_spec, load_spec, spec_paths
 from sluice.spec.schema import SCHEMA_NAME, write_schema
 
@@ -45,6 +45,45 @@ def compile_specs(paths: Sequence[str], environment: str | None = None) -> int:
             _, written = compile_plan(load_spec(path, env))
             print(f"{path} ({env}) -> {written}")
     return 0
+
+
+def new(
+    name: str,
+    project: str,
+    manifest: str | None,
+    specs_dir: str,
+    connection: str | None,
+    environment: str | None = None,
+) -> int:
+    """Write ``<specs>/<name>.yml`` for the dbt project, zones proposed from its folders, and
+    validate it."""
+    from sluice.manifest.reader import load_manifest
+    from sluice.new_pipeline import propose_zones, relative, spec_text
+
+    try:
+        check_identifier(name)
+    except ValueError as exc:
+        raise SluiceError(f"sluice new: pipeline name {exc}") from None
+    specs = Path(specs_dir)
+    path = specs / f"{name}.yml"
+    if path.exists():
+        raise SluiceError(f"sluice new: {path} exists; pick another name or edit that spec")
+    try:
+        taken: Path | None = find_spec(name, specs_dir)
+    except SluiceError:
+        taken = None
+    if taken is not None:
+        raise SluiceError(f"sluice new: {taken} already defines pipeline '{name}'")
+    project_dir = Path(project)
+    found = Path(manifest) if manifest else project_dir / "target" / "manifest.json"
+    if not found.is_file():
+        raise SluiceError(f"sluice new: no manifest at {found}; run `dbt parse` in {project_dir} first")
+    zones = propose_zones(load_manifest(found))
+    airbyte = (relative(settings().airbyte_config_dir(), specs), connection) if connection else None
+    specs.mkdir(parents=True, exist_ok=True)
+    path.write_text(spec_text(name, zones, relative(project_dir, specs), airbyte), encoding="utf-8")
+    print(f"wrote {path}: zones {', '.join(z for z, _ in zones)}", file=sys.stderr)
+    return validate([str(path)], manifest, environment)
 
 
 def _text(plan: Plan) -> str:
@@ -108,6 +147,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     p_compile.add_argument("paths", nargs="*", help=f"spec files or folders (default: {specs_dir})")
 
+    p_new = sub.add_parser(
+        "new",
+        help="write a spec for the dbt project, zones proposed from its folders",
+        description="Write <specs>/NAME.yml for the dbt project: one zone per model folder (folders "
+        "that depend on each other both ways share one), in an order where no model depends on a "
+        "later zone; seeds and snapshots join the zone that reads them. Then validate it.",
+    )
+    p_new.add_argument("name", help="pipeline id (the Airflow dag_id) and file name")
+    p_new.add_argument("--dbt-project", default="dbt", help="the dbt project folder (default: dbt)")
+    p_new.add_argument("--manifest", help="manifest.json (default: <project>/target/manifest.json)")
+    p_new.add_argument("--specs", default=specs_dir, help=f"folder to write into (default: {specs_dir})")
+    p_new.add_argument("--from-airbyte", metavar="CONNECTION", help="sync this Airbyte connection first")
+
     airbyte_commands.add_parser(sub)
 
     p_schema = sub.add_parser("schema", help=f"write {SCHEMA_NAME} for editor completion")
@@ -121,11 +173,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         # passed down as an argument: the environment of this process and its children stays as given
-        env = active_environment(args.env) if args.command in ("validate", "plan", "compile") else None
+        env = active_environment(args.env) if args.command in ("validate", "plan", "compile", "new") else None
         if args.command == "validate":
             return validate(args.paths, args.manifest, env)
         if args.command == "plan":
             return plan(args.pipeline, args.json, args.manifest, args.specs, env)
+        if args.command == "new":
+            return new(args.name, args.dbt_project, args.manifest, args.specs, args.from_airbyte, env)
         if args.command == "compile":
             return compile_specs(args.paths, env)
         if args.command == "airbyte":

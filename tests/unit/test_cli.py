@@ -125,7 +125,7 @@ def test_plan_json_prints_the_contract(capsys: pytest.CaptureFixture[str]) -> No
     doc = json.loads(capsys.readouterr().out)
     assert doc["pipeline"] == "payments_daily"
     kinds = {t["kind"] for t in doc["tasks"]}
-    assert kinds == {"ingest", "seed", "snapshot", "run", "test", "gateway", "stage", "publish"}
+    assert kinds == {"ingest", "seed", "snapshot", "run", "test", "gateway", "stage", "publish", "build"}
     gold = next(t for t in doc["tasks"] if t["id"] == "gold.merchant_daily_volumes_run")
     assert {k: gold[k] for k in ("id", "kind", "zone", "node", "upstream")} == {
         "id": "gold.merchant_daily_volumes_run",
@@ -148,10 +148,13 @@ def test_plan_json_shows_what_airflow_gets(capsys: pytest.CaptureFixture[str]) -
     assert publish["operator"] == "zone_step"
     assert publish["trigger_rule"] == "all_done_min_one_success"
     assert publish["arguments"]["step"] == "publish" and publish["arguments"]["schemas"] == ["gold"]
-    assert publish["outlets"][0] == {"uri": "x-sluice://payments_daily/gold", "name": "payments_daily.gold"}
+    assert publish["outlets"][0] == {
+        "uri": "x-sluice://payments_daily/gold",
+        "name": "x-sluice://payments_daily/gold",
+    }
     assert {
         "uri": "x-sluice://payments_daily/gold/fraud_flags",
-        "name": "payments_daily.gold.fraud_flags",
+        "name": "x-sluice://payments_daily/gold/fraud_flags",
     } in (publish["outlets"])
     sync = tasks["ingest.payments_raw"]
     assert sync["operator"] == "airbyte_sync"

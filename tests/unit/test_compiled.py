@@ -77,11 +77,11 @@ def test_changed_spec_is_replanned(project: Path, monkeypatch: pytest.MonkeyPatc
 
 def test_changed_manifest_is_replanned(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     builds = count_builds(monkeypatch)
-    assert len(load_plan(load_spec(project / "p.yml")).tasks) == 5
+    assert len(load_plan(load_spec(project / "p.yml")).tasks) == 7  # 5, and a build per zone
     raw = json.loads((project / "manifest.json").read_text())
     raw["nodes"].pop("test.shop.t")
     (project / "manifest.json").write_text(json.dumps(raw))
-    assert len(load_plan(load_spec(project / "p.yml")).tasks) == 4
+    assert len(load_plan(load_spec(project / "p.yml")).tasks) == 6
     assert len(builds) == 2
 
 
@@ -137,5 +137,5 @@ def test_the_demo_plan_round_trips_and_holds_no_path_of_this_machine() -> None:
 def test_a_plan_of_another_shape_is_refused_not_misread() -> None:
     doc = plan_spec(load_spec(DEMO_SPEC)).to_dict()
     doc["tasks"][0] = doc["tasks"][0][:-1]
-    with pytest.raises(ValueError, match="Task: 9 values, not 10"):
+    with pytest.raises(ValueError, match="Task: 10 values, not 11"):
         Plan.from_dict(doc)

@@ -40,7 +40,13 @@ def test_names_that_sanitise_alike_get_distinct_stable_readable_ids() -> None:
 
 def test_a_model_called_x_run_and_a_model_called_x_do_not_collide() -> None:
     ids = [t.id for t in plan_of(manifest(model("x"), model("x_run"))).tasks]
-    assert len(ids) == len(set(ids)) == 3, ids
+    assert len(ids) == len(set(ids)) == 4, ids  # two run tasks, the zone's build and its gateway
+
+
+def test_a_model_called_like_a_zone_step_keeps_its_own_task() -> None:
+    ids = [t.id for t in plan_of(manifest(model("build"), model("gateway"))).tasks]
+    assert len(ids) == len(set(ids)), ids
+    assert {"bronze.build", "bronze.gateway", "bronze.build_run", "bronze.gateway_run"} <= set(ids)
 
 
 def test_a_source_test_task_and_a_model_test_task_do_not_collide() -> None:
@@ -99,4 +105,5 @@ def test_a_manifest_in_no_json_encoding_is_one_error(tmp_path: Path) -> None:
 def test_a_manifest_whose_fields_have_the_wrong_types_reads_leniently() -> None:
     raw = manifest(model("a"))
     raw["nodes"][m("a")].update(tags="x", fqn={"no": 1}, depends_on=[1], config=[], description=3)
-    assert [t.id for t in plan_of(json.loads(json.dumps(raw))).tasks] == ["bronze.a_run", "bronze.gateway"]
+    ids = [t.id for t in plan_of(json.loads(json.dumps(raw))).tasks]
+    assert ids == ["bronze.build", "bronze.a_run", "bronze.gateway"]

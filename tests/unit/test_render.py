@@ -31,8 +31,10 @@ def _serialized(dag: DAG) -> str:
     return json.dumps(DagSerialization.to_dict(dag), sort_keys=True, default=str)
 
 
-def _constructed(self: Any, call: Any, name: str, group: Any, doc_md: str) -> DbtNodeOperator:
-    return dbt_task(call, task_id=name, task_group=group, doc_md=doc_md)
+def _constructed(
+    self: Any, call: Any, name: str, group: Any, doc_md: str, watch: str | None = None
+) -> DbtNodeOperator:
+    return dbt_task(call, watch, task_id=name, task_group=group, doc_md=doc_md)
 
 
 def _recorded(task: DbtNodeOperator) -> dict[str, Any]:
@@ -58,6 +60,9 @@ def test_copied_tasks_serialize_exactly_as_constructed_ones(monkeypatch: pytest.
         if isinstance(task, DbtNodeOperator):
             assert twin.call == task.call
             assert _recorded(twin) == _recorded(task)
+            # each copy's trigger waits for its own nodes, not its prototype's
+            assert twin.start_trigger_args == task.start_trigger_args
+            assert twin.start_from_trigger and twin.watch == f"{twin.task_group.group_id}.build"
 
 
 def test_copied_tasks_share_no_mutable_state() -> None:
@@ -129,3 +134,17 @@ def test_a_copy_is_refused_where_the_constructor_refuses(
         _draw(broken)
     assert type(copied.value) is type(constructed.value)
     assert str(copied.value) == str(constructed.value)
+
+
+@pytest.mark.parametrize(("server", "links"), [(None, []), ("http://airbyte.internal:8000", ["Airbyte job"])])
+def test_a_sync_shows_the_airbyte_job_link_only_where_a_server_runs_it(
+    monkeypatch: pytest.MonkeyPatch, server: str | None, links: list[str]
+) -> None:
+    if server:
+        monkeypatch.setenv("AIRBYTE_URL", server)
+    sync = _demo_dag().get_task("ingest.payments_raw")
+    assert [link.name for link in sync.operator_extra_links] == links
+    # the task page's "Extra Links" heading comes from the serialized DAG's links
+    encoded = DagSerialization.to_dict(sync.dag)["dag"]["tasks"]
+    sync_row = next(t["__var"] for t in encoded if t["__var"]["task_id"] == "ingest.payments_raw")
+    assert list(sync_row.get("_operator_extra_links", {})) == links

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import json
 import multiprocessing
 import sys
 import time
@@ -39,6 +41,30 @@ def test_argv_selects_exactly_the_task_nodes(tmp_path: Path) -> None:
     assert argv[-2:] == ["--select", "fqn:payments.gold.fraud_flags"]
     assert argv[argv.index("--target") + 1] == "local"
     assert argv[argv.index("--target-path") + 1] == str(tmp_path / "t")
+
+
+def test_the_run_data_interval_reaches_dbt_as_vars_merged_over_the_tasks_own(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from sluice.airflow.operators import with_interval
+
+    staged = dataclasses.replace(call(tmp_path), vars='{"sluice_staging": ["gold"]}')
+    context = {
+        "data_interval_start": datetime(2026, 8, 10, 5, tzinfo=UTC),
+        "data_interval_end": datetime(2026, 8, 11, 5, tzinfo=UTC),
+    }
+    argv = with_interval(staged, context).argv(tmp_path / "t")
+    # the last --vars counts: the staging schemas and the interval, in one
+    last = argv[len(argv) - 1 - argv[::-1].index("--vars") + 1]
+    assert json.loads(last) == {
+        "sluice_staging": ["gold"],
+        "data_interval_start": "2026-08-10T05:00:00+00:00",
+        "data_interval_end": "2026-08-11T05:00:00+00:00",
+    }
+    # the warm worker is chosen by the task's own vars: a new run does not start another
+    assert with_interval(staged, context).vars == staged.vars
+    # a manual run with no logical date has no interval: dbt gets no interval vars
+    assert with_interval(staged, {"data_interval_start": None, "data_interval_end": None}) == staged
 
 
 def test_executable_from_environment_beats_spec(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -237,7 +237,7 @@ class AirbyteSyncOperator(BaseOperator):
     """
 
     template_fields = ("connection",)
-    operator_extra_links = (AirbyteJobLink(),)
+    operator_extra_links: tuple[BaseOperatorLink, ...] = (AirbyteJobLink(),)
     ui_color = "#a5b4fc"
 
     def __init__(
@@ -370,6 +370,17 @@ def airbyte_sync_task(
     environment: SLUICE_AIRBYTE_MODE, else a server when AIRBYTE_URL or SLUICE_AIRBYTE_CONN_ID
     (or ``airbyte_conn_id``) is set, else local.
     """
-    return AirbyteSyncOperator(
-        task_id=task_id, connection=connection, config_dir=config_dir, **operator_kwargs
-    )
+    try:
+        local = sync_mode(operator_kwargs.get("airbyte_conn_id")) == "local"
+    except SluiceError:  # a bad SLUICE_AIRBYTE_MODE is the sync's own error, said when it runs
+        local = False
+    operator = LocalAirbyteSyncOperator if local else AirbyteSyncOperator
+    return operator(task_id=task_id, connection=connection, config_dir=config_dir, **operator_kwargs)
+
+
+class LocalAirbyteSyncOperator(AirbyteSyncOperator):
+    """The sync where no Airbyte server is configured (drawn so when the DAG is parsed; the run
+    decides again): the connector runs locally, and the task page shows no link to an Airbyte
+    job that does not exist."""
+
+    operator_extra_links = ()

@@ -11,8 +11,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG
+from airflow.sdk import DAG, Asset, CronDataIntervalTimetable
 
+from sluice.airflow.alerts import PipelineAlerts
 from sluice.errors import SpecError, first_line
 from sluice.plan.model import DagSettings, Plan
 from sluice.spec.reader import SpecFile
@@ -38,13 +39,18 @@ def dag_arguments(sf: SpecFile, plan: Plan) -> dict[str, Any]:
     }
     if dag.pool:
         default_args["pool"] = dag.pool
+    callbacks: dict[str, Any] = {}
+    if dag.alerts:
+        alerts = PipelineAlerts(plan.pipeline, dag.alerts)
+        default_args["on_failure_callback"] = alerts.on_failure
+        callbacks["on_success_callback"] = alerts.on_success
     doc = f"{dag.description}\n\nBuilt by sluice from `{display_path(sf.path)}` ({sf.environment})."
     doc += "".join(f"\n\n**Warning:** {w}" for w in plan.warnings)
     return {
         "dag_id": plan.pipeline,
         "description": dag.description or None,
         "doc_md": doc,
-        "schedule": dag.schedule,
+        "schedule": _schedule(dag),
         "start_date": _start(dag),
         "catchup": dag.catchup,
         "tags": list(dag.tags),
@@ -55,7 +61,19 @@ def dag_arguments(sf: SpecFile, plan: Plan) -> dict[str, Any]:
         # sluice_dags.py hands its DAGs over by name; one drawn in sluice_import_errors.py to find what
         # fails must not register itself there as a second DAG of the same id
         "auto_register": False,
+        **callbacks,
     }
+
+
+def _schedule(dag: DagSettings) -> Any:
+    """Assets, or a cron schedule whose runs each cover an interval (Airflow 3's default for a
+    cron string is a point in time): a daily run is given the day before it, which reaches dbt as
+    the ``data_interval_start``/``data_interval_end`` vars (sluice.airflow.operators)."""
+    if dag.after:
+        return [Asset(uri=uri, name=uri) for uri in dag.after]
+    if dag.schedule is None or dag.schedule in ("@once", "@continuous"):
+        return dag.schedule
+    return CronDataIntervalTimetable(dag.schedule, timezone="UTC")
 
 
 def check_with_airflow(sf: SpecFile, plan: Plan) -> None:

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from collections import Counter
 from typing import Any
 
 from airflow.sdk import BaseOperator
+from airflow.triggers.base import StartTriggerArgs
 
-from sluice.errors import SluiceError
+from sluice.airflow.node_trigger import CLASSPATH as TRIGGER_CLASSPATH
+from sluice.airflow.node_trigger import NodeResultsTrigger
+from sluice.errors import DbtCommandError, SluiceError
 from sluice.runtime import zone
-from sluice.runtime.dbt import DbtCall, DbtProcess
+from sluice.runtime.dbt import DbtCall, DbtProcess, dbt_execution
 from sluice.runtime.lease import Holder
+from sluice.runtime.node_results import PASSED, published, result_key
+from sluice.spec.models import ExecutionMode
 
 
 class DbtNodeOperator(BaseOperator):
@@ -18,35 +26,152 @@ class DbtNodeOperator(BaseOperator):
     Built with :func:`dbt_task`. It has no ``__init__`` of its own on purpose: every operator
     subclass level repeats Airflow's default-argument merging, which is most of the cost of
     building a DAG of 10,000 tasks.
+
+    A task that watches its zone's build task (``watch``) starts in the triggerer, not on a
+    worker: NodeResultsTrigger ends it from the build's published results, and hands it back to
+    :meth:`resume` on a worker only to run its own nodes (a retry, a build that died).
     """
 
     ui_color = "#ff9a6c"
     call: DbtCall | None = None
+    watch: str | None = None
     _process: DbtProcess | None = None
 
     def execute(self, context: Any) -> None:
-        if self.call is None:
-            raise SluiceError(f"{self.task_id}: no dbt call; build this operator with dbt_task()")
-        self._process = DbtProcess(self.call)
+        call = self._call()
         ti = context["ti"]
         # first tries in a DAG run may be answered from the run's build of the zone; a retry, a
         # cleared task or `airflow tasks test` (a throwaway run) runs its own nodes
         lone = ti.try_number > 1 or str(ti.run_id).startswith("__airflow_temporary_run")
-        # the run's start tells apart two runs under one run id (a deleted run made again, a
-        # reset metadata database), which must not share a zone build
-        started = context["dag_run"].start_date
-        zone = self.task_group.group_id if self.task_group else ""
-        key = f"{ti.dag_id}/{ti.run_id}/{started.isoformat() if started else ''}/{zone}"
-        self._process.run(self.log.info, None if lone else key)
+        if self.watch and not lone and dbt_execution(call.execution) is ExecutionMode.WORKER:
+            # started on a worker after all (`airflow dags test` starts no task in the triggerer):
+            # wait for the zone build's results the same way, from here
+            me = {"dag_id": ti.dag_id, "run_id": ti.run_id, "try_number": ti.try_number}
+            self.defer(trigger=NodeResultsTrigger(self.watch, list(call.select), ti=me), method_name="resume")
+        self._run(with_interval(call, context), None if lone else zone_run_key(context, self.task_group))
+
+    def resume(self, context: Any, event: Any = None) -> None:
+        """Back on a worker from NodeResultsTrigger: end with the zone build's result, or run the
+        task's own nodes when the build could not answer it."""
+        call = self._call()
+        if isinstance(event, dict) and "passed" in event:
+            self.log.info("answered from the zone build task %s (its results in XCom):", self.watch)
+            for line in event.get("lines") or []:
+                self.log.info("%s", line)
+            if not event["passed"]:
+                error = event.get("error")
+                raise DbtCommandError(f"dbt {call.command} failed for {call.describe()}: {error}")
+            return
+        if event in ("success", "failed"):  # the trigger ended the task (a runner that resumes anyway)
+            if event == "failed":
+                raise DbtCommandError(f"dbt {call.command} failed for {call.describe()}; see the log above")
+            return
+        reason = event.get("lone") if isinstance(event, dict) else f"unexpected event {event!r}"
+        self.log.info("not answered from the zone build: %s; running this task's nodes", reason)
+        batch = isinstance(event, dict) and bool(event.get("batch"))
+        self._run(with_interval(call, context), zone_run_key(context, self.task_group) if batch else None)
+
+    def _call(self) -> DbtCall:
+        if self.call is None:
+            raise SluiceError(f"{self.task_id}: no dbt call; build this operator with dbt_task()")
+        return self.call
+
+    def _run(self, call: DbtCall, batch_key: str | None) -> None:
+        self._process = DbtProcess(call)
+        self._process.run(self.log.info, batch_key)
 
     def on_kill(self) -> None:
         if self._process is not None:
             self._process.kill()
 
 
-def dbt_task(call: DbtCall, **kwargs: Any) -> DbtNodeOperator:
+def with_interval(call: DbtCall, context: Any) -> DbtCall:
+    """The call with the DAG run's data interval as dbt vars (``data_interval_start``,
+    ``data_interval_end``, ISO 8601), so an incremental model can load exactly its interval and
+    a backfill loads each interval once. A run without an interval (a manual run with no
+    logical date) passes none; the model then chooses for itself."""
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    if start is None or end is None:
+        return call
+    interval = {"data_interval_start": start.isoformat(), "data_interval_end": end.isoformat()}
+    return dataclasses.replace(call, run_vars=json.dumps(interval))
+
+
+def zone_run_key(context: Any, group: Any) -> str:
+    """What names one build of a zone in one DAG run, for the warm dbt worker. The run's start
+    tells apart two runs under one run id (a deleted run made again, a reset metadata database),
+    which must not share a zone build."""
+    ti = context["ti"]
+    started = context["dag_run"].start_date
+    zone = group.group_id if group else ""
+    return f"{ti.dag_id}/{ti.run_id}/{started.isoformat() if started else ''}/{zone}"
+
+
+def watching(op: DbtNodeOperator, watch: str | None) -> DbtNodeOperator:
+    """Have the scheduler start ``op`` in the triggerer, answered by the zone build ``watch``."""
+    op.watch = watch
+    if watch and op.call is not None:
+        op.start_from_trigger = True
+        op.start_trigger_args = StartTriggerArgs(
+            trigger_cls=TRIGGER_CLASSPATH,
+            trigger_kwargs={"build_task": watch, "selectors": list(op.call.select)},
+            next_method="resume",
+        )
+    return op
+
+
+def dbt_task(call: DbtCall, watch: str | None = None, **kwargs: Any) -> DbtNodeOperator:
     """A DbtNodeOperator for ``call``; other keyword arguments go to BaseOperator."""
     op = DbtNodeOperator(**kwargs)
+    op.call = call
+    return watching(op, watch)
+
+
+class ZoneBuildOperator(BaseOperator):
+    """A zone's one `dbt build` in the warm dbt worker, publishing each node's result (XCom) as
+    dbt finishes it, for the zone's tasks waiting in the triggerer. It succeeds when the build ran
+    to its end, failed nodes included (their own tasks fail, with dbt's error); it fails when
+    dbt could not build the zone. Built with :func:`zone_build_task`."""
+
+    ui_color = "#f4c28d"
+    call: DbtCall | None = None
+    _process: DbtProcess | None = None
+
+    def execute(self, context: Any) -> None:
+        if self.call is None:
+            raise SluiceError(f"{self.task_id}: no dbt call; build this operator with zone_build_task()")
+        ti = context["ti"]
+        statuses: Counter[str] = Counter()
+        not_passed: list[str] = []
+        zone_nodes = frozenset(self.call.batch)
+
+        def publish(message: dict[str, Any]) -> None:
+            if message["node"] not in zone_nodes:  # no task of the zone waits for it
+                return
+            result = published(message)
+            ti.xcom_push(key=result_key(str(message["node"])), value=result)
+            statuses[result["status"]] += 1
+            if result["status"] not in PASSED:
+                not_passed.append(f"{message['node']} ({result['status']})")
+            self.log.info("%s: %s (%.2f s)", message["node"], result["status"], result["seconds"])
+
+        self._process = DbtProcess(with_interval(self.call, context))
+        ended = self._process.build_zone(self.log.info, zone_run_key(context, self.task_group), publish)
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
+        self.log.info("zone build: %s", counts or "no nodes")
+        if not_passed:
+            self.log.warning("not passed, each shown on its own task: %s", ", ".join(not_passed))
+        if not ended:
+            raise SluiceError("dbt stopped before the end of the zone build; its tasks run their own nodes")
+
+    def on_kill(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+
+
+def zone_build_task(call: DbtCall, **kwargs: Any) -> ZoneBuildOperator:
+    """A ZoneBuildOperator building ``call.batch``; other keyword arguments go to BaseOperator."""
+    op = ZoneBuildOperator(**kwargs)
     op.call = call
     return op
 

@@ -15,9 +15,9 @@ from airflow.sdk import DAG, Asset, BaseOperator, TaskGroup
 
 from sluice.airflow.airbyte_operator import airbyte_sync_task
 from sluice.airflow.checks import dag_arguments
-from sluice.airflow.operators import dbt_task, zone_task
+from sluice.airflow.operators import dbt_task, zone_build_task, zone_task
 from sluice.airflow.task_copies import TaskCopies
-from sluice.plan.model import DbtArgs, IngestArgs, Operator, Plan, Task, ZoneArgs
+from sluice.plan.model import DbtArgs, IngestArgs, Operator, Plan, Task, ZoneArgs, ZoneBuildArgs
 from sluice.runtime.dbt import DbtCall, warm_up
 from sluice.spec.models import ExecutionMode
 from sluice.spec.paths import DbtPaths
@@ -71,6 +71,8 @@ def _common(task: Task, group: TaskGroup | None) -> dict[str, Any]:
         kwargs["trigger_rule"] = task.trigger_rule
     if task.outlets:
         kwargs["outlets"] = [Asset(uri=o.uri, name=o.name) for o in task.outlets]
+    if task.retries is not None:
+        kwargs["retries"] = task.retries
     return kwargs
 
 
@@ -80,10 +82,16 @@ def _empty(drawing: _Drawing, task: Task, group: TaskGroup | None) -> BaseOperat
 
 def _dbt(drawing: _Drawing, task: Task, group: TaskGroup | None) -> BaseOperator:
     assert isinstance(task.arguments, DbtArgs)
-    call = drawing.call(task.arguments)
-    if task.trigger_rule or task.outlets:  # the copies share their group's first task's
-        return dbt_task(call, **_common(task, group))
-    return drawing.copies.dbt_task(call, task.name, group, task.doc)
+    call, watch = drawing.call(task.arguments), task.arguments.watch
+    if task.trigger_rule or task.outlets or task.retries is not None:  # the copies share their first's
+        return dbt_task(call, watch, **_common(task, group))
+    return drawing.copies.dbt_task(call, task.name, group, task.doc, watch)
+
+
+def _zone_build(drawing: _Drawing, task: Task, group: TaskGroup | None) -> BaseOperator:
+    args = task.arguments
+    assert isinstance(args, ZoneBuildArgs)
+    return zone_build_task(drawing.call(args.dbt), **_common(task, group))
 
 
 def _zone_step(drawing: _Drawing, task: Task, group: TaskGroup | None) -> BaseOperator:
@@ -125,6 +133,7 @@ _BUILDERS: dict[Operator, Callable[[_Drawing, Task, TaskGroup | None], BaseOpera
     Operator.EMPTY: _empty,
     Operator.DBT: _dbt,
     Operator.ZONE_STEP: _zone_step,
+    Operator.ZONE_BUILD: _zone_build,
     Operator.AIRBYTE_SYNC: _airbyte_sync,
 }
 

@@ -14,7 +14,7 @@ from airflow.sdk import DAG, TaskGroup
 from airflow.sdk.definitions._internal.node import validate_key
 from airflow.sdk.definitions.param import ParamsDict
 
-from sluice.airflow.operators import DbtNodeOperator, dbt_task
+from sluice.airflow.operators import DbtNodeOperator, dbt_task, watching
 from sluice.runtime.dbt import DbtCall
 
 
@@ -24,13 +24,16 @@ class TaskCopies:
 
     def __init__(self, dag: DAG) -> None:
         self.dag = dag
-        #: per task group, the constructor-built task and which of its attributes hold containers
-        self.first: dict[str, tuple[DbtNodeOperator, list[str]]] = {}
+        #: per task group and watched zone build, the constructor-built task and which of its
+        #: attributes hold containers
+        self.first: dict[tuple[str, str | None], tuple[DbtNodeOperator, list[str]]] = {}
 
-    def dbt_task(self, call: DbtCall, name: str, group: TaskGroup | None, doc_md: str) -> DbtNodeOperator:
-        key = group.group_id or "" if group else ""
+    def dbt_task(
+        self, call: DbtCall, name: str, group: TaskGroup | None, doc_md: str, watch: str | None = None
+    ) -> DbtNodeOperator:
+        key = (group.group_id or "" if group else "", watch)
         if key not in self.first:
-            proto = dbt_task(call, task_id=name, task_group=group, doc_md=doc_md)
+            proto = dbt_task(call, watch, task_id=name, task_group=group, doc_md=doc_md)
             mutable = (set, list, dict, ParamsDict)
             containers = [k for k, v in proto.__dict__.items() if isinstance(v, mutable)]
             self.first[key] = proto, containers
@@ -51,4 +54,4 @@ class TaskCopies:
             op.__dict__["task_group"] = group
         validate_key(task_id)  # the constructor's check of the id's length and characters
         self.dag.add_task(op)
-        return op
+        return watching(op, watch)  # the trigger's arguments name this task's own nodes

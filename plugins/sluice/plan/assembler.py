@@ -11,10 +11,19 @@ from dataclasses import dataclass, field
 
 from sluice.errors import PlanError
 from sluice.manifest.reader import Manifest, Node
-from sluice.plan.docs import gateway_doc, ingest_doc, node_doc, publish_doc, stage_doc, test_doc
+from sluice.plan.docs import (
+    build_doc,
+    gateway_doc,
+    ingest_doc,
+    node_doc,
+    publish_doc,
+    stage_doc,
+    test_doc,
+)
 from sluice.plan.graph import NodeGraph
 from sluice.plan.model import (
     DBT_COMMAND,
+    Alerts,
     DagSettings,
     DbtArgs,
     Group,
@@ -23,9 +32,10 @@ from sluice.plan.model import (
     Task,
     TaskKind,
     ZoneArgs,
+    ZoneBuildArgs,
 )
 from sluice.plan.translator import Translator
-from sluice.spec.models import INGEST_GROUP, PipelineSpec, TestMode
+from sluice.spec.models import INGEST_GROUP, After, ExecutionMode, Notify, PipelineSpec, TestMode
 
 _KIND = {"model": TaskKind.RUN, "seed": TaskKind.SEED, "snapshot": TaskKind.SNAPSHOT}
 #: Airflow's limit for a task id, its group's prefix included
@@ -49,11 +59,13 @@ class Assembler:
 
     schemas: dict[int, tuple[str, ...]] = field(default_factory=dict)  # atomic zones only
     ingest: tuple[str, ...] = ()  # the sync tasks every first task of the first zone waits for
+    #: where dbt runs (the spec's, or $SLUICE_DBT_EXECUTION): worker execution adds zone builds
+    execution: ExecutionMode = ExecutionMode.WORKER
     taken: set[str] = field(default_factory=set)
     #: every dbt worker flavour the run needs: live (""), and one per atomic zone's staging build
     flavours: list[str] = field(init=False)
-    #: per (zone, staged): a dbt task's --vars, warm flavours and batch
-    dbt_shared: dict[tuple[int, bool], tuple[str | None, tuple[str, ...], str | None]] = field(
+    #: per (zone, staged): a dbt task's --vars, warm flavours, batch and zone build task
+    dbt_shared: dict[tuple[int, bool], tuple[str | None, tuple[str, ...], str | None, str | None]] = field(
         default_factory=dict
     )
 
@@ -81,17 +93,22 @@ class Assembler:
     def stage(self, zi: int) -> str:
         return f"{self.zones[zi]}.stage"
 
+    def build(self, zi: int) -> str:
+        return f"{self.zones[zi]}.build"
+
     def gates_children(self, task: Task) -> bool:
         return task.blocking and self.spec.tests is TestMode.AFTER_MODEL
 
     def dbt_args(self, kind: TaskKind, zi: int, select: tuple[str, ...], staged: bool) -> DbtArgs:
         """A dbt task's command; in an atomic zone it builds in staging, and where tests gate their
-        model's children (as `dbt build` does) its first try may be answered by the zone's build."""
+        model's children (as `dbt build` does) its first try may be answered by the zone's build:
+        in worker execution from the zone build task's published results, in the triggerer."""
         shared = self.dbt_shared.get((zi, staged))
         if shared is None:  # the same for every task of the zone: made once, held once
             staging = _staging_vars(self.schemas.get(zi, ())) if staged else None
             batch = self.zones[zi] if self.spec.tests is TestMode.AFTER_MODEL else None
-            shared = self.dbt_shared[(zi, staged)] = (staging, self.warm(staging), batch)
+            watch = self.build(zi) if batch and self.execution is ExecutionMode.WORKER else None
+            shared = self.dbt_shared[(zi, staged)] = (staging, self.warm(staging), batch, watch)
         return DbtArgs(DBT_COMMAND[kind], select, *shared)
 
     def warm(self, staging: str | None) -> tuple[str, ...]:
@@ -216,17 +233,38 @@ class Assembler:
             )
             self.tasks.append(((zi, -2, 0), task))
 
+    def add_builds(self) -> None:
+        """One build task per zone whose tasks watch it. It starts with the zone, beside its
+        tasks (they wait in the triggerer for its results), and is nobody's upstream: a node
+        that fails is shown failed on its own task, and the zone build task fails only when
+        dbt could not build the zone, which its tasks then learn and run on a worker. Its
+        trigger rule is the default (a zone whose previous zone failed builds nothing) and it
+        has no retries: a retry would build the zone again while those tasks run alone."""
+        watched = {zi for (zi, _), shared in self.dbt_shared.items() if shared[3]}
+        for zi in sorted(watched):
+            staging = _staging_vars(self.schemas.get(zi, ()))
+            if zi in self.schemas:
+                upstream: tuple[str, ...] = (self.stage(zi),)
+            else:
+                upstream = (self.gateway(zi - 1),) if zi else self.ingest
+            zone = self.zones[zi]
+            task = Task(
+                id=self.build(zi),
+                kind=TaskKind.BUILD,
+                zone=zone,
+                node=None,
+                upstream=upstream,
+                arguments=ZoneBuildArgs(zone, DbtArgs("build", (), staging, self.warm(staging), zone)),
+                doc=build_doc(zone),
+                retries=0,
+            )
+            self.tasks.append(((zi, -2, 1), task))
+
     def outlets(self, zi: int) -> tuple[Outlet, ...]:
-        """What a successful publish announces: the zone, and each model it made live; other DAGs
-        can be scheduled on them (``schedule=[Asset("x-sluice://payments_daily/gold")]``). The
-        ``x-`` scheme is Airflow's mark of a custom one: without it every Asset looks up the
-        providers' URI normalizers, which imports boto3 and costs ~0.5 s per DAG parse and per task."""
+        """What a successful publish announces: the zone, and each model it made live."""
         pipeline, zone = self.spec.pipeline, self.zones[zi]
-        out = [Outlet(f"x-sluice://{pipeline}/{zone}", f"{pipeline}.{zone}")]
-        for uid in self.zone_nodes[zi]:
-            model = uid.split(".", 2)[-1]
-            out.append(Outlet(f"x-sluice://{pipeline}/{zone}/{model}", f"{pipeline}.{zone}.{model}"))
-        return tuple(out)
+        models = (uid.split(".", 2)[-1] for uid in self.zone_nodes[zi])
+        return (asset(pipeline, zone), *(asset(pipeline, zone, m) for m in models))
 
     def add_gateways(self, last: int, built: dict[int, tuple[str, ...]]) -> None:
         for zi, zone in enumerate(self.spec.zones):
@@ -270,11 +308,32 @@ def task_groups(spec: PipelineSpec) -> tuple[Group, ...]:
     return tuple(groups)
 
 
+def asset(pipeline: str, zone: str, model: str | None = None) -> Outlet:
+    """The Asset a publish announces. Its name is its URI, so the plain spelling other DAGs use,
+    ``schedule=[Asset("x-sluice://payments_daily/gold")]``, is the same asset: Airflow refuses an
+    asset whose URI another asset of a different name already holds. The ``x-`` scheme is
+    Airflow's mark of a custom one: without it every Asset looks up the providers' URI
+    normalizers, which imports boto3 and costs ~0.5 s per DAG parse and per task."""
+    uri = f"x-sluice://{pipeline}/{zone}" + (f"/{model}" if model else "")
+    return Outlet(uri, uri)
+
+
+def alerts(notify: Notify) -> Alerts:
+    return Alerts(
+        on=tuple(str(o) for o in dict.fromkeys(notify.when)),
+        slack_connection=notify.slack.connection if notify.slack else None,
+        emails=notify.email,
+        sns_topic_arn=notify.sns.topic_arn if notify.sns else None,
+        aws_connection=notify.sns.aws_connection if notify.sns else None,
+    )
+
+
 def dag_settings(spec: PipelineSpec) -> DagSettings:
     defaults = spec.defaults
+    on_zones = spec.schedule if isinstance(spec.schedule, After) else None
     return DagSettings(
         description=spec.description,
-        schedule=spec.schedule,
+        schedule=None if isinstance(spec.schedule, After) else spec.schedule,
         start_date=spec.start_date.isoformat(),
         catchup=spec.catchup,
         tags=spec.tags,
@@ -286,6 +345,8 @@ def dag_settings(spec: PipelineSpec) -> DagSettings:
         retry_delay_minutes=defaults.retry_delay_minutes,
         execution_timeout_minutes=defaults.execution_timeout_minutes,
         pool=defaults.pool,
+        after=tuple(asset(*ref.split(".", 1)).uri for ref in on_zones.after) if on_zones else (),
+        alerts=alerts(spec.notify) if spec.notify else None,
     )
 
 

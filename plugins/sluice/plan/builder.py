@@ -20,15 +20,18 @@ from sluice.plan.graph import (
 )
 from sluice.plan.model import DbtInvocation, Plan
 from sluice.plan.translator import Translator
-from sluice.spec.models import INGEST_GROUP, PipelineSpec
+from sluice.spec.models import INGEST_GROUP, ExecutionMode, PipelineSpec
 
 
 def build_plan(
     spec: PipelineSpec,
     manifest: Manifest,
     translator: Callable[[Iterable[Node]], Translator] = Translator,
+    execution: ExecutionMode | None = None,
 ) -> Plan:
-    """Turn a validated spec and a manifest into the task graph; raises PlanError."""
+    """Turn a validated spec and a manifest into the task graph; raises PlanError.
+    ``execution`` overrides the spec's dbt.execution (the environment's, see plan_spec)."""
+    execution = execution or spec.dbt.execution
     selected = selection(spec, manifest)
     candidates = [
         n
@@ -47,15 +50,19 @@ def build_plan(
     tr = translator(list(nodes.values()) + [manifest.sources[s] for s in loose if s])
     schemas, keep, built = atomic_zones(spec, manifest, zone_of)
     syncs = tuple(f"{INGEST_GROUP}.{c}" for c in spec.ingest.connections) if spec.ingest else ()
-    out = Assembler(spec, tr, [z.name for z in spec.zones], schemas=schemas, ingest=syncs)
+    zones = [z.name for z in spec.zones]
+    out = Assembler(spec, tr, zones, schemas=schemas, ingest=syncs, execution=execution)
     out.taken.update(syncs)
-    out.taken.update(id_ for zi in range(len(spec.zones)) for id_ in (out.gateway(zi), out.stage(zi)))
+    out.taken.update(
+        id_ for zi in range(len(spec.zones)) for id_ in (out.gateway(zi), out.stage(zi), out.build(zi))
+    )
     out.add_ingest()
     out.add_stages(keep)
     out.add_loose_tests(manifest, loose)
     for uid in order:
         out.add_node(nodes[uid], zone_of[uid], position[uid], graph, zone_of, tests_of.get(uid, []))
     out.add_gateways(len(order), built)
+    out.add_builds()
     out.tasks.sort(key=lambda kt: kt[0])
     tasks = tuple(t for _, t in out.tasks)
     return Plan(
@@ -65,6 +72,6 @@ def build_plan(
         dag=dag_settings(spec),
         warnings=tuple(warnings),
         groups=task_groups(spec),
-        dbt=DbtInvocation(spec.dbt.target, spec.dbt.executable, spec.dbt.execution),
+        dbt=DbtInvocation(spec.dbt.target, spec.dbt.executable, str(execution)),
         batches=zone_batches(spec.tests, tasks),
     )

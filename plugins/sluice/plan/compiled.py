@@ -24,8 +24,9 @@ from sluice.spec.paths import dbt_paths
 from sluice.spec.reader import SpecFile
 
 #: 2: atomic zones (task schemas, kept relations); 3: relations a publish checks; 4: every
-#: decision (operator and typed arguments, trigger rule, outlets, docs, groups, dbt batches)
-FORMAT = 4
+#: decision (operator and typed arguments, trigger rule, outlets, docs, groups, dbt batches);
+#: 5: zone build tasks, and the tasks that watch them; schedules on other pipelines' zones
+FORMAT = 5
 
 
 def plan_dir(sf: SpecFile) -> Path:
@@ -48,7 +49,9 @@ def _sha256(path: Path) -> str:
 
 def _spec_key(sf: SpecFile) -> str:
     digest = hashlib.sha256(sf.path.read_bytes())
-    digest.update(f"\0{sf.environment}\0{sluice.__version__}\0{FORMAT}".encode())
+    # the execution mode, which $SLUICE_DBT_EXECUTION may set, decides whether zones have builds
+    execution = settings().dbt_execution(sf.spec.dbt.execution)
+    digest.update(f"\0{sf.environment}\0{sluice.__version__}\0{FORMAT}\0{execution}".encode())
     return digest.hexdigest()
 
 

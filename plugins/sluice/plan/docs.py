@@ -26,6 +26,15 @@ def ingest_doc(connection: str) -> str:
     )
 
 
+def build_doc(zone: str) -> str:
+    text = f"**Build of zone `{zone}`**: one `dbt build` of the zone in the warm dbt worker. "
+    text += "Each node's result (status, timing, dbt's lines) is published as XCom as dbt "
+    text += "finishes it; the zone's model and test tasks wait for theirs in the triggerer and "
+    text += "end there, with no worker process of their own. A failed node fails its own task; "
+    text += "this task fails only when dbt could not build the zone, and then each task runs "
+    return text + "its own nodes on a worker."
+
+
 def stage_doc(zone: str, schemas: Iterable[str], keep: tuple[str, ...]) -> str:
     text = f"**Stage of atomic zone `{zone}`**: a fresh staging copy of "
     text += ", ".join(f"`{s}`" for s in schemas) + " for this run's models and tests."

@@ -11,6 +11,7 @@ from sluice.errors import SluiceError, SpecErrors, first_line, one_line
 from sluice.plan.compiled import load_plan
 from sluice.plan.from_spec import plan_spec
 from sluice.plan.model import Plan
+from sluice.spec.models import After
 from sluice.spec.reader import SpecFile, load_spec, spec_paths
 from sluice.spec.yaml_lines import display_path
 
@@ -87,7 +88,33 @@ def plan_folder(
         except Exception as exc:  # one spec must never take the others down with it
             out.problems.append(unexpected(path, exc))
     _claim_ids(planned, files, out, warn_names=every_environment)
+    if every_environment:
+        # at import a pipeline scheduled on a zone that is not there yet simply waits for it;
+        # `sluice validate` says so, so that it is a choice and not a typo
+        _check_after(out)
     return out
+
+
+def _check_after(out: FolderPlan) -> None:
+    """Each zone of a ``schedule: {after: [...]}`` is an atomic zone of another loaded pipeline
+    (an atomic zone's publish announces it; a barrier zone announces nothing)."""
+    plans = {plan.pipeline: plan for _, plan in out.plans}
+    announced = {o.uri for plan in plans.values() for t in plan.tasks for o in t.outlets}
+    for sf, plan in out.plans:
+        on_zones = sf.spec.schedule.after if isinstance(sf.spec.schedule, After) else ()
+        for i, (ref, uri) in enumerate(zip(on_zones, plan.dag.after, strict=True)):
+            pipeline, zone = ref.split(".", 1)
+            if pipeline == plan.pipeline:
+                why = "a pipeline cannot wait on its own zones (it would trigger itself)"
+            elif uri in announced:
+                continue
+            elif pipeline not in plans:
+                why = f"no valid pipeline '{pipeline}' among the specs (known: {', '.join(sorted(plans))})"
+            elif zone not in plans[pipeline].zones:
+                why = f"'{pipeline}' has no zone '{zone}' (zones: {', '.join(plans[pipeline].zones)})"
+            else:
+                why = f"{ref} is not published atomically, so nothing announces it: set publish: atomic on it"
+            out.problems.append(str(sf.error(("schedule", "after", i), why)))
 
 
 def _claim_ids(

@@ -9,6 +9,7 @@ from sluice.errors import ManifestError, PlanError, SluiceError, first_line
 from sluice.manifest.reader import load_manifest
 from sluice.plan.builder import build_plan
 from sluice.plan.model import Plan
+from sluice.settings import settings
 from sluice.spec.paths import dbt_paths
 from sluice.spec.reader import SpecFile
 from sluice.spec.yaml_lines import display_path
@@ -23,8 +24,10 @@ def plan_spec(sf: SpecFile, manifest: str | Path | None = None) -> Plan:
     except ManifestError as exc:
         key = ("dbt", "manifest") if sf.spec.dbt.manifest else ("dbt", "project_dir")
         raise sf.error(key, str(exc)) from None
+    # $SLUICE_DBT_EXECUTION changes the DAG's shape (zone build tasks), so it is planned here
+    execution = settings().dbt_execution(sf.spec.dbt.execution)
     try:
-        return build_plan(sf.spec, loaded)
+        return build_plan(sf.spec, loaded, execution=execution)
     except PlanError as exc:
         raise sf.error(_loc(exc.key), exc.message) from None
 

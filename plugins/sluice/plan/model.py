@@ -22,6 +22,9 @@ class TaskKind(StrEnum):
     RUN = "run"
     TEST = "test"
     GATEWAY = "gateway"
+    #: a zone's one `dbt build` on a worker (worker execution): its model and test tasks are
+    #: answered from it in the triggerer, at no worker process each
+    BUILD = "build"
     STAGE = "stage"
     PUBLISH = "publish"
 
@@ -43,6 +46,7 @@ class Operator(StrEnum):
     EMPTY = "empty"
     DBT = "dbt"
     ZONE_STEP = "zone_step"
+    ZONE_BUILD = "zone_build"
     AIRBYTE_SYNC = "airbyte_sync"
 
 
@@ -66,6 +70,9 @@ class DbtArgs:
     warm: tuple[str, ...] = ()
     #: the zone whose one `dbt build` (selectors in Plan.batches) may answer a first try
     batch: str | None = None
+    #: the zone build task (TaskKind.BUILD) whose published node results answer a first try in
+    #: the triggerer; None: the task runs on a worker (subprocess execution, or no zone build)
+    watch: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,16 @@ class ZoneArgs:
 
 
 @dataclass(frozen=True)
+class ZoneBuildArgs:
+    """A zone's one `dbt build`, publishing each node's result as dbt finishes it."""
+
+    operator: ClassVar[Operator] = Operator.ZONE_BUILD
+    zone: str
+    #: ``build`` over the zone's batch, with the zone's --vars (staging for an atomic zone)
+    dbt: DbtArgs
+
+
+@dataclass(frozen=True)
 class IngestArgs:
     """One Airbyte connection's sync."""
 
@@ -100,7 +117,7 @@ class IngestArgs:
     warm_up: DbtArgs | None
 
 
-Arguments = EmptyArgs | DbtArgs | ZoneArgs | IngestArgs
+Arguments = EmptyArgs | DbtArgs | ZoneArgs | ZoneBuildArgs | IngestArgs
 
 
 @dataclass(frozen=True)
@@ -128,6 +145,8 @@ class Task:
     blocking: bool = True
     #: Markdown shown on the task's page in the Airflow UI
     doc: str = ""
+    #: retries of this task; None for the DAG's default
+    retries: int | None = None
 
     @property
     def name(self) -> str:
@@ -163,6 +182,18 @@ class DbtInvocation:
 
 
 @dataclass(frozen=True)
+class Alerts:
+    """Where a pipeline's alerts go, and on what (failure, blocked_publish, success). Only
+    connection ids and addresses: the webhook URL and credentials stay in Airflow connections."""
+
+    on: tuple[str, ...]
+    slack_connection: str | None
+    emails: tuple[str, ...]
+    sns_topic_arn: str | None
+    aws_connection: str | None
+
+
+@dataclass(frozen=True)
 class DagSettings:
     """The DAG's own arguments, and the defaults of its tasks."""
 
@@ -180,6 +211,9 @@ class DagSettings:
     retry_delay_minutes: float
     execution_timeout_minutes: float | None
     pool: str | None
+    #: the Assets the DAG is scheduled on (then ``schedule`` is None)
+    after: tuple[str, ...] = ()
+    alerts: Alerts | None = None
 
 
 @dataclass(frozen=True)

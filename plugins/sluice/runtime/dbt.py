@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import json
 import os
 import shutil
 import signal
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sluice.errors import DbtCommandError, SluiceError
 from sluice.runtime import dbt_worker, dbt_worker_home
@@ -92,11 +94,27 @@ class DbtCall:
     #: the selectors of every dbt node of the task's zone: in worker mode a task's first try is
     #: answered from one `dbt build` of them per DAG run (see dbt_worker)
     batch: tuple[str, ...] = ()
+    #: this call's own dbt vars (JSON), such as the DAG run's data interval, merged over ``vars``:
+    #: a warm worker is chosen by ``vars`` alone, so a new run does not need a new worker
+    run_vars: str | None = None
+
+    def _run_vars(self) -> list[str]:
+        """``--vars`` again, after the common flags (the last one counts), when the call has its own."""
+        if not self.run_vars:
+            return []
+        merged = {**(json.loads(self.vars) if self.vars else {}), **json.loads(self.run_vars)}
+        return ["--vars", json.dumps(merged, sort_keys=True)]
 
     def options(self) -> list[str]:
         """What follows the common flags: the command's own arguments and the selection."""
-        out = list(self.args)
+        out = [*self.args, *self._run_vars()]
         return [*out, "--select", *self.select] if self.select else out
+
+    def batch_args(self) -> list[str]:
+        """The zone build's selection: exactly the zone's nodes. dbt would otherwise add every test
+        touching one of them (eager indirect selection), later zones' tests among them, which
+        fail there for want of their other parents."""
+        return [*self._run_vars(), "--select", *self.batch, "--indirect-selection", "cautious"]
 
     def describe(self) -> str:
         return " ".join(self.select) or " ".join(self.args[:1])
@@ -215,7 +233,29 @@ class DbtProcess:
                 log(raw.rstrip("\n"))
             return self.proc.wait() == 0
 
-    def _in_worker(self, log: Callable[[str], None], lock: Path | None, batch_key: str | None) -> bool:
+    def build_zone(
+        self, log: Callable[[str], None], batch_key: str, publish: Callable[[dict[str, Any]], None]
+    ) -> bool:
+        """Build the call's zone (its ``batch``) once in the warm worker under ``batch_key``, or join
+        that build when a task of the zone started it; ``publish`` gets each node's result as dbt
+        finishes it. True when the build ran to its end, whatever its nodes did; raises
+        SluiceError when no worker could build it."""
+        call = self.call
+        if not call.batch:
+            raise SluiceError(f"{call.describe()}: a zone build needs the zone's nodes")
+        args = call.batch_args()
+        message: dict[str, object] = {"command": "build", "args": args, "nodes": [], "watch": True}
+        message["batch"] = {"key": batch_key, "args": args}
+        return self._in_worker(log, call.lock_path(), None, message, publish)
+
+    def _in_worker(
+        self,
+        log: Callable[[str], None],
+        lock: Path | None,
+        batch_key: str | None,
+        message_out: dict[str, object] | None = None,
+        on_node: Callable[[dict[str, Any]], None] | None = None,
+    ) -> bool:
         call = self.call
         target = dbt_target(call.target)
         python = worker_python(call.executable)
@@ -224,16 +264,17 @@ class DbtProcess:
         except PermissionError as exc:
             raise SluiceError(f"dbt worker: {exc}") from None
         shown = " ".join([call.command, *call.options(), *(["--vars", call.vars] if call.vars else [])])
-        log(f"dbt {shown} (warm dbt worker, target {target})")
-        message_out: dict[str, object] = {
-            "command": call.command,
-            "args": call.options(),
-            "lock": str(lock) if lock else None,
-            "nodes": list(call.select),
-            "batch": {"key": batch_key, "args": ["--select", *call.batch]}
-            if batch_key and call.batch
-            else None,
-        }
+        if message_out is None:
+            log(f"dbt {shown} (warm dbt worker, target {target})")
+            message_out = {
+                "command": call.command,
+                "args": call.options(),
+                "nodes": list(call.select),
+                "batch": {"key": batch_key, "args": call.batch_args()} if batch_key and call.batch else None,
+            }
+        else:
+            log(f"dbt build of the zone, {len(call.batch)} nodes (warm dbt worker, target {target})")
+        message_out["lock"] = str(lock) if lock else None
         for _ in range(3):
             _start_worker(path, call, target, python, log)
             _prewarm(call, target, python)
@@ -245,6 +286,8 @@ class DbtProcess:
                         self.worker_pid = message.get("pid")
                     elif "log" in message:
                         log(message["log"])
+                    elif "node" in message and on_node is not None:
+                        on_node(message)
                     elif message.get("done"):
                         if message.get("error"):
                             log(f"dbt worker: {message['error']}")

@@ -9,8 +9,11 @@ log and retry per model; the worker only removes the process start.
 
 Protocol, one request per connection over a Unix socket, JSON lines:
 client → {"command": "run", "args": ["--select", ...], "lock": "<DuckDB lock file>" | null,
-          "nodes": [fqn selectors], "batch": {"key": "<dag/run/zone>", "args": [...]} | null}
+          "nodes": [fqn selectors], "batch": {"key": "<dag/run/zone>", "args": [...]} | null,
+          "watch": bool}
 worker → {"accepted": true}, then {"log": "..."}..., then {"done": true, "success": bool}
+A zone build task asks with "watch": true and gets {"node": selector, "status", "message",
+"seconds", "lines"} per node as dbt finishes it instead of log lines.
 
 dbt runs one invocation at a time (it is not safe to run twice in one process, and DuckDB allows
 one writing process per file anyway); requests wait side by side, each in a thread.
@@ -90,7 +93,12 @@ class _Batch:
     def __init__(self) -> None:
         self.status: dict[str, str] = {}
         self.lines: dict[str, list[str]] = defaultdict(list)
+        #: per node, dbt's message for its result (the error of a failed node) and its seconds
+        self.outcome: dict[str, tuple[str, float]] = {}
+        #: nodes in the order dbt finished them, for a watcher that publishes them as they come
+        self.done: list[str] = []
         self.finished = False
+        self.ok = False
         self.changed = threading.Condition()
 
     def wait(self, nodes: list[str], timeout: float) -> bool:
@@ -181,15 +189,20 @@ class _Worker:
             if selector is None:
                 return
             if event.info.name == "NodeFinished":
+                result = event.data.run_result
                 with batch.changed:
-                    batch.status[selector] = str(event.data.run_result.status)
+                    batch.status[selector] = str(result.status)
+                    batch.outcome[selector] = (str(result.message or ""), float(result.execution_time or 0))
+                    batch.done.append(selector)
                     batch.changed.notify_all()
             elif event.info.level != "debug":
                 batch.lines[selector].append(event.info.msg)
 
         try:
             with self.dbt_lock, _file_lock(lock):
+                # dbt's success is False when a node failed: the build still ran to its end
                 self._invoke("build", args, handler, lambda _: None)
+                batch.ok = True
         finally:
             with batch.changed:
                 batch.finished = True
@@ -289,6 +302,9 @@ def _handle(worker: _Worker, conn: socket.socket) -> None:
 
         lock = request.get("lock")
         batch = request.get("batch")
+        if batch and request.get("watch"):
+            _stream_batch(worker, batch, lock, conn)
+            return
         if batch and _answered_from_batch(worker, batch, [str(n) for n in request["nodes"]], lock, sink):
             _send(conn, {"done": True, "success": True})
             return
@@ -316,6 +332,38 @@ def _answered_from_batch(
         for line in found.lines.get(node, []):
             sink(line)
     return True
+
+
+def _stream_batch(worker: _Worker, batch: dict[str, Any], lock: str | None, conn: socket.socket) -> None:
+    """Start (or join) the zone build and send each node's result as dbt finishes it:
+    {"node": selector, "status", "message", "seconds", "lines"}, then {"done", "success"}, where
+    success says the build ran to its end (whatever its nodes did)."""
+    found = worker.batch(str(batch["key"]), [str(a) for a in batch["args"]], lock)
+    sent = 0
+
+    def news() -> bool:
+        return found.finished or len(found.done) > sent
+
+    while True:
+        with found.changed:
+            found.changed.wait_for(news, BATCH_WAIT_SECONDS)
+            fresh, finished = found.done[sent:], found.finished
+        for node in fresh:
+            message, seconds = found.outcome[node]
+            _send(
+                conn,
+                {
+                    "node": node,
+                    "status": found.status[node],
+                    "message": message,
+                    "seconds": seconds,
+                    "lines": list(found.lines.get(node, [])),
+                },
+            )
+        sent += len(fresh)
+        if finished and sent == len(found.done):
+            _send(conn, {"done": True, "success": found.ok})
+            return
 
 
 def request(path: Path, message: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -5,16 +5,19 @@ publishes a zone."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from sluice.errors import first_line
 from sluice.runtime import lease
 from sluice.runtime.dbt import DbtCall, DbtProcess
 from sluice.runtime.lease import Holder
 from sluice.runtime.publish import (
     PublishError,
+    Relation,
     Warehouse,
     publish_sql,
     relation_listing,
@@ -24,6 +27,20 @@ from sluice.runtime.publish import (
 )
 
 Log = Callable[[str], None]
+
+
+@contextlib.contextmanager
+def _details(log: Log) -> Iterator[Log]:
+    """A sink for the steps' machinery (dbt commands, SQL, dbt's banner, macro answers): kept out
+    of the task log, which reads as sentences, unless the step fails; then they follow it."""
+    kept: list[str] = []
+    try:
+        yield kept.append
+    except BaseException:
+        log("what the step ran, up to the failure:")
+        for line in kept:
+            log(f"  {line}")
+        raise
 
 
 def _operation(base: DbtCall, macro: str, args: dict[str, Any], log: Log) -> dict[str, Any]:
@@ -37,10 +54,12 @@ def describe(base: DbtCall, schemas: Sequence[str], log: Log) -> Warehouse:
     return Warehouse.from_result(_operation(base, "sluice_describe", {"schemas": list(schemas)}, log))
 
 
-def run_sql(base: DbtCall, statements: Sequence[str], log: Log) -> None:
+def run_sql(base: DbtCall, statements: Sequence[str], log: Log, detail: Log | None = None) -> None:
+    """Run statements that change the warehouse, each said in ``log``; dbt's own lines go to
+    ``detail`` (default: ``log``)."""
     for sql in statements:
         log(f"sql: {sql}")
-    _operation(base, "sluice_run_sql", {"statements": list(statements)}, log)
+    _operation(base, "sluice_run_sql", {"statements": list(statements)}, detail or log)
 
 
 def _query(base: DbtCall, log: Log) -> lease.Query:
@@ -61,12 +80,13 @@ class _DbtSession:
 
     base: DbtCall
     log: Log
+    detail: Log
 
     def run(self, statements: Sequence[str]) -> None:
-        run_sql(self.base, statements, self.log)
+        run_sql(self.base, statements, self.log, self.detail)
 
     def call(self, macro: str, args: dict[str, Any]) -> dict[str, Any]:
-        return _operation(self.base, macro, args, self.log)
+        return _operation(self.base, macro, args, self.detail)
 
 
 def _lease_table(wh: Warehouse) -> bool:
@@ -78,18 +98,23 @@ def stage(
 ) -> None:
     """Take the zone's lease, then start a fresh staging copy of the zone (live incremental
     models and snapshots copied in)."""
-    first = describe(base, [*schemas, lease.SCHEMA], log)
-    lease.acquire(_query(base, log), schemas, zone, holder, log, _lease_table(first))
-    wh = describe(base, schemas, log)  # as it is now: another run may have published meanwhile
-    run_sql(base, stage_sql(wh, schemas, keep), log)
-    log(f"zone {zone}: staging ready in " + ", ".join(wh.q(staging_name(s)) for s in schemas))
+    with _details(log) as detail:
+        first = describe(base, [*schemas, lease.SCHEMA], detail)
+        lease.acquire(_query(base, detail), schemas, zone, holder, log, _lease_table(first))
+        wh = describe(base, schemas, detail)  # as it is now: another run may have published meanwhile
+        run_sql(base, stage_sql(wh, schemas, keep), log, detail)
+    copied = f"; copied from live: {', '.join(keep)}" if keep else ""
+    log(f"zone {zone}: staging ready in " + ", ".join(wh.q(staging_name(s)) for s in schemas) + copied)
 
 
 def release(base: DbtCall, schemas: Sequence[str], holder: Holder, log: Log) -> None:
     """Give the zone's lease back after a publish; a failure to do so is logged, not raised (the
     lease is taken over once the run is no longer running)."""
     try:
-        _query(base, log)(lease.release_sql(schemas, holder.run), lease.leases_sql(schemas, holder.max_age_h))
+        with _details(log) as detail:
+            _query(base, detail)(
+                lease.release_sql(schemas, holder.run), lease.leases_sql(schemas, holder.max_age_h)
+            )
     except Exception as exc:
         log(f"could not give back the lease of run {holder.run}: {exc}")
 
@@ -101,17 +126,50 @@ def publish(
     and staging holds every relation the zone builds; then give the lease back. A run whose
     stage or publish failed keeps the lease, so that clearing its failed tasks can still publish
     its staging copy; the next run takes it over once this one is no longer running."""
-    wh = describe(base, [*schemas, lease.SCHEMA], log)
-    if not _lease_table(wh):
-        raise PublishError(
-            f"zone {zone} not published: no lease table {lease.TABLE}, so this run's stage task did "
-            "not take the zone's lease (a stage from an older sluice?); run the DAG again"
-        )
-    lease.check(_query(base, log), schemas, zone, holder)
-    statements = publish_sql(wh, schemas, relations)
-    wh.publisher.publish(_DbtSession(base, log), wh, schemas, statements)
+    with _details(log) as detail:
+        wh = describe(base, [*schemas, lease.SCHEMA], detail)
+        if not _lease_table(wh):
+            raise PublishError(
+                f"zone {zone} not published: no lease table {lease.TABLE}, so this run's stage task "
+                "did not take the zone's lease (a stage from an older sluice?); run the DAG again"
+            )
+        lease.check(_query(base, detail), schemas, zone, holder)
+        statements = publish_sql(wh, schemas, relations)
+        wh.publisher.publish(_DbtSession(base, log, detail), wh, schemas, statements)
     release(base, schemas, holder, log)
-    log(f"zone {zone}: published " + ", ".join(wh.q(s) for s in schemas))
+    swapped = {s: wh.rels(staging_name(s)) for s in schemas}
+    total = sum(len(rels) for rels in swapped.values())
+    log(f"zone {zone}: published {total} relation(s) live at once in " + ", ".join(wh.q(s) for s in schemas))
+    counts = _row_counts(base, wh, swapped, log)
+    for schema, rels in swapped.items():
+        for rel in rels:
+            rows = counts.get((schema, rel.name))
+            log(f"  {schema}.{rel.name} ({rel.type})" + (f": {rows} rows" if rows is not None else ""))
+
+
+def _row_counts(
+    base: DbtCall, wh: Warehouse, swapped: Mapping[str, Sequence[Relation]], log: Log
+) -> dict[tuple[str, str], str]:
+    """Rows in each published table, read live after the swap, where the engine counts from its
+    metadata (a PostgreSQL count would scan each table); a view is not counted (that would run
+    it). The counts are for the log: a failure to read them is said, never raised."""
+    tables = [(s, r.name) for s, rels in swapped.items() for r in rels if r.type == "table"]
+    if not tables or not wh.publisher.cheap_counts:
+        return {}
+    sql = " union all ".join(
+        f"select {_literal(s)}, {_literal(t)}, count(*) from {wh.q(s, t)}"  # noqa: S608
+        for s, t in tables
+    )
+    try:
+        rows = _query(base, lambda _: None)([], sql)
+    except Exception as exc:
+        log(f"  (row counts not read: {first_line(exc)})")
+        return {}
+    return {(str(r[0]), str(r[1])): str(r[2]) for r in rows}
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def report_blocked(

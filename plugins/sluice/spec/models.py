@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import re
 import typing
+from collections.abc import Mapping
 from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from pydantic import (
+    Tag as UnionTag,
+)
 from pydantic.fields import FieldInfo
 
 Environment = Literal["local", "dev", "prod"]
@@ -187,13 +200,92 @@ class Ingest(Strict):
         return value
 
 
+def check_zone_ref(value: str) -> str:
+    pipeline, dot, zone = value.partition(".")
+    if not dot:
+        raise ValueError(f"'{value[:80]}': name a zone as pipeline.zone, e.g. payments_daily.gold")
+    check_identifier(pipeline)
+    check_identifier(zone)
+    return value
+
+
+class After(Strict):
+    """Run when other pipelines' zones have published: Airflow Assets, one per zone."""
+
+    after: tuple[Annotated[str, AfterValidator(check_zone_ref)], ...] = Field(
+        description="Zones as pipeline.zone (atomic zones: their publish announces them); the "
+        "pipeline runs once each has published since its last run.",
+    )
+
+    @field_validator("after")
+    @classmethod
+    def _some_zones(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("name at least one zone, e.g. [payments_daily.gold]")
+        return value
+
+
+class NotifyOn(StrEnum):
+    FAILURE = "failure"  # a task failed (a model, a test, a sync)
+    BLOCKED = "blocked_publish"  # an atomic zone was not published: live stays on the old version
+    SUCCESS = "success"  # the whole run succeeded
+
+
+class SlackTarget(Strict):
+    connection: Identifier = Field(
+        description="Airflow connection (type slackwebhook) holding the webhook URL; never the URL here."
+    )
+
+
+class SnsTarget(Strict):
+    topic_arn: str = Field(pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
+    aws_connection: Identifier = "aws_default"
+
+
+class Notify(Strict):
+    """Messages on failure, on a blocked publish and optionally on success, through Airflow's
+    own notifiers (Slack webhook, e-mail, Amazon SNS)."""
+
+    # not ``on``: YAML 1.1 reads that key as the boolean true
+    when: tuple[NotifyOn, ...] = Field(
+        (NotifyOn.FAILURE, NotifyOn.BLOCKED), description="failure, blocked_publish and/or success."
+    )
+    slack: SlackTarget | None = None
+    email: tuple[Annotated[str, Field(pattern=r"^[^@\s,;]+@[^@\s,;]+$", max_length=254)], ...] = Field(
+        (), description="Addresses, sent through Airflow's SMTP connection (smtp_default)."
+    )
+    sns: SnsTarget | None = None
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> Notify:
+        if not (self.slack or self.email or self.sns):
+            raise ValueError("say where to send: slack, email and/or sns")
+        if not self.when:
+            raise ValueError("name at least one of failure, blocked_publish, success in when")
+        return self
+
+
+def _schedule_kind(value: Any) -> str:
+    return "tag:after" if isinstance(value, Mapping | After) else "tag:cron"
+
+
+#: a mapping is read as ``{after: [...]}`` and anything else as a cron string, so an error names
+#: one of them (a plain union would report against both); reader.py drops the tag from the key
+Schedule = Annotated[
+    Annotated[str, UnionTag("tag:cron")] | Annotated[After, UnionTag("tag:after")],
+    Discriminator(_schedule_kind),
+]
+
+
 class PipelineSpec(Strict):
     """One pipeline: one Airflow DAG."""
 
     pipeline: PipelineId = Field(description="Pipeline id; becomes the Airflow dag_id.")
     description: str = ""
     owner: str = Field("data-platform", min_length=1, max_length=500)
-    schedule: str | None = Field(None, description="Cron, preset (@daily) or null for manual.")
+    schedule: Schedule | None = Field(
+        None, description="Cron, preset (@daily), {after: [pipeline.zone, ...]} or null for manual."
+    )
     start_date: date = date(2024, 1, 1)
     catchup: bool = False
     is_paused_upon_creation: bool = True
@@ -208,6 +300,7 @@ class PipelineSpec(Strict):
     defaults: Defaults = Defaults()
     dbt: DbtSettings = DbtSettings()
     ingest: Ingest | None = Field(None, description="Airbyte syncs that run before the first zone.")
+    notify: Notify | None = Field(None, description="Alerts: where to send them and on what.")
     tests: TestMode = TestMode.AFTER_MODEL
     unassigned: UnassignedPolicy = UnassignedPolicy.ERROR
     zones: tuple[Zone, ...] = Field(description="Zones in build order, e.g. bronze, silver, gold.")
@@ -228,9 +321,10 @@ NOT_OVERRIDDEN = frozenset({"pipeline", "zones", "environments"})
 
 
 def _section(annotation: Any) -> bool:
-    """A nested section of the spec (``dbt:``, ``defaults:``, ``ingest:``)."""
-    members = typing.get_args(annotation) or (annotation,)
-    return any(isinstance(m, type) and issubclass(m, BaseModel) for m in members)
+    """A nested section of the spec (``dbt:``, ``defaults:``, ``ingest:``); not a key that may
+    also be a plain value (``schedule:``, a cron string or ``{after: [...]}``)."""
+    members = [m for m in typing.get_args(annotation) or (annotation,) if m is not type(None)]
+    return all(isinstance(m, type) and issubclass(m, BaseModel) for m in members)
 
 
 def _optional(info: FieldInfo) -> tuple[Any, Any]:

@@ -64,10 +64,14 @@ def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, An
     return merged
 
 
+#: steps of pydantic's error locations that are not keys of the file: validators and union tags
+NOT_KEYS = ("function-", "tag:")
+
+
 def _errors(path: Path, lines: Mapping[Loc, int], exc: ValidationError, env: str | None) -> SpecErrors:
     found: list[SpecError] = []
     for err in exc.errors():
-        loc: Loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        loc: Loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(NOT_KEYS)))
         if env is not None and ("environments", env, *loc) in lines:
             loc = ("environments", env, *loc)
         message = err["msg"]

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 class PostgresPublisher(Publisher):
     engine = Engine.POSTGRES
+    cheap_counts = False  # count(*) scans the table
 
     def qualify(self, database: str, parts: Sequence[str]) -> str:
         # PostgreSQL names no other database, and refuses a schema named with its database

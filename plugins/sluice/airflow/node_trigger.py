@@ -1,0 +1,132 @@
+"""The trigger a dbt model or test task runs in the triggerer: it waits for its nodes' results
+from the zone build task's XComs, writes dbt's lines for them into the task's log, and ends the
+task, so the task costs no worker process.
+
+It reads through the Task SDK (XCom.get_one, the task states), as any task does: the triggerer
+and the workers may be different machines (Celery, MWAA), and Airflow's API is what they share.
+When the task cannot be answered from the build (a retry or a cleared task, a build that ended
+without its nodes), it hands the task back to a worker, which runs the task's own nodes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TaskFailedEvent, TaskSuccessEvent, TriggerEvent
+
+from sluice.airflow.alerts import ERROR_XCOM
+from sluice.errors import SluiceError
+from sluice.runtime.node_results import result_key, verdict
+
+CLASSPATH = "sluice.airflow.node_trigger.NodeResultsTrigger"
+#: polls start quick (a result is often there already) and back off to this
+MAX_POLL_SECONDS = 5.0
+#: states in which the zone build task will publish no more results
+_BUILD_OVER = frozenset({"success", "failed", "upstream_failed", "skipped", "removed"})
+#: states of a build task that has not started; a sequential runner (`airflow dags test`) that
+#: deferred a task first never starts it while the trigger waits
+_BUILD_UNSTARTED = frozenset({"none", "scheduled", "queued", ""})
+
+
+class NodeResultsTrigger(BaseTrigger):
+    """Waits for ``selectors``' results published by ``build_task`` of the same DAG run.
+
+    Started by the scheduler (``start_from_trigger``), it knows its task instance from the
+    triggerer and ends the task itself (TaskSuccessEvent / TaskFailedEvent). Deferred by a task
+    running on a worker (``ti`` given: ``airflow dags test``), it resumes the task with the result.
+    A task it cannot answer is resumed with ``{"lone": reason}``.
+    """
+
+    def __init__(
+        self,
+        build_task: str,
+        selectors: list[str],
+        ti: dict[str, Any] | None = None,
+        poll_seconds: float = 0.25,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.build_task = build_task
+        self.selectors = list(selectors)
+        self.ti = ti
+        self.poll_seconds = poll_seconds
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        kwargs = {"build_task": self.build_task, "selectors": self.selectors, "ti": self.ti}
+        return CLASSPATH, {**kwargs, "poll_seconds": self.poll_seconds}
+
+    def _identity(self) -> dict[str, Any]:
+        if self.ti is not None:
+            return self.ti
+        ti = self.task_instance
+        if ti is None:
+            raise SluiceError(f"{CLASSPATH} needs its task instance (start_from_trigger) or ti")
+        return {"dag_id": ti.dag_id, "run_id": ti.run_id, "try_number": ti.try_number}
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        me = self._identity()
+        if int(me.get("try_number") or 1) > 1:
+            yield _event({"lone": "a retry or a cleared task runs its own nodes"})
+            return
+        found: dict[str, dict[str, Any]] = {}
+        delay = self.poll_seconds
+        while True:
+            await self._read(me, found)
+            if len(found) == len(self.selectors):
+                yield self._ended(found)
+                return
+            state = await asyncio.to_thread(self._build_state, me)
+            if state in _BUILD_OVER:
+                await self._read(me, found)  # published just before the build ended
+                if len(found) == len(self.selectors):
+                    yield self._ended(found)
+                    return
+                missing = ", ".join(s for s in self.selectors if s not in found)
+                reason = f"the zone build task {self.build_task} ended {state} without {missing}"
+                yield _event({"lone": reason})
+                return
+            if self.ti is not None and state in _BUILD_UNSTARTED:
+                reason = f"the zone build task {self.build_task} has not started ({state})"
+                yield _event({"lone": reason, "batch": True})
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_POLL_SECONDS)
+
+    async def _read(self, me: dict[str, Any], found: dict[str, dict[str, Any]]) -> None:
+        for selector in self.selectors:
+            if selector not in found:
+                value = await asyncio.to_thread(self._xcom, me, result_key(selector))
+                if isinstance(value, dict):
+                    found[selector] = value
+
+    def _xcom(self, me: dict[str, Any], key: str) -> Any:
+        from airflow.sdk.execution_time.xcom import XCom
+
+        return XCom.get_one(key=key, dag_id=me["dag_id"], task_id=self.build_task, run_id=me["run_id"])
+
+    def _build_state(self, me: dict[str, Any]) -> str:
+        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+        states = RuntimeTaskInstance.get_task_states(
+            dag_id=me["dag_id"], task_ids=[self.build_task], run_ids=[me["run_id"]]
+        )
+        return str(states.get(me["run_id"], {}).get(self.build_task) or "none")
+
+    def _ended(self, found: dict[str, dict[str, Any]]) -> TriggerEvent:
+        outcome = verdict({s: found[s] for s in self.selectors})
+        if self.ti is not None:  # a worker waits to be resumed with the result
+            return _event({"passed": outcome.passed, "lines": outcome.lines, "error": outcome.error})
+        self.log.info("answered from the zone build task %s (its results in XCom):", self.build_task)
+        for line in outcome.lines:
+            self.log.info("%s", line)
+        if outcome.passed:
+            return TaskSuccessEvent()
+        self.log.error("%s", outcome.error)
+        # the task's failure alert runs in the DAG processor, without this exception: it reads the line
+        return TaskFailedEvent(xcoms={ERROR_XCOM: outcome.error})
+
+
+def _event(payload: dict[str, Any]) -> TriggerEvent:
+    """A TriggerEvent: the task resumes on a worker with ``payload``."""
+    return TriggerEvent(payload)  # type: ignore[no-untyped-call]
