@@ -5,7 +5,9 @@ For each task instance of the run: scheduled -> queued (the scheduler picking it
 to the executor), queued -> started (waiting for an executor slot and the task process to come
 up), started -> ended (running, including any time deferred). A deferred task that resumed was
 queued again after it started: its second wait is not told apart here, so it is left out of the
-queued figures and counted as `resumed`.
+queued figures and counted as `resumed`. A task that starts in the triggerer (Airflow's
+start_from_trigger) is never queued to an executor: it has no scheduled->queued or queued->started,
+its running time is all in the triggerer, and it is counted as `in_triggerer`.
 """
 
 from __future__ import annotations
@@ -105,9 +107,10 @@ def run_timings(database: str, dag_id: str, run_id: str) -> dict[str, Any]:
     finally:
         conn.close()
     to_queue, queued, running, states = [], [], [], {}
-    resumed = 0
+    resumed = in_triggerer = 0
     for state, scheduled, queued_at, start, end in rows:
         states[state] = states.get(state, 0) + 1
+        in_triggerer += queued_at is None and start is not None
         if (s := _seconds(queued_at, scheduled)) is not None:
             to_queue.append(s)
         if (s := _seconds(start, queued_at)) is not None:
@@ -123,6 +126,7 @@ def run_timings(database: str, dag_id: str, run_id: str) -> dict[str, Any]:
         "tasks": len(rows),
         "task_states": states,
         "resumed": resumed,
+        "in_triggerer": in_triggerer,
         "scheduled_to_queued": asdict(Spread.of(to_queue)),
         "queued": asdict(Spread.of(queued)),
         "running": asdict(Spread.of(running)),

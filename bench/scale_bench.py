@@ -21,8 +21,9 @@ API. Reported: the run's wall time as Airflow records it (dag_run start to end) 
 `dbt build`; per task instance scheduled->queued, queued->started and running (median, p95, sum);
 CPU seconds during the run of the scheduler process alone, of the executor workers and the tasks
 they run (the rest of the scheduler's tree), of the API server, and of sluice's dbt worker; peak
-RSS (VmHWM, sampled) of an executor worker, a task process, a dbt process a task started, and
-sluice's dbt worker.
+RSS (VmHWM, sampled) of an executor worker, a task process, a process a task started (cosmos's
+dbt), and sluice's dbt worker. A task that starts and ends in the triggerer (sluice's model and
+test tasks) has no queued phase: the table counts those tasks.
 
 BENCH_SIZES (100,500,1000) and BENCH_ARMS choose what runs; results go to
 bench/.cache/scale_results.json, each arm's Airflow home (task logs) to bench/.cache/scale-runs.
@@ -63,7 +64,7 @@ DBT = Path(sys.executable).parent / "dbt"
 RESULTS = BENCH / ".cache" / "scale_results.json"
 RUNS = BENCH / ".cache" / "scale-runs"
 ROLES_CPU = ("scheduler", "executor and tasks", "api-server", "dag-processor", "triggerer", "dbt worker")
-PEAKS = ("executor worker", "task process", "dbt process below a task", "dbt worker")
+PEAKS = ("executor worker", "task process", "process below a task", "dbt worker")
 
 SPEC = """\
 pipeline: scale_bench
@@ -96,7 +97,11 @@ class Arm:
 
 
 AIRFLOW_ARMS = {
-    "sluice": Arm("sluice", "scale_bench", "sluice (warm dbt worker, zone builds: its default)"),
+    "sluice": Arm(
+        "sluice",
+        "scale_bench",
+        "sluice (its default: zone build tasks in a warm dbt worker, model and test tasks in the triggerer)",
+    ),
     "cosmos watcher": Arm(
         "cosmos watcher", "cosmos_watcher", "astronomer-cosmos 1.15.1, ExecutionMode.WATCHER", "WATCHER"
     ),
@@ -260,7 +265,7 @@ def measure(local: LocalAirflow, arm: Arm, database: str, budget: float) -> dict
             if depth == 1 and procstat.comm(pid).startswith("airflow serve"):
                 yield "log server", pid  # LocalExecutor's, beside its workers
             else:
-                yield ("executor worker", "task process", "dbt process below a task")[min(depth, 3) - 1], pid
+                yield ("executor worker", "task process", "process below a task")[min(depth, 3) - 1], pid
 
     before, load_before = procstat.snapshot(), load()
     with procstat.PeakSampler(classify) as sampler:
@@ -372,12 +377,12 @@ def tables(rows: list[dict[str, Any]]) -> str:
             f"{s['seeds']} / {s['view']} / {s['table']} / {s['incremental']} / {s['tests']}",
         ]
         cells.append(f"{base['wall_s']:.1f} s" if base else "-")
-        cells += [ratio(arms[a], base) for a in airflow_arms if a in arms]
+        cells += [ratio(arms[a], base) if a in arms else "-" for a in airflow_arms]
         out.append("| " + " | ".join(cells) + " |")
     out += [
         "",
-        "| models | arm | task instances | scheduled→queued s | queued→started s | running s "
-        "| CPU s: " + " / ".join(ROLES_CPU) + " | peak RSS MiB: " + " / ".join(PEAKS) + " |",
+        "| models | arm | task instances (in the triggerer) | scheduled→queued s | queued→started s "
+        "| running s | CPU s: " + " / ".join(ROLES_CPU) + " | peak RSS MiB: " + " / ".join(PEAKS) + " |",
         "|---:|---|---:|---|---|---|---|---|",
     ]
     for row in rows:
@@ -392,7 +397,8 @@ def tables(rows: list[dict[str, Any]]) -> str:
                 f"{arm['peak_rss_mib'][p]:.0f}" if p in arm["peak_rss_mib"] else "-" for p in PEAKS
             )
             out.append(
-                f"| {row['models']} | {key} | {arm['tasks']} | {' | '.join(spreads)} | {cpu} | {peaks} |"
+                f"| {row['models']} | {key} | {arm['tasks']} ({arm['in_triggerer']}) | {' | '.join(spreads)} "
+                f"| {cpu} | {peaks} |"
             )
     return "\n".join(out)
 
