@@ -244,12 +244,12 @@ def airflow_run(arm: Arm, project: Project, work: Path, budget: float) -> dict[s
 
 
 def ambient_settings(local: LocalAirflow) -> dict[str, str]:
-    """Airflow settings this shell passes to the Airflow beside FAST_SETTINGS (none under make):
-    reported, since they make the run differ from what `make up` gives a user."""
-    env = local.environment()
+    """Airflow settings this shell passes to the Airflow beside what LocalAirflow sets (none under
+    make): reported, since they make the run differ from what `make up` gives a user."""
     secret = ("SECRET", "PASSWORD", "CONN", "KEY", "TOKEN")
-    passed = {k: v for k, v in os.environ.items() if k.startswith("AIRFLOW__") and env.get(k) == v}
-    return {k: v for k, v in passed.items() if k not in FAST_SETTINGS and not any(w in k for w in secret)}
+    own = local.settings()
+    passed = {k: v for k, v in os.environ.items() if k.startswith("AIRFLOW__") and k not in own}
+    return {k: v for k, v in passed.items() if not any(w in k for w in secret)}
 
 
 def measure(local: LocalAirflow, arm: Arm, database: str, budget: float) -> dict[str, Any]:

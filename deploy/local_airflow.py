@@ -121,6 +121,11 @@ class LocalAirflow:
         return _local_secrets(self.home)["password"]
 
     def environment(self) -> dict[str, str]:
+        """The environment of every role: the caller's, with :meth:`settings` over it."""
+        return {**os.environ, **self.settings()}
+
+    def settings(self) -> dict[str, str]:
+        """What this Airflow sets for its roles, over whatever the caller's environment holds."""
         found = _local_secrets(self.home)
         passwords = self.home / "local-passwords.json"
         if not passwords.exists():
@@ -128,7 +133,6 @@ class LocalAirflow:
             with os.fdopen(fd, "w") as f:
                 json.dump({USER: found["password"]}, f)
         return {
-            **os.environ,
             **FAST_SETTINGS,
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
