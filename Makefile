@@ -28,7 +28,7 @@ DBT_LISTING := dbt/target/.sluice-files
 _ := $(shell mkdir -p dbt/target && $(DBT_FIND) 2>/dev/null | LC_ALL=C sort > $(DBT_LISTING).new && \
 	{ cmp -s $(DBT_LISTING).new $(DBT_LISTING) && rm -f $(DBT_LISTING).new || mv -f $(DBT_LISTING).new $(DBT_LISTING); })
 
-.PHONY: help install manifest airflow-home run test unit integration lint lock clean bench bench-parse bench-exec \
+.PHONY: help install manifest airflow-home run test unit integration lint lock clean bench bench-parse bench-exec bench-scale \
 	package deploy faker-venv lock-faker up down
 
 help:
@@ -36,7 +36,7 @@ help:
 	@echo "make test   - lint, type-check and run the whole test suite"
 	@echo "make up     - a local Airflow with the demo on http://localhost:8080 (make down stops it)"
 	@echo "make bench  - DAG import vs cosmos and dbt-airflow-factory, then execution under a scheduler"
-	@echo "make unit | integration | lint | manifest | lock | clean | bench-parse | bench-exec | postgres"
+	@echo "make unit | integration | lint | manifest | lock | clean | bench-parse | bench-exec | bench-scale | postgres"
 	@echo "make package [WHEELS=1] - the MWAA bundle in build/mwaa; make deploy ENV=dev - put it on MWAA"
 	@echo "make faker-venv | lock-faker  - the local Airbyte connector's own virtualenv"
 
@@ -187,7 +187,7 @@ clean:
 	rm -rf $(AIRFLOW_HOME) .local dbt/target dbt/logs
 
 # the peers get virtualenvs of their own under bench/.cache; generated projects are cached there
-bench: bench-parse bench-exec
+bench: bench-parse bench-exec bench-scale
 
 bench-parse: manifest $(VENV)/.plugins-bytecode
 	$(BIN)/python bench/manifest_read.py
@@ -195,8 +195,13 @@ bench-parse: manifest $(VENV)/.plugins-bytecode
 	$(BIN)/python bench/parse_bench.py
 	$(BIN)/python bench/selectors_bench.py
 
-bench-exec: manifest faker-venv $(VENV)/.plugins-bytecode
+bench-exec: manifest faker-venv postgres $(VENV)/.plugins-bytecode
 	$(BIN)/python bench/exec_bench.py
+
+# whole DAG runs of 100, 500 and 1,000 generated models (BENCH_SIZES) under make up's Airflow:
+# sluice, cosmos watcher and cosmos local beside one dbt build; about two hours at all sizes
+bench-scale: postgres $(VENV)/.plugins-bytecode
+	$(BIN)/python bench/scale_bench.py
 
 # MWAA: build/mwaa/ holds dags/ (with the dbt project, manifest and compiled plans), plugins.zip,
 # requirements.txt and startup.sh. WHEELS=1 ships dbt's py3.12 manylinux wheels for an offline

@@ -51,9 +51,18 @@ class Peer:
 
 
 PEERS: dict[str, Peer] = {
+    # asyncpg and psycopg2 only for bench/scale_bench.py, whose Airflow keeps its metadata in
+    # PostgreSQL (Airflow 3 opens it sync and async, as requirements.txt says); no
+    # dbt: cosmos runs the repository's dbt executable, as a project with dbt in a virtualenv of
+    # its own does
     "cosmos": Peer(
         label="astronomer-cosmos 1.15.1 on Airflow 3.3.2",
-        requirements=("apache-airflow==3.3.2", "astronomer-cosmos==1.15.1"),
+        requirements=(
+            "apache-airflow==3.3.2",
+            "astronomer-cosmos==1.15.1",
+            "asyncpg==0.32.0",
+            "psycopg2-binary==2.9.13",
+        ),
     ),
     # 1.0.0 requires apache-airflow<3, hence the newest 2.x; it builds its dbt tasks with cosmos,
     # which is pinned to the same release as the other peer so only the factory layer and the
@@ -274,6 +283,69 @@ def _factory_dag(dags_dir: Path, project_dir: Path, manifest: Path) -> Path:
             '''
         )
     )
+    return path
+
+
+def write_cosmos_run_dag(
+    dags_dir: Path, dag_id: str, project_dir: Path, manifest: Path, mode: str, dbt: Path, pool: str | None
+) -> Path:
+    """A cosmos DAG that runs the project: ``mode`` is an ExecutionMode member name (``LOCAL``:
+    a dbt process per task; ``WATCHER``: one ``dbt build`` feeding a sensor per model and test).
+
+    Everything else is cosmos's default: tests after each model, dbt started as a process (dbt is
+    not importable in cosmos's virtualenv), the manifest read at parse time as in the parse bench.
+    Except, in LOCAL mode, a test of several models (relationships) gets a task of its own after
+    all of them, as cosmos's docs advise: otherwise each parent's test task runs it, before the
+    other parent exists, and it fails. WATCHER needs no such help (its one `dbt build` runs such
+    a test after its parents) and cannot take it: 1.15.1 publishes no status for a detached test,
+    whose sensor then fails or passes unchecked. ``pool`` names an Airflow pool for every task
+    (one slot: DuckDB takes one writing process).
+    """
+    dags_dir.mkdir(parents=True, exist_ok=True)
+    operator_args = f"{{'pool': {pool!r}}}" if pool else "{}"
+    text = dedent(
+        f'''\
+        """Airflow DAG: the benchmark project run by astronomer-cosmos, ExecutionMode.{mode}."""
+
+        from datetime import datetime
+
+        from cosmos import DbtDag, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+        from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
+
+        PROJECT = {str(project_dir.resolve())!r}
+
+        dag = DbtDag(
+            dag_id={dag_id!r},
+            schedule=None,
+            start_date=datetime{START_DATE!r},
+            catchup=False,
+            default_args={{"retries": 0}},
+            project_config=ProjectConfig(
+                dbt_project_path=PROJECT,
+                manifest_path={str(manifest.resolve())!r},
+                project_name="scale",
+            ),
+            profile_config=ProfileConfig(
+                profile_name="scale",
+                target_name="local",
+                profiles_yml_filepath=PROJECT + "/profiles.yml",
+            ),
+            render_config=RenderConfig(
+                load_method=LoadMode.DBT_MANIFEST,
+                test_behavior=TestBehavior.AFTER_EACH,
+                should_detach_multiple_parents_tests={mode == "LOCAL"},
+            ),
+            execution_config=ExecutionConfig(
+                execution_mode=ExecutionMode.{mode},
+                invocation_mode=InvocationMode.SUBPROCESS,
+                dbt_executable_path={str(dbt)!r},
+            ),
+            operator_args={operator_args},
+        )
+        '''
+    )
+    path = dags_dir / f"{dag_id}.py"
+    path.write_text(text)
     return path
 
 

@@ -94,7 +94,12 @@ def _local_secrets(home: Path) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class LocalAirflow:
-    """One local Airflow: its home, port, metadata database and the folders it reads."""
+    """One local Airflow: its home, port, metadata database and the folders it reads.
+
+    ``bin_dir`` is the virtualenv folder whose ``airflow`` runs every role: this Python's by
+    default (`make up`); the benchmark points it at a peer's virtualenv, so another tool's DAGs
+    run under the same roles and ``FAST_SETTINGS``.
+    """
 
     home: Path
     port: int = 8080
@@ -102,6 +107,7 @@ class LocalAirflow:
     dags_folder: Path = REPO / "dags"
     plugins_folder: Path = REPO / "plugins"
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    bin_dir: Path = field(default_factory=lambda: Path(sys.executable).parent)
 
     @property
     def url(self) -> str:
@@ -115,6 +121,11 @@ class LocalAirflow:
         return _local_secrets(self.home)["password"]
 
     def environment(self) -> dict[str, str]:
+        """The environment of every role: the caller's, with :meth:`settings` over it."""
+        return {**os.environ, **self.settings()}
+
+    def settings(self) -> dict[str, str]:
+        """What this Airflow sets for its roles, over whatever the caller's environment holds."""
         found = _local_secrets(self.home)
         passwords = self.home / "local-passwords.json"
         if not passwords.exists():
@@ -122,7 +133,6 @@ class LocalAirflow:
             with os.fdopen(fd, "w") as f:
                 json.dump({USER: found["password"]}, f)
         return {
-            **os.environ,
             **FAST_SETTINGS,
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
@@ -143,7 +153,7 @@ class LocalAirflow:
 
     def airflow(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(Path(sys.executable).parent / "airflow"), *args],
+            [str(self.bin_dir / "airflow"), *args],
             env=self.environment(),
             capture_output=True,
             text=True,
@@ -180,7 +190,7 @@ class LocalAirflow:
                 continue
             with (self.home / f"{role}.log").open("ab") as log:
                 proc = subprocess.Popen(
-                    [str(Path(sys.executable).parent / "airflow"), role],
+                    [str(self.bin_dir / "airflow"), role],
                     env=env,
                     stdout=log,
                     stderr=subprocess.STDOUT,

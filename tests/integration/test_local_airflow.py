@@ -397,3 +397,23 @@ def test_down_and_status_with_nothing_started(tmp_path: Path, command: str) -> N
         assert (done.returncode, done.stdout.strip()) == (0, "nothing was running")
     else:
         assert done.returncode == 1 and "scheduler: not running" in done.stdout
+
+
+def test_another_virtualenvs_airflow_runs_with_the_same_settings(tmp_path: Path) -> None:
+    """The benchmark starts a peer's Airflow through LocalAirflow: its own executable, the same
+    FAST_SETTINGS."""
+    peer_bin = tmp_path / "peer" / "bin"
+    peer_bin.mkdir(parents=True)
+    airflow = peer_bin / "airflow"
+    airflow.write_text(
+        '#!/bin/sh\necho "$0 $* $AIRFLOW__CORE__EXECUTOR $AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"\n'
+    )
+    airflow.chmod(0o755)
+    done = LocalAirflow(home=tmp_path / "home", bin_dir=peer_bin).airflow("version")
+    assert done.stdout.split() == [
+        str(airflow),
+        "version",
+        FAST_SETTINGS["AIRFLOW__CORE__EXECUTOR"],
+        FAST_SETTINGS["AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME"],
+    ]
+    assert LocalAirflow(home=tmp_path / "home").bin_dir == Path(sys.executable).parent, "make up's own"
