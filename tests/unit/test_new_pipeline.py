@@ -18,21 +18,17 @@ from tests.unit.manifests import m, manifest, node
 MANIFESTS = [DEMO_MANIFEST, *sorted(CORPUS_DIR.glob("*.json"))]
 
 
+def new(name: str, specs: Path, manifest: Path) -> int:
+    return main(
+        ["new", name, "--specs", str(specs), "--manifest", str(manifest), "--dbt-project", str(REPO / "dbt")]
+    )
+
+
 @pytest.mark.parametrize("found", MANIFESTS, ids=lambda p: p.stem)
 def test_new_writes_a_spec_that_validates_and_plans_every_node_in_order(
     found: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = [
-        "new",
-        "fresh",
-        "--specs",
-        str(tmp_path),
-        "--manifest",
-        str(found),
-        "--dbt-project",
-        str(REPO / "dbt"),
-    ]
-    assert main(args) == 0, capsys.readouterr()
+    assert new("fresh", tmp_path, found) == 0, capsys.readouterr()
     assert "1 spec(s) valid" in capsys.readouterr().err
     plan = plan_spec(load_spec(tmp_path / "fresh.yml"), str(found))
     # every model of the root project has its run task, and sits in exactly one zone
@@ -119,17 +115,7 @@ def test_odd_folder_names_are_quoted_or_their_models_named(
         node("model", "y", (m("x"),), path="models/with space/y.sql"),
         tmp_path=tmp_path,
     )
-    args = [
-        "new",
-        "odd",
-        "--specs",
-        str(tmp_path),
-        "--manifest",
-        str(found),
-        "--dbt-project",
-        str(REPO / "dbt"),
-    ]
-    assert main(args) == 0, capsys.readouterr()
+    assert new("odd", tmp_path, found) == 0, capsys.readouterr()
     spec = load_spec(tmp_path / "odd.yml").spec
     # a folder with a space cannot be a path selector: its models are named one by one
     assert [z.select for z in spec.zones] == [("path:models/odd,#folder",), ("y",)]
