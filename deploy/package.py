@@ -9,7 +9,7 @@
           dags/pipelines/*.yml      the specs (dbt.project_dir: ../../dbt still resolves),
           dbt/                      the dbt project with target/manifest.json and the compiled
                                     plans in target/sluice/, so the DAG processor never plans
-      plugins.zip                 sluice/ (the package), its .airflowignore (Airflow must not load sluice as
+      plugins.zip                 sluice/ (the package), sluice_plugin.py, its .airflowignore (Airflow must not load sluice as
                                   plugins) and sluice_dbt/ (the dbt virtualenv's
                                   requirements, and with --wheels the wheels to install offline)
       requirements.txt            providers Airflow's process needs, with --constraint
@@ -160,7 +160,7 @@ def _zip(out: Path, files: dict[str, Path]) -> None:
 
 
 def _plugin_files(dbt_dir: Path) -> dict[str, Path]:
-    files = {".airflowignore": REPO / "plugins" / ".airflowignore"}
+    files = {name: REPO / "plugins" / name for name in (".airflowignore", "sluice_plugin.py")}
     for path in sorted((REPO / "plugins" / "sluice").rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
             files[path.relative_to(REPO / "plugins").as_posix()] = path

@@ -47,6 +47,7 @@ print("JSON" + json.dumps({{
         if "/plugins/sluice" in (getattr(m, "__file__", None) or "") and not n.startswith("sluice")
     ),
     "sluice": sluice.__file__,
+    "plugins": sorted(p["name"] for p in plugins_manager.get_plugin_info()),
     "import_errors": {{k: str(v) for k, v in bag.import_errors.items()}},
     "files": sorted(bag.file_last_changed),
     "dags": {{d: len(dag.tasks) for d, dag in bag.dags.items()}},
@@ -106,6 +107,8 @@ def test_every_dag_imports_from_the_unpacked_package_with_sluice_from_plugins_zi
     # plugins.zip's .airflowignore: Airflow's plugin loader imports none of sluice's files as
     # top-level modules (sluice/runtime/dbt.py as `dbt`, ...)
     assert bag["plugin_modules"] == []
+    # sluice_plugin.py: sluice's tasks start in the triggerer without a copy of their DAG
+    assert bag["plugins"] == ["sluice"]
     stored = json.loads(
         (dags / BUNDLE_REPO / "dbt" / "target" / "sluice" / "payments_daily.dev.plan.json").read_text()
     )

@@ -16,7 +16,6 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TaskFailedEvent, TaskSuccessEvent, TriggerEvent
 
-from sluice.airflow import triggerer_dag_cache
 from sluice.airflow.alerts import ERROR_XCOM
 from sluice.errors import SluiceError
 from sluice.runtime.node_results import result_key, verdict
@@ -131,7 +130,3 @@ class NodeResultsTrigger(BaseTrigger):
 def _event(payload: dict[str, Any]) -> TriggerEvent:
     """A TriggerEvent: the task resumes on a worker with ``payload``."""
     return TriggerEvent(payload)  # type: ignore[no-untyped-call]
-
-
-# the triggerer's runner imports this module before it starts the first sluice trigger
-triggerer_dag_cache.install()
