@@ -9,9 +9,9 @@
           dags/pipelines/*.yml      the specs (dbt.project_dir: ../../dbt still resolves),
           dbt/                      the dbt project with target/manifest.json and the compiled
                                     plans in target/sluice/, so the DAG processor never plans
-      plugins.zip                 sluice/ (the package), sluice_plugin.py, its .airflowignore (Airflow must not load sluice as
-                                  plugins) and sluice_dbt/ (the dbt virtualenv's
-                                  requirements, and with --wheels the wheels to install offline)
+      plugins.zip                 sluice/ (the package), its .airflowignore (Airflow must not load sluice as
+                                  plugins), sluice_plugin.py (the one plugin) and sluice_dbt/ (the dbt
+                                  virtualenv's requirements, and with --wheels the wheels to install offline)
       requirements.txt            providers Airflow's process needs, with --constraint
       startup.sh                  builds the dbt virtualenv, sets SLUICE_ENV and SLUICE_DBT_EXECUTABLE
 
