@@ -1,5 +1,5 @@
 """sluice's Airflow plugin, loaded by each Airflow component: in the triggerer it lets sluice's
-model and test tasks start without a copy of their DAG (sluice.airflow.triggerer_workloads says
+model and test tasks start without a copy of their DAG (sluice.airflow.triggerer_shortcuts says
 why); elsewhere it does nothing."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ class _TriggererStart:
         # a Job announces itself before it knows its type; the triggerer's command has its runner
         # imported by then, and no other component uses what install() changes
         if _TRIGGERER in sys.modules:
-            from sluice.airflow.triggerer_workloads import install
+            from sluice.airflow.triggerer_shortcuts import install
 
             install()
 
