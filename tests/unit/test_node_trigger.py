@@ -1,5 +1,6 @@
 """NodeResultsTrigger: how a dbt task waiting in the triggerer ends, from the zone build task's
-published results and state (Airflow's XCom and task-state reads replaced by a table here)."""
+published results and state (Airflow's XCom and task-state reads replaced by a table here, the
+build's side by sluice's own Outbox)."""
 
 from __future__ import annotations
 
@@ -11,18 +12,27 @@ from typing import Any
 import pytest
 from airflow.triggers.base import TaskFailedEvent, TaskSuccessEvent, TriggerEvent
 
+from sluice.airflow import node_trigger
 from sluice.airflow.node_trigger import NodeResultsTrigger
-from sluice.runtime.node_results import capped, published, result_key
+from sluice.runtime.node_results import FLUSH_SECONDS, Inbox, Outbox, capped, published
 
 SELECTORS = ["fqn:shop.silver.orders"]
 ME = {"dag_id": "p", "run_id": "r1", "try_number": 1}
 
 
 class Airflow:
-    """What the trigger reads: XComs of the build task, and its state."""
+    """What the trigger reads: XComs of the build task (pushed by the build's Outbox), its state."""
 
-    def __init__(self, xcoms: dict[str, Any], state: str) -> None:
-        self.xcoms, self.state, self.reads = xcoms, state, 0
+    def __init__(self, results: dict[str, Any], state: str, try_number: int = 1) -> None:
+        self.xcoms: dict[str, Any] = {}
+        self.state, self.reads = state, 0
+        self.outbox = Outbox(self.xcoms.__setitem__, try_number, clock=lambda: 1e9)
+        self.publish(results)
+
+    def publish(self, results: dict[str, Any]) -> None:
+        for selector, value in results.items():
+            self.outbox.add(selector, value)
+        self.outbox.flush()
 
     def install(self, trigger: NodeResultsTrigger) -> NodeResultsTrigger:
         def xcom(me: dict[str, Any], key: str) -> Any:
@@ -32,6 +42,12 @@ class Airflow:
         trigger._xcom = xcom  # type: ignore[method-assign]
         trigger._build_state = lambda me: self.state  # type: ignore[method-assign]
         return trigger
+
+
+@pytest.fixture(autouse=True)
+def no_feeds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's triggers read their own builds."""
+    monkeypatch.setattr(node_trigger, "_feeds", type(node_trigger._feeds)())
 
 
 def first_event(trigger: NodeResultsTrigger) -> TriggerEvent:
@@ -46,9 +62,7 @@ def result(status: str, message: str = "", lines: tuple[str, ...] = ()) -> dict[
 
 
 def test_a_passed_node_ends_its_task_succeeded_in_the_triggerer() -> None:
-    found = Airflow(
-        {result_key(SELECTORS[0]): result("success", lines=("1 of 1 OK created orders",))}, "running"
-    )
+    found = Airflow({SELECTORS[0]: result("success", lines=("1 of 1 OK created orders",))}, "running")
     trigger = found.install(NodeResultsTrigger("silver.build", SELECTORS, ti=None))
     trigger.task_instance = SimpleNamespace(**ME, task_id="silver.orders_run", task=None)  # type: ignore[assignment]
     assert isinstance(first_event(trigger), TaskSuccessEvent)
@@ -56,9 +70,7 @@ def test_a_passed_node_ends_its_task_succeeded_in_the_triggerer() -> None:
 
 def test_a_failed_node_fails_its_task_with_dbts_first_error_line(caplog: pytest.LogCaptureFixture) -> None:
     error = "Runtime Error in model orders (models/silver/orders.sql)\n  Binder Error: no column x"
-    found = Airflow(
-        {result_key(SELECTORS[0]): result("error", error, ("1 of 1 ERROR creating orders",))}, "running"
-    )
+    found = Airflow({SELECTORS[0]: result("error", error, ("1 of 1 ERROR creating orders",))}, "running")
     trigger = found.install(NodeResultsTrigger("silver.build", SELECTORS))
     trigger.task_instance = SimpleNamespace(**ME, task_id="silver.orders_run", task=None)  # type: ignore[assignment]
     trigger._log = logging.getLogger("sluice.test.trigger")  # type: ignore[assignment]
@@ -69,7 +81,7 @@ def test_a_failed_node_fails_its_task_with_dbts_first_error_line(caplog: pytest.
 
 
 def test_a_retry_or_cleared_task_runs_its_own_nodes_without_reading_results() -> None:
-    found = Airflow({result_key(SELECTORS[0]): result("success")}, "success")
+    found = Airflow({SELECTORS[0]: result("success")}, "success")
     trigger = found.install(NodeResultsTrigger("silver.build", SELECTORS, ti={**ME, "try_number": 2}))
     event = first_event(trigger)
     assert "lone" in event.payload and not event.payload.get("batch")
@@ -92,7 +104,7 @@ def test_waits_while_the_build_runs_then_takes_the_result() -> None:
         task = asyncio.ensure_future(anext(trigger.run()))
         await asyncio.sleep(0.1)
         assert not task.done(), "no result yet: still waiting"
-        found.xcoms[result_key(SELECTORS[0])] = result("pass")
+        found.publish({SELECTORS[0]: result("pass")})
         return await asyncio.wait_for(task, 10)
 
     event = asyncio.run(later())
@@ -111,7 +123,48 @@ def test_a_chatty_node_keeps_its_first_lines_and_says_how_many_it_dropped() -> N
     assert sum(map(len, kept)) < 20_000
 
 
-def test_a_long_selector_gets_a_key_airflow_can_store() -> None:
-    long = "fqn:" + ".".join(["x" * 60] * 10)
-    key = result_key(long)
-    assert len(key) <= 250 and key != result_key(long + "y")
+def test_the_build_pushes_results_in_chunks_at_most_every_flush_interval() -> None:
+    now = [0.0]
+    pushed: list[tuple[str, Any]] = []
+    outbox = Outbox(lambda key, value: pushed.append((key, value)), 1, clock=lambda: now[0])
+    for i in range(50):  # fifty tests finishing within the interval: one chunk
+        outbox.add(f"fqn:shop.t{i}", result("pass"))
+    assert [key for key, _ in pushed] == ["dbt_results"]
+    now[0] += FLUSH_SECONDS
+    outbox.tick()
+    outbox.add("fqn:shop.last", result("pass"))
+    outbox.flush()
+    assert [key for key, _ in pushed] == [
+        "dbt_results",
+        "dbt_results:0",
+        "dbt_results",
+        "dbt_results:1",
+        "dbt_results",
+    ]
+    assert len(pushed[1][1]) == 50 and pushed[-1][1] == {"chunks": 2, "try": 1}
+
+
+def test_triggers_waiting_on_one_build_share_its_reading() -> None:
+    selectors = [f"fqn:shop.silver.m{i}" for i in range(40)]
+    found = Airflow({s: result("success") for s in selectors}, "running")
+
+    async def all_of_them() -> list[TriggerEvent]:
+        triggers = [found.install(NodeResultsTrigger("silver.build", [s], ti=ME)) for s in selectors]
+        return await asyncio.gather(*(anext(t.run()) for t in triggers))
+
+    events = asyncio.run(all_of_them())
+    assert all(e.payload["passed"] for e in events)
+    assert found.reads == 2, "one head and one chunk for forty tasks"
+
+
+def test_a_new_try_of_the_build_replaces_the_results_of_the_last() -> None:
+    inbox = Inbox()
+    for index in inbox.wanted({"chunks": 2, "try": 1}):
+        assert inbox.take(index, {f"fqn:shop.m{index}": result("error", "boom")})
+    assert set(inbox.results) == {"fqn:shop.m0", "fqn:shop.m1"}
+    assert inbox.wanted({"chunks": 2, "try": 1}) == range(2, 2), "nothing new: nothing read"
+    # the retried build cleared its XComs and published one chunk so far
+    assert inbox.wanted({"chunks": 1, "try": 2}) == range(0, 1)
+    assert inbox.results == {}
+    assert not inbox.take(1, {"fqn:shop.m1": result("success")}), "chunks are taken in order"
+    assert inbox.wanted(None) == range(0), "no head yet"

@@ -1,6 +1,7 @@
 """The trigger a dbt model or test task runs in the triggerer: it waits for its nodes' results
 from the zone build task's XComs, writes dbt's lines for them into the task's log, and ends the
-task, so the task costs no worker process.
+task, so the task costs no worker process. Every trigger of one zone build in a triggerer shares
+one reading of the build's results (a BuildFeed), polled at most every POLL_SECONDS.
 
 It reads through the Task SDK (XCom.get_one, the task states), as any task does: the triggerer
 and the workers may be different machines (Celery, MWAA), and Airflow's API is what they share.
@@ -11,6 +12,8 @@ without its nodes), it hands the task back to a worker, which runs the task's ow
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,11 +21,13 @@ from airflow.triggers.base import BaseTrigger, TaskFailedEvent, TaskSuccessEvent
 
 from sluice.airflow.alerts import ERROR_XCOM
 from sluice.errors import SluiceError
-from sluice.runtime.node_results import result_key, verdict
+from sluice.runtime.node_results import HEAD_KEY, Inbox, chunk_key, verdict
 
 CLASSPATH = "sluice.airflow.node_trigger.NodeResultsTrigger"
-#: polls start quick (a result is often there already) and back off to this
-MAX_POLL_SECONDS = 5.0
+#: how often the results of a zone build are read, for all the triggers waiting on it
+POLL_SECONDS = 0.25
+#: zone builds whose results a triggerer keeps (a zone's tasks start over the whole build)
+MAX_FEEDS = 64
 #: states in which the zone build task will publish no more results
 _BUILD_OVER = frozenset({"success", "failed", "upstream_failed", "skipped", "removed"})
 #: states of a build task that has not started; a sequential runner (`airflow dags test`) that
@@ -44,7 +49,7 @@ class NodeResultsTrigger(BaseTrigger):
         build_task: str,
         selectors: list[str],
         ti: dict[str, Any] | None = None,
-        poll_seconds: float = 0.25,
+        poll_seconds: float = POLL_SECONDS,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.build_task = build_task
@@ -69,36 +74,24 @@ class NodeResultsTrigger(BaseTrigger):
         if int(me.get("try_number") or 1) > 1:
             yield _event({"lone": "a retry or a cleared task runs its own nodes"})
             return
-        found: dict[str, dict[str, Any]] = {}
-        delay = self.poll_seconds
+        feed = _feed(me, self.build_task)
         while True:
-            await self._read(me, found)
+            # the build's state is read before its results: a build that was over had published all
+            await feed.refresh(self, me, self.poll_seconds)
+            found = {s: feed.inbox.results[s] for s in self.selectors if s in feed.inbox.results}
             if len(found) == len(self.selectors):
                 yield self._ended(found)
                 return
-            state = await asyncio.to_thread(self._build_state, me)
-            if state in _BUILD_OVER:
-                await self._read(me, found)  # published just before the build ended
-                if len(found) == len(self.selectors):
-                    yield self._ended(found)
-                    return
+            if feed.state in _BUILD_OVER:
                 missing = ", ".join(s for s in self.selectors if s not in found)
-                reason = f"the zone build task {self.build_task} ended {state} without {missing}"
+                reason = f"the zone build task {self.build_task} ended {feed.state} without {missing}"
                 yield _event({"lone": reason})
                 return
-            if self.ti is not None and state in _BUILD_UNSTARTED:
-                reason = f"the zone build task {self.build_task} has not started ({state})"
+            if self.ti is not None and feed.state in _BUILD_UNSTARTED:
+                reason = f"the zone build task {self.build_task} has not started ({feed.state})"
                 yield _event({"lone": reason, "batch": True})
                 return
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, MAX_POLL_SECONDS)
-
-    async def _read(self, me: dict[str, Any], found: dict[str, dict[str, Any]]) -> None:
-        for selector in self.selectors:
-            if selector not in found:
-                value = await asyncio.to_thread(self._xcom, me, result_key(selector))
-                if isinstance(value, dict):
-                    found[selector] = value
+            await asyncio.sleep(self.poll_seconds)
 
     def _xcom(self, me: dict[str, Any], key: str) -> Any:
         from airflow.sdk.execution_time.xcom import XCom
@@ -130,3 +123,46 @@ class NodeResultsTrigger(BaseTrigger):
 def _event(payload: dict[str, Any]) -> TriggerEvent:
     """A TriggerEvent: the task resumes on a worker with ``payload``."""
     return TriggerEvent(payload)  # type: ignore[no-untyped-call]
+
+
+class BuildFeed:
+    """What one zone build has published, as this process has read it: one reading per poll for
+    every trigger waiting on that build."""
+
+    def __init__(self) -> None:
+        #: an asyncio lock serves one event loop (`airflow dags test` runs a loop per trigger)
+        self.loop = asyncio.get_running_loop()
+        self.inbox = Inbox()
+        self.state = "none"
+        self._read_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def refresh(self, reader: NodeResultsTrigger, me: dict[str, Any], fresh_for: float) -> None:
+        """Read the build's state and new results, unless a reading is under ``fresh_for`` s old."""
+        async with self._lock:
+            if time.monotonic() - self._read_at < fresh_for:
+                return
+            self.state = await asyncio.to_thread(reader._build_state, me)
+            if self.state not in _BUILD_UNSTARTED:
+                head = await asyncio.to_thread(reader._xcom, me, HEAD_KEY)
+                for index in self.inbox.wanted(head):
+                    chunk = await asyncio.to_thread(reader._xcom, me, chunk_key(index))
+                    if not self.inbox.take(index, chunk):
+                        break
+            self._read_at = time.monotonic()
+
+
+#: (dag_id, run_id, build task) -> its feed
+_feeds: OrderedDict[tuple[str, str, str], BuildFeed] = OrderedDict()
+
+
+def _feed(me: dict[str, Any], build_task: str) -> BuildFeed:
+    key = (str(me["dag_id"]), str(me["run_id"]), build_task)
+    feed = _feeds.get(key)
+    if feed is None or feed.loop is not asyncio.get_running_loop():
+        feed = _feeds[key] = BuildFeed()
+        while len(_feeds) > MAX_FEEDS:
+            _feeds.popitem(last=False)
+    else:
+        _feeds.move_to_end(key)
+    return feed

@@ -16,7 +16,7 @@ from sluice.errors import DbtCommandError, SluiceError
 from sluice.runtime import zone
 from sluice.runtime.dbt import DbtCall, DbtProcess, dbt_execution
 from sluice.runtime.lease import Holder
-from sluice.runtime.node_results import PASSED, published, result_key
+from sluice.runtime.node_results import PASSED, Outbox, published
 from sluice.spec.models import ExecutionMode
 
 
@@ -144,19 +144,27 @@ class ZoneBuildOperator(BaseOperator):
         statuses: Counter[str] = Counter()
         not_passed: list[str] = []
         zone_nodes = frozenset(self.call.batch)
+        outbox = Outbox(lambda key, value: ti.xcom_push(key=key, value=value), ti.try_number)
 
         def publish(message: dict[str, Any]) -> None:
             if message["node"] not in zone_nodes:  # no task of the zone waits for it
                 return
             result = published(message)
-            ti.xcom_push(key=result_key(str(message["node"])), value=result)
+            outbox.add(str(message["node"]), result)
             statuses[result["status"]] += 1
             if result["status"] not in PASSED:
                 not_passed.append(f"{message['node']} ({result['status']})")
             self.log.info("%s: %s (%.2f s)", message["node"], result["status"], result["seconds"])
 
+        def log(line: str) -> None:
+            self.log.info("%s", line)
+            outbox.tick()  # a finished node's result goes out while dbt is busy with the next ones
+
         self._process = DbtProcess(with_interval(self.call, context))
-        ended = self._process.build_zone(self.log.info, zone_run_key(context, self.task_group), publish)
+        try:
+            ended = self._process.build_zone(log, zone_run_key(context, self.task_group), publish)
+        finally:
+            outbox.flush()
         counts = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
         self.log.info("zone build: %s", counts or "no nodes")
         if not_passed:

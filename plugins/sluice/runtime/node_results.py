@@ -1,30 +1,32 @@
-"""A zone build's result for one dbt node, as the build task publishes it (XCom) and as the node's
-own task reads it back in the triggerer: status, dbt's message, seconds, and dbt's lines for the
-node, capped so a chatty node cannot fill the metadata database."""
+"""A zone build's result for each dbt node, as the build task publishes them (XCom) and as the
+nodes' own tasks read them back in the triggerer: status, dbt's message, seconds, and dbt's lines
+for the node, capped so a chatty node cannot fill the metadata database.
+
+Results travel in chunks: the build pushes what finished since its last push, at most every
+FLUSH_SECONDS, then a head naming how many chunks there are. A reader reads the head and only the
+chunks it has not read, once per poll for every task waiting on that build: a zone of n nodes
+costs about one push and one read per quarter second, not one per node per waiting task."""
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 #: dbt's statuses of a node that did what it was asked (a warn test still passes)
 PASSED = frozenset({"success", "pass", "warn"})
 MAX_LINES = 200
 MAX_CHARS = 16_000
-#: Airflow keeps an XCom key in 512 characters; an fqn selector can be longer
-_MAX_KEY = 250
-_PREFIX = "dbt_node:"
+#: the XCom key of a zone build's head: {"chunks": how many, "try": the build's try number}
+HEAD_KEY = "dbt_results"
+#: at most one chunk per this many seconds (a zone's tests finish dozens a second)
+FLUSH_SECONDS = 0.25
 
 
-def result_key(selector: str) -> str:
-    """The XCom key of one node's result, from its fqn selector."""
-    key = _PREFIX + selector
-    if len(key) <= _MAX_KEY:
-        return key
-    digest = hashlib.sha256(selector.encode()).hexdigest()[:16]
-    return f"{key[: _MAX_KEY - len(digest) - 1]}~{digest}"
+def chunk_key(index: int) -> str:
+    """The XCom key of a zone build's ``index``-th chunk of results."""
+    return f"{HEAD_KEY}:{index}"
 
 
 def capped(lines: Sequence[str]) -> list[str]:
@@ -74,3 +76,59 @@ def verdict(results: Mapping[str, Mapping[str, Any]]) -> Verdict:
             first = next((s.strip() for s in str(result.get("message") or "").splitlines() if s.strip()), "")
             error = f"{selector} {status}: {first or 'no message from dbt'}"
     return Verdict(error is None, lines, error)
+
+
+class Outbox:
+    """The build task's side: results collected and pushed (``push(key, value)``) in chunks."""
+
+    def __init__(
+        self, push: Callable[[str, Any], None], try_number: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._push, self._try, self._clock = push, try_number, clock
+        self._pending: dict[str, dict[str, Any]] = {}
+        self._chunks = 0
+        self._flushed = clock()
+        push(HEAD_KEY, {"chunks": 0, "try": try_number})
+
+    def add(self, selector: str, result: dict[str, Any]) -> None:
+        self._pending[selector] = result
+        self.tick()
+
+    def tick(self) -> None:
+        """Push what is pending when the last push is FLUSH_SECONDS old (called on every message)."""
+        if self._pending and self._clock() - self._flushed >= FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        self._push(chunk_key(self._chunks), self._pending)
+        self._chunks += 1
+        self._pending = {}
+        self._push(HEAD_KEY, {"chunks": self._chunks, "try": self._try})
+        self._flushed = self._clock()
+
+
+@dataclass
+class Inbox:
+    """The readers' side: every result one zone build has published so far."""
+
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    chunks: int = 0
+    try_number: int | None = None
+
+    def wanted(self, head: Any) -> range:
+        """The chunks to read after reading ``head``; a new try of the build starts over."""
+        if not isinstance(head, dict) or not isinstance(head.get("chunks"), int):
+            return range(0)
+        if head.get("try") != self.try_number or head["chunks"] < self.chunks:
+            self.results, self.chunks, self.try_number = {}, 0, head.get("try")
+        return range(self.chunks, head["chunks"])
+
+    def take(self, index: int, chunk: Any) -> bool:
+        """Add chunk ``index``; False (and nothing added) when it is not the next one or not a chunk."""
+        if index != self.chunks or not isinstance(chunk, dict):
+            return False
+        self.results.update((str(k), v) for k, v in chunk.items() if isinstance(v, dict))
+        self.chunks += 1
+        return True
