@@ -38,6 +38,11 @@ class Translator:
     def test_task_name(self, node: Node) -> str:
         return f"{self.node_name(node)}_test"
 
+    def source_selector(self, source: Node) -> str:
+        """Selects exactly this source (its package, source name and table name), as
+        `dbt source freshness` logs it back."""
+        return f"source:{source.package_name}.{source.fqn[-2]}.{source.fqn[-1]}"
+
     def dbt_selector(self, node: Node) -> str:
         """Selects exactly this node: its full fqn is unique within a project."""
         return "fqn:" + ".".join(node.fqn)
