@@ -89,18 +89,46 @@ def read_ages(artifact: Mapping[str, Any]) -> list[SourceAge]:
     return sorted(ages, key=lambda a: a.source)
 
 
+def _unreported(selected: tuple[str, ...], ages: list[SourceAge], lines: list[str]) -> list[SourceAge]:
+    """Sources dbt could not check. sources.json leaves them out (dbt 1.11 writes only the
+    sources it measured), so they are the selected ones it does not hold, each with the line
+    dbt printed under ``Runtime Error in source <table>``."""
+    flat = [part.strip() for line in lines for part in line.splitlines()]
+    reported = {a.source for a in ages}
+    found: list[SourceAge] = []
+    for selector in selected:
+        name = selector.removeprefix("source:").split(".", 1)[-1]  # package.source.table
+        if name in reported:
+            continue
+        mark = f"Runtime Error in source {name.rsplit('.', 1)[-1]} ("
+        at = next((i for i, line in enumerate(flat) if mark in line), None)
+        if at is not None:
+            reason = next((line for line in flat[at + 1 :] if line), "")
+            found.append(SourceAge(name, RUNTIME_ERROR, error=reason))
+    return found
+
+
 def check_freshness(process: DbtProcess, log: Log, warn: Log) -> list[SourceAge]:
-    """Run the process's `dbt source freshness`; log every source's age (a stale one through
-    ``warn``). Raises StaleSourceError when a source is past its error_after, DbtCommandError
-    when dbt could not check one, or dbt's own error when it stopped before any result."""
+    """Run the process's `dbt source freshness`; log every source's age (one that is not fresh
+    through ``warn``). Raises StaleSourceError when a source is past its error_after,
+    DbtCommandError when dbt could not check one, or dbt's own error when it stopped before
+    checking any."""
+    lines: list[str] = []
+
+    def keep(line: str) -> None:
+        lines.append(line)
+        log(line)
+
     failed: DbtCommandError | None = None
     try:
-        process.run(log)
+        process.run(keep)
     except DbtCommandError as exc:
         failed = exc
     ages = read_ages(process.artifact or {})
+    if failed is not None:
+        ages += _unreported(process.call.select, ages, lines)
     for age in ages:
-        (warn if age.status == WARN else log)(age.describe())
+        (log if age.status == PASS else warn)(age.describe())
     errors = [a for a in ages if a.status in (ERROR, RUNTIME_ERROR)]
     if errors:
         text = "; ".join(a.describe() for a in errors)
