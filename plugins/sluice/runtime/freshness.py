@@ -45,7 +45,7 @@ class SourceAge:
         if self.status == RUNTIME_ERROR:
             lines = (self.error or "").strip().splitlines() or ["no message"]
             return f"source {self.source}: dbt could not check its freshness: {one_line(lines[0][:300])}"
-        limit = self.error_after if self.status == ERROR or not self.warn_after else self.warn_after
+        limit = self.error_after if self.status == ERROR or not _is_set(self.warn_after) else self.warn_after
         text = f"source {self.source} is {self._age(limit)} old (newest row loaded at {self.max_loaded_at})"
         if self.status == ERROR:
             return f"{text}, past error_after {_rule(self.error_after)}"
@@ -54,8 +54,15 @@ class SourceAge:
         return f"{text}: fresh (warn_after {_rule(self.warn_after)}, error_after {_rule(self.error_after)})"
 
 
+def _is_set(threshold: Mapping[str, Any] | None) -> bool:
+    """dbt writes a threshold that is not set as ``{count: null, period: null}``."""
+    if not threshold:
+        return False
+    return threshold.get("count") is not None and bool(threshold.get("period"))
+
+
 def _rule(threshold: Mapping[str, Any] | None) -> str:
-    if not threshold or threshold.get("count") is None or not threshold.get("period"):
+    if threshold is None or not _is_set(threshold):
         return "none"
     count = threshold["count"]
     return f"{count} {threshold['period']}{'' if count == 1 else 's'}"
