@@ -6,9 +6,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
-
-from sluice.errors import ManifestError
 from sluice.manifest.reader import parse_manifest
 from sluice.plan.builder import build_plan
 from sluice.plan.model import FreshnessArgs, Plan, TaskKind
@@ -152,12 +149,3 @@ def test_a_rule_written_only_under_config_is_read() -> None:
     assert freshness_tasks(plan_of(shop(orders, source(CUSTOMERS)))) == {
         "bronze.source_freshness": ("source:shop.raw.orders",)
     }
-
-
-def test_a_threshold_of_a_type_dbt_does_not_write_names_its_key() -> None:
-    raw = shop(source(ORDERS, warn_after=DAY, loaded_at_field="_loaded_at"), source(CUSTOMERS))
-    raw["sources"][ORDERS]["freshness"]["warn_after"]["count"] = "a day"
-    with pytest.raises(
-        ManifestError, match=r'sources\["source.shop.raw.orders"\].freshness.warn_after.count'
-    ):
-        parse_manifest(json.dumps(raw).encode(), "manifest.json")
