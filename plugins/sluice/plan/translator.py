@@ -39,9 +39,10 @@ class Translator:
         return f"{self.node_name(node)}_test"
 
     def source_selector(self, source: Node) -> str:
-        """Selects exactly this source (its package, source name and table name), as
-        `dbt source freshness` logs it back."""
-        return f"source:{source.package_name}.{source.fqn[-2]}.{source.fqn[-1]}"
+        """Selects exactly this source: ``source:package.source.table``, read from its unique id
+        (``source.package.source.table``), or by its fqn when names hold dots."""
+        parts = source.unique_id.split(".")
+        return "source:" + ".".join(parts[1:]) if len(parts) == 4 else self.dbt_selector(source)
 
     def dbt_selector(self, node: Node) -> str:
         """Selects exactly this node: its full fqn is unique within a project."""
