@@ -100,7 +100,7 @@ def _text(plan: Plan) -> str:
         lines.append(f"\n[{zone}] {len(tasks)} tasks")
         for t in tasks:
             after = f"  <- {', '.join(t.upstream)}" if t.upstream else ""
-            lines.append(f"  {t.kind.value:<9}{t.id}{after}")
+            lines.append(f"  {t.kind.value:<10}{t.id}{after}")
     lines.extend(f"warning: {w}" for w in plan.warnings)
     return "\n".join(lines)
 

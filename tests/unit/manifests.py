@@ -5,6 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 PROJECT = "shop"
+#: the macro calls atomic publish needs (dbt/macros/sluice), as a manifest's ``macros``
+SLUICE_MACROS = {
+    "macro.shop.generate_schema_name": {"depends_on": {"macros": ["macro.shop.sluice_schema"]}},
+    "macro.shop.sluice_schema": {"depends_on": {"macros": []}},
+    "macro.shop.sluice_describe": {"depends_on": {"macros": []}},
+    "macro.shop.sluice_run_sql": {"depends_on": {"macros": []}},
+    "macro.shop.sluice_query": {"depends_on": {"macros": []}},
+}
 
 
 def node(
@@ -42,20 +50,41 @@ def node(
     }
 
 
-def manifest(*nodes: tuple[str, dict[str, Any]], sources: tuple[str, ...] = ()) -> dict[str, Any]:
+def source(
+    uid: str,
+    *,
+    warn_after: tuple[int, str] | None = None,
+    error_after: tuple[int, str] | None = None,
+    loaded_at_field: str | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """A source ``source.<package>.<source>.<table>``; with a threshold, a freshness rule written
+    as dbt 1.11 does, on the source and again under its config."""
+    package, source_name, table = uid.split(".")[1:]
+
+    def time(after: tuple[int, str] | None) -> dict[str, Any]:
+        return {"count": after[0], "period": after[1]} if after else {"count": None, "period": None}
+
+    rule = {"warn_after": time(warn_after), "error_after": time(error_after), "filter": None}
+    fresh = {"freshness": rule, "loaded_at_field": loaded_at_field, "loaded_at_query": None}
+    return uid, {
+        "unique_id": uid,
+        "resource_type": "source",
+        "name": table,
+        "source_name": source_name,
+        "fqn": [package, source_name, table],
+        "package_name": package,
+        **fresh,
+        "config": {"enabled": True, **fresh},
+    }
+
+
+def manifest(
+    *nodes: tuple[str, dict[str, Any]], sources: tuple[str | tuple[str, dict[str, Any]], ...] = ()
+) -> dict[str, Any]:
     return {
         "metadata": {"project_name": PROJECT, "adapter_type": "duckdb", "dbt_version": "1.11.0"},
         "nodes": dict(nodes),
-        "sources": {
-            s: {
-                "unique_id": s,
-                "resource_type": "source",
-                "name": s.split(".")[-1],
-                "fqn": s.split(".")[1:],
-                "package_name": PROJECT,
-            }
-            for s in sources
-        },
+        "sources": dict(source(s) if isinstance(s, str) else s for s in sources),
         "disabled": {},
     }
 

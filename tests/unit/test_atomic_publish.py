@@ -24,15 +24,8 @@ from sluice.runtime.publish import (
 )
 from sluice.runtime.publish.snowflake import grant_sql, undo_sql
 from sluice.spec.models import PipelineSpec
+from tests.unit.manifests import SLUICE_MACROS as MACROS
 from tests.unit.manifests import m, manifest, node
-
-MACROS = {
-    "macro.shop.generate_schema_name": {"depends_on": {"macros": ["macro.shop.sluice_schema"]}},
-    "macro.shop.sluice_schema": {"depends_on": {"macros": []}},
-    "macro.shop.sluice_describe": {"depends_on": {"macros": []}},
-    "macro.shop.sluice_run_sql": {"depends_on": {"macros": []}},
-    "macro.shop.sluice_query": {"depends_on": {"macros": []}},
-}
 
 
 def in_schema(entry: tuple[str, dict[str, Any]], schema: str) -> tuple[str, dict[str, Any]]:

@@ -125,7 +125,18 @@ def test_plan_json_prints_the_contract(capsys: pytest.CaptureFixture[str]) -> No
     doc = json.loads(capsys.readouterr().out)
     assert doc["pipeline"] == "payments_daily"
     kinds = {t["kind"] for t in doc["tasks"]}
-    assert kinds == {"ingest", "seed", "snapshot", "run", "test", "gateway", "stage", "publish", "build"}
+    assert kinds == {
+        "ingest",
+        "freshness",
+        "seed",
+        "snapshot",
+        "run",
+        "test",
+        "gateway",
+        "stage",
+        "publish",
+        "build",
+    }
     gold = next(t for t in doc["tasks"] if t["id"] == "gold.merchant_daily_volumes_run")
     assert {k: gold[k] for k in ("id", "kind", "zone", "node", "upstream")} == {
         "id": "gold.merchant_daily_volumes_run",

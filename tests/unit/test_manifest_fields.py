@@ -39,7 +39,22 @@ def expected_node(uid: str, raw: dict[str, Any]) -> dict[str, Any]:
         "version": None if raw.get("version") is None else str(raw["version"]),
         "schema": raw.get("schema"),
         "alias": raw.get("alias") or raw["name"],
+        "freshness": expected_freshness(raw.get("freshness") or config.get("freshness")),
+        "loaded_at_field": raw.get("loaded_at_field") or config.get("loaded_at_field"),
+        "loaded_at_query": raw.get("loaded_at_query") or config.get("loaded_at_query"),
     }
+
+
+def expected_freshness(rule: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A source's rule as dbt applies it: a threshold counts when both its count and period are set."""
+
+    def threshold(after: dict[str, Any] | None) -> dict[str, Any] | None:
+        if not after or after.get("count") is None or not after.get("period"):
+            return None
+        return {"count": after["count"], "period": after["period"]}
+
+    warn, error = threshold((rule or {}).get("warn_after")), threshold((rule or {}).get("error_after"))
+    return {"warn_after": warn, "error_after": error} if warn or error else None
 
 
 @pytest.mark.parametrize("path", REAL, ids=lambda p: p.name if p.parent == CORPUS_DIR else "demo")
@@ -109,6 +124,12 @@ A = 'nodes["model.shop.a"]'
         (("nodes", "model.shop.a", "original_file_path"), 3, f"{A}.original_file_path", "got `int`"),
         (("nodes", "model.shop.a"), [], A, "expected `object`, got `array`"),
         (("sources", "source.shop.raw.orders", "fqn"), "x", 'sources["source.shop.raw.orders"].fqn', "`str`"),
+        (
+            ("sources", "source.shop.raw.orders", "freshness", "warn_after", "count"),
+            "a day",
+            'sources["source.shop.raw.orders"].freshness.warn_after.count',
+            "got `str`",
+        ),
         (("metadata", "project_name"), 3, "metadata.project_name", "got `int`"),
         (("disabled",), [], "disabled", "expected `object`, got `array`"),
         (
@@ -146,7 +167,7 @@ def test_a_node_id_that_breaks_lines_cannot_split_the_error(tmp_path: Path) -> N
         (("nodes", "model.shop.a", "raw_code"), [1, 2]),
         (("nodes", "model.shop.a", "config", "meta"), 3),
         (("nodes", "model.shop.a", "config", "post-hook"), {"sql": 1}),
-        (("sources", "source.shop.raw.orders", "freshness"), "daily"),
+        (("sources", "source.shop.raw.orders", "freshness", "filter"), {"not": "read"}),
         (("metadata", "dbt_version"), 1.11),
         (("macros", "macro.shop.other", "depends_on"), "not read: not a macro sluice checks"),
         (("disabled", "model.shop.gone"), "only the keys are read"),

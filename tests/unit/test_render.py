@@ -14,10 +14,10 @@ from airflow.serialization.serialized_objects import DagSerialization
 
 from sluice.airflow import task_copies
 from sluice.airflow.dag_files import load_dags
-from sluice.airflow.operators import DbtNodeOperator, ZoneStepOperator, dbt_task
+from sluice.airflow.operators import DbtNodeOperator, SourceFreshnessOperator, ZoneStepOperator, dbt_task
 from sluice.airflow.render import render_dag
 from sluice.plan.from_spec import plan_spec
-from sluice.plan.model import DbtArgs, Outlet, Plan, Task
+from sluice.plan.model import DbtArgs, FreshnessArgs, Outlet, Plan, Task
 from sluice.spec.paths import dbt_paths
 from sluice.spec.reader import load_spec
 from tests.conftest import DEMO_SPEC, REPO
@@ -114,6 +114,16 @@ def test_the_dag_is_what_the_plan_says() -> None:
     assert (task.call.vars, task.call.batch, task.doc_md) == ('{"x": 1}', (), "changed doc")
     before = _draw(plan).get_task(last.id)
     assert before.call.vars is None and before.call.batch and before.doc_md != "changed doc"
+
+
+def test_a_freshness_task_runs_the_plans_dbt_source_freshness() -> None:
+    plan = plan_spec(load_spec(DEMO_SPEC))
+    (check,) = [t for t in plan.tasks if isinstance(t.arguments, FreshnessArgs)]
+    assert isinstance(check.arguments, FreshnessArgs)
+    task = _draw(plan).get_task(check.id)
+    assert isinstance(task, SourceFreshnessOperator) and task.call is not None
+    assert (task.call.command, task.call.select) == ("source freshness", check.arguments.dbt.select)
+    assert task.upstream_task_ids == set(check.upstream) and task.doc_md == check.doc
 
 
 @pytest.mark.parametrize(

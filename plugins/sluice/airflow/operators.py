@@ -8,6 +8,7 @@ from collections import Counter
 from typing import Any
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
 from airflow.triggers.base import StartTriggerArgs
 
 from sluice.airflow.node_trigger import CLASSPATH as TRIGGER_CLASSPATH
@@ -15,6 +16,7 @@ from sluice.airflow.node_trigger import NodeResultsTrigger
 from sluice.errors import DbtCommandError, SluiceError
 from sluice.runtime import zone
 from sluice.runtime.dbt import DbtCall, DbtProcess, dbt_execution
+from sluice.runtime.freshness import StaleSourceError, check_freshness
 from sluice.runtime.lease import Holder
 from sluice.runtime.node_results import PASSED, Outbox, published
 from sluice.spec.models import ExecutionMode
@@ -180,6 +182,37 @@ class ZoneBuildOperator(BaseOperator):
 def zone_build_task(call: DbtCall, **kwargs: Any) -> ZoneBuildOperator:
     """A ZoneBuildOperator building ``call.batch``; other keyword arguments go to BaseOperator."""
     op = ZoneBuildOperator(**kwargs)
+    op.call = call
+    return op
+
+
+class SourceFreshnessOperator(BaseOperator):
+    """A zone's `dbt source freshness` check, before the zone: it logs each source's age and
+    succeeds when none is past its error_after (past warn_after: a warning in the log). A stale
+    source fails it at once, with no retry: retrying cannot load newer rows; a check dbt could
+    not make (a lost connection) is retried like any task. Built with :func:`freshness_task`."""
+
+    ui_color = "#b5d3e7"
+    call: DbtCall | None = None
+    _process: DbtProcess | None = None
+
+    def execute(self, context: Any) -> None:
+        if self.call is None:
+            raise SluiceError(f"{self.task_id}: no dbt call; build this operator with freshness_task()")
+        self._process = DbtProcess(with_interval(self.call, context))
+        try:
+            check_freshness(self._process, self.log.info, self.log.warning)
+        except StaleSourceError as exc:
+            raise AirflowFailException(str(exc)) from None
+
+    def on_kill(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+
+
+def freshness_task(call: DbtCall, **kwargs: Any) -> SourceFreshnessOperator:
+    """A SourceFreshnessOperator running ``call``; other keyword arguments go to BaseOperator."""
+    op = SourceFreshnessOperator(**kwargs)
     op.call = call
     return op
 

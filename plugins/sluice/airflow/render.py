@@ -15,9 +15,18 @@ from airflow.sdk import DAG, Asset, BaseOperator, TaskGroup
 
 from sluice.airflow.airbyte_operator import airbyte_sync_task
 from sluice.airflow.checks import dag_arguments
-from sluice.airflow.operators import dbt_task, zone_build_task, zone_task
+from sluice.airflow.operators import dbt_task, freshness_task, zone_build_task, zone_task
 from sluice.airflow.task_copies import TaskCopies
-from sluice.plan.model import DbtArgs, IngestArgs, Operator, Plan, Task, ZoneArgs, ZoneBuildArgs
+from sluice.plan.model import (
+    DbtArgs,
+    FreshnessArgs,
+    IngestArgs,
+    Operator,
+    Plan,
+    Task,
+    ZoneArgs,
+    ZoneBuildArgs,
+)
 from sluice.runtime.dbt import DbtCall, warm_up
 from sluice.spec.models import ExecutionMode
 from sluice.spec.paths import DbtPaths
@@ -94,6 +103,12 @@ def _zone_build(drawing: _Drawing, task: Task, group: TaskGroup | None) -> BaseO
     return zone_build_task(drawing.call(args.dbt), **_common(task, group))
 
 
+def _freshness(drawing: _Drawing, task: Task, group: TaskGroup | None) -> BaseOperator:
+    args = task.arguments
+    assert isinstance(args, FreshnessArgs)
+    return freshness_task(drawing.call(args.dbt), **_common(task, group))
+
+
 def _zone_step(drawing: _Drawing, task: Task, group: TaskGroup | None) -> BaseOperator:
     args = task.arguments
     assert isinstance(args, ZoneArgs)
@@ -135,6 +150,7 @@ _BUILDERS: dict[Operator, Callable[[_Drawing, Task, TaskGroup | None], BaseOpera
     Operator.ZONE_STEP: _zone_step,
     Operator.ZONE_BUILD: _zone_build,
     Operator.AIRBYTE_SYNC: _airbyte_sync,
+    Operator.SOURCE_FRESHNESS: _freshness,
 }
 
 

@@ -76,6 +76,9 @@ def summarize(pipeline: str, specs_dir: str | None = None) -> tuple[str, bool]:
     if syncs and run_id:
         results = _synced(plan.pipeline, run_id, syncs)
         rows += [_sync_line(t, results.get(t), states.get(t, (None, None, None))[0]) for t in syncs]
+    # a source past its error_after stops its zone: said before the zones' counts it explains
+    checks = [t.id for t in plan.tasks if t.kind is TaskKind.FRESHNESS]
+    rows += [f"{t}: {states.get(t, (None, None, None))[0]}" for t in checks]
     rows += [
         f"{'zone':<10}{'models built':>14}{'tests passed':>14}{'seconds':>9}  publish",
     ]
@@ -115,7 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     text, ok = summarize(args.pipeline)
     if not ok and args.log and Path(args.log).exists():
         lines = Path(args.log).read_text().splitlines()
-        failed = [line for line in lines if "DbtCommandError" in line or "PublishError" in line]
+        marks = ("DbtCommandError", "PublishError", "AirflowFailException")  # the last: a stale source
+        failed = [line for line in lines if any(mark in line for mark in marks)]
         text += "\n" + "\n".join(failed[-5:])
     print(text)  # noqa: T201
     return 0 if ok else 1

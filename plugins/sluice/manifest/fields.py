@@ -22,12 +22,28 @@ from msgspec import Raw, Struct
 # ~16,000 of them out of the garbage collector's generations spares it a full pass over them.
 
 
+class RawTime(Struct, frozen=True, gc=False):
+    """One freshness threshold: ``{count: 24, period: hour}``."""
+
+    count: int | None = None
+    period: str | None = None
+
+
+class RawFreshness(Struct, frozen=True, gc=False):
+    warn_after: RawTime | None = None
+    error_after: RawTime | None = None
+
+
 class RawConfig(Struct, frozen=True, gc=False):
     #: dbt's schema allows one tag as a string
     tags: tuple[str, ...] | str | None = None
     materialized: str | None = None
     enabled: bool | None = None
     severity: str | None = None
+    #: a source's; dbt 1.10+ writes them here as well as on the source itself
+    freshness: RawFreshness | None = None
+    loaded_at_field: str | None = None
+    loaded_at_query: str | None = None
 
 
 class RawDependsOn(Struct, frozen=True, gc=False):
@@ -52,6 +68,10 @@ class RawNode(Struct, frozen=True, gc=False):
     version: str | int | float | None = None
     schema: str | None = None
     alias: str | None = None
+    #: a source's freshness rule, and the column or query that says when a row was loaded
+    freshness: RawFreshness | None = None
+    loaded_at_field: str | None = None
+    loaded_at_query: str | None = None
 
 
 class RawMacro(Struct, frozen=True, gc=False):

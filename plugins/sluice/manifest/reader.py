@@ -15,9 +15,11 @@ import msgspec
 from sluice.errors import ManifestError, one_line
 from sluice.manifest.fields import (
     RawConfig,
+    RawFreshness,
     RawMacro,
     RawMetadata,
     RawNode,
+    RawTime,
     S,
     WrongType,
     convert,
@@ -32,6 +34,25 @@ if TYPE_CHECKING:
 
 #: resource types that become tasks of their own
 BUILDABLE = frozenset({"model", "seed", "snapshot"})
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """One of a source's freshness thresholds, as dbt counts it: older than ``count`` periods."""
+
+    count: int
+    period: str
+
+    def __str__(self) -> str:
+        return f"{self.count} {self.period}{'' if self.count == 1 else 's'}"
+
+
+@dataclass(frozen=True, slots=True)
+class Freshness:
+    """A source's freshness rule: at least one threshold is set (dbt checks no other)."""
+
+    warn_after: Threshold | None
+    error_after: Threshold | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +75,10 @@ class Node:
     #: the schema and identifier dbt builds the node into (as parsed: live names)
     schema: str | None = None
     alias: str | None = None
+    #: a source's freshness rule, and the column or query dbt reads it from
+    freshness: Freshness | None = None
+    loaded_at_field: str | None = None
+    loaded_at_query: str | None = None
 
     @property
     def is_ephemeral(self) -> bool:
@@ -117,7 +142,24 @@ def _node(uid: str, raw: RawNode) -> Node:
         version=str(raw.version) if raw.version is not None else None,
         schema=raw.schema,
         alias=raw.alias or name,
+        freshness=_freshness(raw.freshness or config.freshness),
+        loaded_at_field=raw.loaded_at_field or config.loaded_at_field,
+        loaded_at_query=raw.loaded_at_query or config.loaded_at_query,
     )
+
+
+def _threshold(raw: RawTime | None) -> Threshold | None:
+    if raw is None or raw.count is None or not raw.period:
+        return None
+    return Threshold(raw.count, raw.period)
+
+
+def _freshness(raw: RawFreshness | None) -> Freshness | None:
+    """The rule, or None when it sets no threshold (``freshness: null`` turns a source's off)."""
+    if raw is None:
+        return None
+    warn, error = _threshold(raw.warn_after), _threshold(raw.error_after)
+    return Freshness(warn, error) if warn or error else None
 
 
 _NO_CONFIG = RawConfig()

@@ -13,6 +13,7 @@ from sluice.errors import PlanError
 from sluice.manifest.reader import Manifest, Node
 from sluice.plan.docs import (
     build_doc,
+    freshness_doc,
     gateway_doc,
     ingest_doc,
     node_doc,
@@ -26,6 +27,7 @@ from sluice.plan.model import (
     Alerts,
     DagSettings,
     DbtArgs,
+    FreshnessArgs,
     Group,
     IngestArgs,
     Outlet,
@@ -56,6 +58,9 @@ class Assembler:
     zone_members: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
     #: per zone, the models, seeds and snapshots it builds, in run order
     zone_nodes: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
+
+    #: per zone, its source freshness task, which every first task of the zone waits for
+    freshness: dict[int, str] = field(default_factory=dict)
 
     schemas: dict[int, tuple[str, ...]] = field(default_factory=dict)  # atomic zones only
     ingest: tuple[str, ...] = ()  # the sync tasks every first task of the first zone waits for
@@ -95,6 +100,17 @@ class Assembler:
 
     def build(self, zi: int) -> str:
         return f"{self.zones[zi]}.build"
+
+    def freshness_check(self, zi: int) -> str:
+        return f"{self.zones[zi]}.source_freshness"
+
+    def after_previous(self, zi: int) -> tuple[str, ...]:
+        """What a zone starts after: the previous zone's gateway, or the syncs for the first."""
+        return (self.gateway(zi - 1),) if zi else self.ingest
+
+    def entry(self, zi: int) -> tuple[str, ...]:
+        """What the zone's first tasks wait for: its source freshness task, if it has one."""
+        return (self.freshness[zi],) if zi in self.freshness else self.after_previous(zi)
 
     def gates_children(self, task: Task) -> bool:
         return task.blocking and self.spec.tests is TestMode.AFTER_MODEL
@@ -141,7 +157,7 @@ class Assembler:
             if source is not None:
                 fqn = manifest.sources[source].fqn
                 name = f"source_{'_'.join(fqn[-2:])}_test"
-            task = self.test_task(name, 0, source, tests, set(self.ingest), staged=False)
+            task = self.test_task(name, 0, source, tests, set(self.entry(0)), staged=False)
             self.tasks.append(((0, -1, i), task))
             if source is not None and self.gates_children(task):
                 self.source_gate[source] = task.id
@@ -160,7 +176,7 @@ class Assembler:
             ):
                 upstream.add(self.stage(zi))
         elif not upstream:
-            upstream = {self.gateway(zi - 1)} if zi else set(self.ingest)
+            upstream = set(self.entry(zi))
         kind = _KIND[node.resource_type]
         task = Task(
             id=self.task_id(zi, self.tr.build_task_name(node), uid),
@@ -213,6 +229,25 @@ class Assembler:
             )
             self.tasks.append(((-1, i, 0), task))
 
+    def add_freshness(self, checked: dict[int, list[Node]]) -> None:
+        """One `dbt source freshness` task per zone that reads sources with a freshness rule, in
+        the live dbt worker, before anything else of the zone; it is one of the zone's members,
+        so an atomic zone's publish names it when it held the zone back."""
+        for zi, sources in sorted(checked.items()):
+            select = tuple(self.tr.source_selector(s) for s in sources)
+            task = Task(
+                id=self.freshness_check(zi),
+                kind=TaskKind.FRESHNESS,
+                zone=self.zones[zi],
+                node=None,
+                upstream=self.after_previous(zi),
+                arguments=FreshnessArgs(DbtArgs("source freshness", select, warm=self.warm(None))),
+                doc=freshness_doc(self.zones[zi], sources),
+            )
+            self.freshness[zi] = task.id
+            self.zone_members[zi].append(task.id)
+            self.tasks.append(((zi, -3, 0), task))
+
     def zone_step(
         self, step: str, zi: int, keep: tuple[str, ...] = (), built: tuple[str, ...] = ()
     ) -> ZoneArgs:
@@ -227,7 +262,7 @@ class Assembler:
                 kind=TaskKind.STAGE,
                 zone=self.zones[zi],
                 node=None,
-                upstream=(self.gateway(zi - 1),) if zi else self.ingest,
+                upstream=self.entry(zi),
                 arguments=self.zone_step("stage", zi, keep=keep[zi]),
                 doc=stage_doc(self.zones[zi], schemas, keep[zi]),
             )
@@ -246,7 +281,7 @@ class Assembler:
             if zi in self.schemas:
                 upstream: tuple[str, ...] = (self.stage(zi),)
             else:
-                upstream = (self.gateway(zi - 1),) if zi else self.ingest
+                upstream = self.entry(zi)
             zone = self.zones[zi]
             task = Task(
                 id=self.build(zi),

@@ -14,6 +14,7 @@ from sluice.plan.graph import (
     assign_zones,
     attach_tests,
     check_parents,
+    checked_sources,
     order_nodes,
     selection,
     zone_violations,
@@ -46,6 +47,7 @@ def build_plan(
     position = {uid: i for i, uid in enumerate(order)}
     tests_of, loose = attach_tests(spec, manifest, graph, position, selected)
     check_parents(graph)
+    fresh, freshness_warnings = checked_sources(manifest, graph, order, zone_of)
 
     tr = translator(list(nodes.values()) + [manifest.sources[s] for s in loose if s])
     schemas, keep, built = atomic_zones(spec, manifest, zone_of)
@@ -54,9 +56,12 @@ def build_plan(
     out = Assembler(spec, tr, zones, schemas=schemas, ingest=syncs, execution=execution)
     out.taken.update(syncs)
     out.taken.update(
-        id_ for zi in range(len(spec.zones)) for id_ in (out.gateway(zi), out.stage(zi), out.build(zi))
+        id_
+        for zi in range(len(spec.zones))
+        for id_ in (out.gateway(zi), out.stage(zi), out.build(zi), out.freshness_check(zi))
     )
     out.add_ingest()
+    out.add_freshness(fresh)
     out.add_stages(keep)
     out.add_loose_tests(manifest, loose)
     for uid in order:
@@ -70,7 +75,7 @@ def build_plan(
         zones=tuple(out.zones),
         tasks=tasks,
         dag=dag_settings(spec),
-        warnings=tuple(warnings),
+        warnings=(*warnings, *freshness_warnings),
         groups=task_groups(spec),
         dbt=DbtInvocation(spec.dbt.target, spec.dbt.executable, str(execution)),
         batches=zone_batches(spec.tests, tasks),

@@ -35,6 +35,21 @@ def build_doc(zone: str) -> str:
     return text + "its own nodes on a worker."
 
 
+def _freshness_row(source: Node) -> str:
+    rule = source.freshness
+    warn, error = (rule.warn_after, rule.error_after) if rule else (None, None)
+    loaded = f"`{source.loaded_at_field}`" if source.loaded_at_field else "its loaded_at_query"
+    return f"| `{'.'.join(source.fqn[-2:])}` | {warn or '-'} | {error or '-'} | {loaded} |"
+
+
+def freshness_doc(zone: str, sources: Iterable[Node]) -> str:
+    rows = "\n".join(map(_freshness_row, sources))
+    text = f"**Source freshness before zone `{zone}`**: `dbt source freshness` of the sources it reads. "
+    text += "A source older than warn_after is logged and the zone goes on; one older than error_after "
+    text += "(or one dbt cannot check) fails this task, and the zone does not run."
+    return f"{text}\n\n| source | warn after | error after | loaded at |\n|---|---|---|---|\n{rows}"
+
+
 def stage_doc(zone: str, schemas: Iterable[str], keep: tuple[str, ...]) -> str:
     text = f"**Stage of atomic zone `{zone}`**: a fresh staging copy of "
     text += ", ".join(f"`{s}`" for s in schemas) + " for this run's models and tests."

@@ -207,3 +207,33 @@ def attach_tests(
         elif selected(test):
             loose[min(source_parents) if source_parents else None].append(test)
     return tests_of, loose
+
+
+def checked_sources(
+    manifest: Manifest, graph: NodeGraph, order: list[str], zone_of: dict[str, int]
+) -> tuple[dict[int, list[Node]], list[str]]:
+    """Per zone, the sources with a freshness rule its nodes read that no earlier zone checks
+    (a later zone waits for the earlier one's check through its gateway), plus warnings. dbt
+    reads a source's age from its loaded_at_field or loaded_at_query; a rule with neither
+    would need warehouse metadata, which not every adapter has, so it is named and not checked."""
+    first_reader: dict[str, int] = {}
+    for uid in order:
+        for read in graph.parents(uid)[1]:
+            first_reader.setdefault(read, zone_of[uid])
+    zones: dict[int, list[Node]] = defaultdict(list)
+    unreadable: list[str] = []
+    for uid, zi in sorted(first_reader.items()):
+        source = manifest.sources[uid]
+        if source.freshness is None:
+            continue
+        if source.loaded_at_field or source.loaded_at_query:
+            zones[zi].append(source)
+        else:
+            unreadable.append(uid)
+    warnings = []
+    if unreadable:
+        warnings.append(
+            f"{len(unreadable)} source(s) declare freshness but no loaded_at_field or loaded_at_query, "
+            "so sluice does not check them: " + listing(unreadable)
+        )
+    return dict(zones), warnings

@@ -27,6 +27,9 @@ class TaskKind(StrEnum):
     BUILD = "build"
     STAGE = "stage"
     PUBLISH = "publish"
+    #: `dbt source freshness` of the sources a zone reads, before the zone: warn goes on,
+    #: error stops the zone
+    FRESHNESS = "freshness"
 
 
 #: the dbt sub-command each dbt-backed kind runs
@@ -48,6 +51,7 @@ class Operator(StrEnum):
     ZONE_STEP = "zone_step"
     ZONE_BUILD = "zone_build"
     AIRBYTE_SYNC = "airbyte_sync"
+    SOURCE_FRESHNESS = "source_freshness"
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,15 @@ class ZoneBuildArgs:
 
 
 @dataclass(frozen=True)
+class FreshnessArgs:
+    """`dbt source freshness` of some sources: a stale one past error_after fails the task."""
+
+    operator: ClassVar[Operator] = Operator.SOURCE_FRESHNESS
+    #: ``source freshness`` with a ``source:package.source.table`` selector per source
+    dbt: DbtArgs
+
+
+@dataclass(frozen=True)
 class IngestArgs:
     """One Airbyte connection's sync."""
 
@@ -117,7 +130,7 @@ class IngestArgs:
     warm_up: DbtArgs | None
 
 
-Arguments = EmptyArgs | DbtArgs | ZoneArgs | ZoneBuildArgs | IngestArgs
+Arguments = EmptyArgs | DbtArgs | ZoneArgs | ZoneBuildArgs | FreshnessArgs | IngestArgs
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,12 @@ class Translator:
     def test_task_name(self, node: Node) -> str:
         return f"{self.node_name(node)}_test"
 
+    def source_selector(self, source: Node) -> str:
+        """Selects exactly this source: ``source:package.source.table``, read from its unique id
+        (``source.package.source.table``), or by its fqn when names hold dots."""
+        parts = source.unique_id.split(".")
+        return "source:" + ".".join(parts[1:]) if len(parts) == 4 else self.dbt_selector(source)
+
     def dbt_selector(self, node: Node) -> str:
         """Selects exactly this node: its full fqn is unique within a project."""
         return "fqn:" + ".".join(node.fqn)

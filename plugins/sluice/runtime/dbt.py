@@ -123,7 +123,7 @@ class DbtCall:
         return [
             dbt_executable(self.executable),
             "--no-use-colors",
-            self.command,
+            *self.command.split(),
             "--project-dir",
             str(self.project_dir),
             "--profiles-dir",
@@ -165,6 +165,19 @@ def _scratch_target(project_dir: Path) -> Iterator[Path]:
         yield Path(tmp)
 
 
+def _artifact(target_path: Path, command: str) -> dict[str, Any] | None:
+    """The artifact a dbt process left for its results, when the command has one and dbt got
+    as far as writing it."""
+    name = dbt_worker.ARTIFACTS.get(command)
+    if name is None:
+        return None
+    try:
+        found = json.loads((target_path / name).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
 def error_lines(lines: Sequence[str]) -> list[str]:
     """dbt's own account of what failed: its closing summary, else the lines that say error."""
     for i, line in enumerate(lines):
@@ -181,6 +194,8 @@ class DbtProcess:
         self.call = call
         self.proc: subprocess.Popen[str] | None = None
         self.worker_pid: int | None = None
+        #: after a run of a command in dbt_worker.ARTIFACTS: the artifact dbt wrote (sources.json)
+        self.artifact: dict[str, Any] | None = None
 
     def run(self, log: Callable[[str], None], batch_key: str | None = None) -> list[str]:
         """Run to completion, streaming each output line to ``log``; raise DbtCommandError.
@@ -231,7 +246,9 @@ class DbtProcess:
             assert self.proc.stdout is not None
             for raw in self.proc.stdout:
                 log(raw.rstrip("\n"))
-            return self.proc.wait() == 0
+            ok = self.proc.wait() == 0
+            self.artifact = _artifact(tmp, call.command)
+            return ok
 
     def build_zone(
         self, log: Callable[[str], None], batch_key: str, publish: Callable[[dict[str, Any]], None]
@@ -291,6 +308,7 @@ class DbtProcess:
                     elif message.get("done"):
                         if message.get("error"):
                             log(f"dbt worker: {message['error']}")
+                        self.artifact = message.get("artifact")
                         return bool(message.get("success"))
             except OSError:
                 pass

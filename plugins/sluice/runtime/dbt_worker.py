@@ -11,7 +11,8 @@ Protocol, one request per connection over a Unix socket, JSON lines:
 client → {"command": "run", "args": ["--select", ...], "lock": "<DuckDB lock file>" | null,
           "nodes": [fqn selectors], "batch": {"key": "<dag/run/zone>", "args": [...]} | null,
           "watch": bool}
-worker → {"accepted": true}, then {"log": "..."}..., then {"done": true, "success": bool}
+worker → {"accepted": true}, then {"log": "..."}..., then {"done": true, "success": bool}, with
+"artifact" (the JSON dbt writes, sources.json) for a command in ARTIFACTS
 A zone build task asks with "watch": true and gets {"node": selector, "status", "message",
 "seconds", "lines"} per node as dbt finishes it instead of log lines.
 
@@ -109,6 +110,9 @@ class _Batch:
 
 
 _PASSED = frozenset({"success", "pass", "warn"})
+#: commands whose results a task reads, and the artifact dbt writes them to (--no-write-json
+#: keeps the worker from writing it on every call: it is sent back with the answer instead)
+ARTIFACTS = {"source freshness": "sources.json"}
 BATCHES_KEPT = 16
 BATCH_WAIT_SECONDS = 6 * 3600.0
 
@@ -133,6 +137,7 @@ class _Worker:
             *(["--vars", dbt_vars] if dbt_vars else []),
         ]
         self._handler: Callable[[Any], None] | None = None
+        self.scratch = scratch
         parsed = dbtRunner(callbacks=[self._on_event]).invoke(["parse", "--quiet", *self.common])
         if not parsed.success:
             raise SystemExit(f"dbt parse failed: {parsed.exception}")
@@ -149,27 +154,43 @@ class _Worker:
 
     def _invoke(
         self, command: str, args: list[str], handler: Callable[[Any], None], sink: Callable[[str], None]
-    ) -> bool:
+    ) -> tuple[bool, Any]:
+        """dbt's success and its result object (None when dbt stopped before any result)."""
         self._handler = handler
         try:
             # --no-write-json: each call would otherwise rewrite manifest.json, which grows with the
             # project and is not read by anyone here
-            argv = ["--no-use-colors", "--log-level", "none", command, *self.common, "--no-write-json", *args]
-            result = self.runner.invoke(argv)
+            argv = ["--no-use-colors", "--log-level", "none", *command.split(), *self.common]
+            result = self.runner.invoke([*argv, "--no-write-json", *args])
             if result.exception is not None and not isinstance(result.exception, SystemExit):
                 sink(f"dbt raised: {result.exception}")
-            return bool(result.success)
+            return bool(result.success), result.result
         finally:
             self._handler = None
             _release_duckdb()
 
-    def run(self, command: str, args: list[str], sink: Callable[[str], None], lock: str | None) -> bool:
+    def run(
+        self, command: str, args: list[str], sink: Callable[[str], None], lock: str | None
+    ) -> tuple[bool, Any]:
+        """dbt's success, and for a command in ARTIFACTS the artifact of its results."""
+
         def handler(event: Any) -> None:
             if event.info.level != "debug":
                 sink(event.info.msg)
 
         with self.dbt_lock, _file_lock(lock):
-            return self._invoke(command, args, handler, sink)
+            ok, result = self._invoke(command, args, handler, sink)
+            name = ARTIFACTS.get(command)
+            if name is None or not hasattr(result, "write"):
+                return ok, None
+            # dbt's own writer, so the artifact is the one a `dbt` process would leave; the
+            # scratch folder is this worker's and dbt_lock is held, so the name is free
+            path = self.scratch / name
+            result.write(str(path))
+            try:
+                return ok, json.loads(path.read_text(encoding="utf-8"))
+            finally:
+                path.unlink(missing_ok=True)
 
     def batch(self, key: str, args: list[str], lock: str | None) -> _Batch:
         """The zone build for ``key``, started on first request."""
@@ -308,8 +329,8 @@ def _handle(worker: _Worker, conn: socket.socket) -> None:
         if batch and _answered_from_batch(worker, batch, [str(n) for n in request["nodes"]], lock, sink):
             _send(conn, {"done": True, "success": True})
             return
-        ok = worker.run(str(request["command"]), [str(s) for s in request["args"]], sink, lock)
-        _send(conn, {"done": True, "success": ok})
+        ok, artifact = worker.run(str(request["command"]), [str(s) for s in request["args"]], sink, lock)
+        _send(conn, {"done": True, "success": ok, **({"artifact": artifact} if artifact else {})})
     except (OSError, ValueError, KeyError) as exc:
         with contextlib.suppress(OSError):
             _send(conn, {"done": True, "success": False, "error": str(exc)})
