@@ -57,6 +57,11 @@ class DbtCommandError(SluiceError):
     """A dbt invocation exited non-zero; the message carries dbt's own error lines."""
 
 
+class NodesNotPassed(DbtCommandError):
+    """A zone build ran to its end and some of its nodes did not pass; each fails (and alerts) on
+    its own task, so the build's own failure sends no alert."""
+
+
 class AirbyteError(SluiceError):
     """Airbyte configuration, server or sync problem, said in one line (file and key, or server
     and status)."""

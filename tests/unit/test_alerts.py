@@ -11,6 +11,7 @@ import pytest
 
 from sluice.airflow.alerts import PipelineAlerts, message
 from sluice.cli import main
+from sluice.errors import NodesNotPassed, SluiceError
 from sluice.plan.folder import plan_folder
 from sluice.plan.model import Alerts
 from sluice.runtime.publish import PublishError
@@ -102,3 +103,17 @@ def test_one_channel_down_does_not_keep_the_others_from_hearing(
     alerts.on_failure(_context("bronze.x_run", RuntimeError("boom")))
     assert len(sent) == 1
     assert "the slack alert for p was not sent: slack.com unreachable" in caplog.text
+
+
+def test_a_zone_build_whose_nodes_failed_leaves_the_alert_to_their_tasks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sent: list[str] = []
+    alerts = PipelineAlerts("p", Alerts(("failure",), "slack", (), None, None))
+    monkeypatch.setattr(
+        alerts, "_notifiers", lambda subject, text: [("slack", lambda ctx: sent.append(text))]
+    )
+    alerts.on_failure(_context("silver.build", NodesNotPassed("1 not passed: fqn:p.silver.x (error)")))
+    assert sent == []
+    alerts.on_failure(_context("silver.build", SluiceError("dbt worker: could not start")))
+    assert len(sent) == 1, "a build that could not run alerts itself"

@@ -71,12 +71,13 @@ def test_atomic_zone_builds_behind_a_stage_task_and_ends_in_a_publish_task() -> 
     plan = plan_of(shop())
     tasks = plan.by_id()
     assert tasks["gold.stage"].kind is TaskKind.STAGE
-    assert tasks["gold.stage"].upstream == ("bronze.gateway",)
+    # staging starts once bronze is built (tests/unit/test_zone_build_plan.py)
+    assert tasks["gold.stage"].upstream == ("bronze.build",)
     assert tasks["gold.stage"].arguments.schemas == ("gold",)
     # the incremental model keeps its history: the stage task copies it from live
     assert tasks["gold.stage"].arguments.keep == ("gold.history",)
-    assert tasks["gold.daily_run"].upstream == ("gold.stage",)
-    assert tasks["gold.history_run"].upstream == ("gold.stage",)
+    assert tasks["gold.daily_run"].upstream == ("bronze.gateway", "gold.stage")
+    assert tasks["gold.history_run"].upstream == ("bronze.gateway", "gold.stage")
     assert tasks["gold.by_customer_run"].upstream == ("gold.daily_run",)
     publish = tasks["gold.publish"]
     assert publish.kind is TaskKind.PUBLISH

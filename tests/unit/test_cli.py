@@ -143,7 +143,8 @@ def test_plan_json_prints_the_contract(capsys: pytest.CaptureFixture[str]) -> No
         "kind": "run",
         "zone": "gold",
         "node": "model.payments.merchant_daily_volumes",
-        "upstream": ["gold.stage"],  # gold publishes atomically: it builds in a fresh staging copy
+        # gold publishes atomically: it builds in a fresh staging copy, after silver's tasks
+        "upstream": ["gold.stage", "silver.gateway"],
     }
     # and what Airflow gets: the operator, and a dbt run into gold's staging copy
     assert gold["operator"] == "dbt"

@@ -117,12 +117,17 @@ def check_invariants(raw: dict[str, Any], plan: Plan, packages: set[str]) -> Non
     _check_tests_after_parents(raw, plan, ancestors, bit)
     zones = list(plan.zones)
     gate = {t.zone: t.id for t in plan.tasks if t.kind in (TaskKind.GATEWAY, TaskKind.PUBLISH)}
+    build = {t.zone: t.id for t in plan.tasks if t.kind is TaskKind.BUILD}
     for task in plan.tasks:
         if task.zone not in zones:  # the ingest tasks, which come before every zone
             assert task.kind is TaskKind.INGEST and not task.upstream
             continue
         for earlier in zones[: zones.index(task.zone)]:
-            assert ancestors[task.id] & bit[gate[earlier]], f"{task.id} before {gate[earlier]}"
+            done = bit[gate[earlier]]
+            if task.kind in (TaskKind.BUILD, TaskKind.STAGE, TaskKind.FRESHNESS) and earlier in build:
+                # a zone's build path starts once the earlier zone is built and tested
+                done |= bit[build[earlier]]
+            assert ancestors[task.id] & done, f"{task.id} before {gate[earlier]}"
 
 
 def _layered_spec(raw: dict[str, Any]) -> tuple[PipelineSpec, set[str]]:

@@ -82,8 +82,9 @@ def test_a_later_zone_checks_its_sources_after_the_zone_before_it() -> None:
     plan = plan_of(shop(source(ORDERS), customers))
     tasks = plan.by_id()
     assert freshness_tasks(plan) == {"gold.source_freshness": ("source:shop.crm.customers",)}
-    assert tasks["gold.source_freshness"].upstream == ("bronze.gateway",)
-    assert tasks["gold.mart_run"].upstream == ("gold.source_freshness",)
+    # the check starts with gold's build, once bronze is built; gold's tasks still wait for bronze.gateway
+    assert tasks["gold.source_freshness"].upstream == ("bronze.build",)
+    assert tasks["gold.mart_run"].upstream == ("bronze.gateway", "gold.source_freshness")
     assert "gold.source_freshness" in tasks["gold.gateway"].upstream
     assert not any("source_freshness" in u for t in plan.tasks if t.zone == "bronze" for u in t.upstream)
 
@@ -127,10 +128,10 @@ def test_an_atomic_zone_stages_after_its_check_and_its_publish_names_it() -> Non
     raw["nodes"][m("mart")]["schema"] = "gold"
     plan = plan_of({**raw, "macros": SLUICE_MACROS}, zones=zones)
     tasks = plan.by_id()
-    assert tasks["gold.source_freshness"].upstream == ("bronze.gateway",)
+    assert tasks["gold.source_freshness"].upstream == ("bronze.build",)
     assert tasks["gold.stage"].upstream == ("gold.source_freshness",)
     assert "gold.source_freshness" in tasks["gold.publish"].upstream
-    assert tasks["gold.mart_run"].upstream == ("gold.stage",)
+    assert tasks["gold.mart_run"].upstream == ("bronze.gateway", "gold.stage")
 
 
 def test_freshness_tasks_survive_the_stored_plan_and_print_in_json() -> None:

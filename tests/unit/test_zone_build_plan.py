@@ -8,8 +8,9 @@ from typing import Any
 from sluice.manifest.reader import parse_manifest
 from sluice.plan.builder import build_plan
 from sluice.plan.model import DbtArgs, Plan, TaskKind, ZoneBuildArgs
-from sluice.spec.models import ExecutionMode
-from tests.unit.test_atomic_publish import MACROS
+from sluice.spec.models import ExecutionMode, PipelineSpec
+from tests.unit.manifests import m, node
+from tests.unit.test_atomic_publish import MACROS, in_schema
 from tests.unit.test_atomic_publish import plan_of as atomic_plan
 from tests.unit.test_atomic_publish import shop as atomic_shop
 from tests.unit.test_plan import shop, spec
@@ -41,19 +42,39 @@ def test_each_zone_gets_one_build_task_that_its_dbt_tasks_watch() -> None:
         assert args.dbt.command == "build"
 
 
-def test_build_task_starts_with_its_zone_and_gates_nothing() -> None:
+def test_a_zone_builds_once_the_last_zone_is_built_while_its_tasks_still_report() -> None:
     plan = plan_of()
     by_id = plan.by_id()
     assert by_id["bronze.build"].upstream == ()  # the first zone starts at once (no ingest here)
-    assert by_id["silver.build"].upstream == ("bronze.gateway",)
-    # its zone's first tasks wait for the same thing: they wait for it beside it, in the triggerer
+    # the next zone's build waits for the last one's build (which fails if a node did not pass),
+    # not for the gateway, which waits for every task to report from the triggerer
+    assert by_id["silver.build"].upstream == ("bronze.build",)
+    assert by_id["gold.build"].upstream == ("silver.build",)
+    # the zone's own tasks keep the zone order Airflow shows: after the previous gateway
     assert by_id["silver.orders_run"].upstream == ("bronze.gateway",)
     downstream = {u for t in plan.tasks for u in t.upstream}
-    assert not {"bronze.build", "silver.build", "gold.build"} & downstream, (
-        "a failed node is red on its own task"
-    )
+    assert "gold.build" not in downstream, "the last build gates nothing: a failed node is red on its task"
+    assert {t.id for t in plan.tasks if "bronze.build" in t.upstream} == {"silver.build"}
     build = by_id["silver.build"]
     assert build.trigger_rule is None and build.retries == 0, "a retry would race its tasks' own runs"
+
+
+def test_after_an_atomic_zone_the_next_zone_waits_for_its_publish() -> None:
+    """A publish is the zone's last step, not a report of it: what follows waits for it."""
+    raw = atomic_shop(
+        in_schema(node("model", "report", (m("daily"),), path="models/report/report.sql"), "report")
+    )
+    zones = [
+        {"name": "bronze", "select": ["path:seeds", "path:models/bronze"]},
+        {"name": "gold", "select": ["path:models/gold"], "publish": "atomic"},
+        {"name": "report", "select": ["path:models/report"]},
+    ]
+    plan = build_plan(PipelineSpec.model_validate({"pipeline": "p", "zones": zones}), parse_manifest(raw))
+    by_id = plan.by_id()
+    assert by_id["gold.stage"].upstream == ("bronze.build",)
+    assert by_id["gold.daily_run"].upstream == ("bronze.gateway", "gold.stage")
+    assert by_id["report.build"].upstream == ("gold.publish",)
+    assert by_id["report.report_run"].upstream == ("gold.publish",)
 
 
 def test_atomic_zone_build_runs_in_staging_after_the_stage_task() -> None:

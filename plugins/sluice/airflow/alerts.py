@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sluice.errors import first_line, one_line
+from sluice.errors import NodesNotPassed, first_line, one_line
 from sluice.plan.model import Alerts
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,8 @@ class PipelineAlerts:
         self.alerts = alerts
 
     def on_failure(self, context: dict[str, Any]) -> None:
+        if isinstance(context.get("exception"), NodesNotPassed):  # its nodes' own tasks alert
+            return
         subject, text = message(self.pipeline, context)
         blocked = subject.startswith(f"sluice: {self.pipeline} publish blocked")
         if ("blocked_publish" if blocked else "failure") in self.alerts.on:

@@ -13,7 +13,7 @@ from airflow.triggers.base import StartTriggerArgs
 
 from sluice.airflow.node_trigger import CLASSPATH as TRIGGER_CLASSPATH
 from sluice.airflow.node_trigger import NodeResultsTrigger
-from sluice.errors import DbtCommandError, SluiceError
+from sluice.errors import DbtCommandError, NodesNotPassed, SluiceError
 from sluice.runtime import zone
 from sluice.runtime.dbt import DbtCall, DbtProcess, dbt_execution
 from sluice.runtime.freshness import StaleSourceError, check_freshness
@@ -131,9 +131,10 @@ def dbt_task(call: DbtCall, watch: str | None = None, **kwargs: Any) -> DbtNodeO
 
 class ZoneBuildOperator(BaseOperator):
     """A zone's one `dbt build` in the warm dbt worker, publishing each node's result (XCom) as
-    dbt finishes it, for the zone's tasks waiting in the triggerer. It succeeds when the build ran
-    to its end, failed nodes included (their own tasks fail, with dbt's error); it fails when
-    dbt could not build the zone. Built with :func:`zone_build_task`."""
+    dbt finishes it, for the zone's tasks waiting in the triggerer. It succeeds when every node
+    passed; it fails when one did not (that node's own task fails too, with dbt's error), so the
+    next zone's build does not start, and when dbt could not build the zone (its tasks then run
+    their own nodes). Built with :func:`zone_build_task`."""
 
     ui_color = "#f4c28d"
     call: DbtCall | None = None
@@ -169,10 +170,12 @@ class ZoneBuildOperator(BaseOperator):
             outbox.flush()
         counts = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
         self.log.info("zone build: %s", counts or "no nodes")
-        if not_passed:
-            self.log.warning("not passed, each shown on its own task: %s", ", ".join(not_passed))
         if not ended:
             raise SluiceError("dbt stopped before the end of the zone build; its tasks run their own nodes")
+        if not_passed:
+            # the next zone's build waits for this one: it must not start on a zone that failed
+            listed = ", ".join(not_passed)
+            raise NodesNotPassed(f"{len(not_passed)} not passed, each failed on its own task: {listed}")
 
     def on_kill(self) -> None:
         if self._process is not None:

@@ -7,7 +7,7 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sluice.errors import PlanError
 from sluice.manifest.reader import Manifest, Node
@@ -270,9 +270,9 @@ class Assembler:
 
     def add_builds(self) -> None:
         """One build task per zone whose tasks watch it. It starts with the zone, beside its
-        tasks (they wait in the triggerer for its results), and is nobody's upstream: a node
-        that fails is shown failed on its own task, and the zone build task fails only when
-        dbt could not build the zone, which its tasks then learn and run on a worker. Its
+        tasks (they wait in the triggerer for its results); only the next zone's build waits for
+        it (start_builds_early). A node that fails is shown failed on its own task and fails the
+        build; when dbt could not build the zone its tasks learn it and run on a worker. Its
         trigger rule is the default (a zone whose previous zone failed builds nothing) and it
         has no retries: a retry would build the zone again while those tasks run alone."""
         watched = {zi for (zi, _), shared in self.dbt_shared.items() if shared[3]}
@@ -294,6 +294,30 @@ class Assembler:
                 retries=0,
             )
             self.tasks.append(((zi, -2, 1), task))
+
+    def start_builds_early(self) -> None:
+        """A zone's build, and what it waits for (its freshness check, an atomic zone's stage),
+        starts when the previous zone's build has built and tested all of that zone, rather than
+        when the previous zone's tasks have each reported it from the triggerer: the next zone
+        is built while Airflow walks the last one's graph. A build fails when any of its nodes
+        did not pass, so nothing starts on a zone that failed; the zone's own model and test
+        tasks still wait for the previous gateway, so what Airflow shows keeps the zone order.
+        An atomic zone's publish is the step itself: what follows it waits for it."""
+        built = {task.zone for _, task in self.tasks if task.kind is TaskKind.BUILD}
+        for zi in range(1, len(self.zones)):
+            prev = zi - 1
+            if self.zones[prev] not in built or prev in self.schemas:
+                continue
+            gate, early = self.gateway(prev), {self.build(zi), self.stage(zi), self.freshness_check(zi)}
+            first = {self.stage(zi), self.freshness_check(zi)}
+            for i, (key, task) in enumerate(self.tasks):
+                if task.id in early and gate in task.upstream:
+                    upstream = {*task.upstream} - {gate} | {self.build(prev)}
+                elif task.zone == self.zones[zi] and task.id not in early and first & {*task.upstream}:
+                    upstream = {*task.upstream, gate}
+                else:
+                    continue
+                self.tasks[i] = (key, replace(task, upstream=tuple(sorted(upstream))))
 
     def outlets(self, zi: int) -> tuple[Outlet, ...]:
         """What a successful publish announces: the zone, and each model it made live."""

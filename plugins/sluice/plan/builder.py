@@ -68,6 +68,7 @@ def build_plan(
         out.add_node(nodes[uid], zone_of[uid], position[uid], graph, zone_of, tests_of.get(uid, []))
     out.add_gateways(len(order), built)
     out.add_builds()
+    out.start_builds_early()
     out.tasks.sort(key=lambda kt: kt[0])
     tasks = tuple(t for _, t in out.tasks)
     return Plan(
