@@ -11,11 +11,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Asset, CronDataIntervalTimetable
+from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, Param
 
 from sluice.airflow.alerts import PipelineAlerts
 from sluice.errors import SpecError, first_line
 from sluice.plan.model import DagSettings, Plan
+from sluice.plan.run_options import param_schemas
 from sluice.spec.reader import SpecFile
 from sluice.spec.yaml_lines import display_path
 
@@ -58,11 +59,22 @@ def dag_arguments(sf: SpecFile, plan: Plan) -> dict[str, Any]:
         "dagrun_timeout": minutes(dag.dagrun_timeout_minutes),
         "default_args": default_args,
         "is_paused_upon_creation": dag.is_paused_upon_creation,
+        "params": params(plan),
         # sluice_dags.py hands its DAGs over by name; one drawn in sluice_import_errors.py to find what
         # fails must not register itself there as a second DAG of the same id
         "auto_register": False,
         **callbacks,
     }
+
+
+def params(plan: Plan) -> dict[str, Param]:
+    """The options of a triggered run (sluice.plan.run_options), as Airflow params: the trigger
+    dialog's form, checked by Airflow when it creates the run."""
+    out = {}
+    for name, schema in param_schemas(plan.selectable.names).items():
+        schema = dict(schema)
+        out[name] = Param(schema.pop("default"), description=schema.pop("description"), **schema)
+    return out
 
 
 def _schedule(dag: DagSettings) -> Any:

@@ -27,8 +27,9 @@ from sluice.spec.reader import SpecFile
 
 #: 2: atomic zones (task schemas, kept relations); 3: relations a publish checks; 4: every
 #: decision (operator and typed arguments, trigger rule, outlets, docs, groups, dbt batches);
-#: 5: zone build tasks, and the tasks that watch them; schedules on other pipelines' zones
-FORMAT = 5
+#: 5: zone build tasks, and the tasks that watch them; schedules on other pipelines' zones;
+#: 6: what a run's select option may name (Plan.selectable), trigger rules that let a selection run
+FORMAT = 6
 
 
 def plan_dir(sf: SpecFile) -> Path:
