@@ -59,7 +59,6 @@ def dag_arguments(sf: SpecFile, plan: Plan) -> dict[str, Any]:
         "dagrun_timeout": minutes(dag.dagrun_timeout_minutes),
         "default_args": default_args,
         "is_paused_upon_creation": dag.is_paused_upon_creation,
-        "params": params(plan),
         # sluice_dags.py hands its DAGs over by name; one drawn in sluice_import_errors.py to find what
         # fails must not register itself there as a second DAG of the same id
         "auto_register": False,
@@ -69,7 +68,10 @@ def dag_arguments(sf: SpecFile, plan: Plan) -> dict[str, Any]:
 
 def params(plan: Plan) -> dict[str, Param]:
     """The options of a triggered run (sluice.plan.run_options), as Airflow params: the trigger
-    dialog's form, checked by Airflow when it creates the run."""
+    dialog's form, checked by Airflow when it creates the run. Given to the DAG once its tasks
+    are drawn: Airflow copies a DAG's params into every task it builds, and serializes each copy,
+    which for the names of 5,000 models is hundreds of megabytes; a task reads them from its DAG
+    at run time all the same."""
     out = {}
     for name, schema in param_schemas(plan.selectable.names).items():
         schema = dict(schema)
@@ -101,7 +103,7 @@ def check_with_airflow(sf: SpecFile, plan: Plan) -> None:
     except Exception as exc:
         raise sf.error(("schedule",), f"Airflow refuses {dag.schedule!r}: {first_line(exc)}") from None
     try:
-        DAG(**dag_arguments(sf, plan)).validate()  # type: ignore[no-untyped-call]
+        DAG(**dag_arguments(sf, plan), params=params(plan)).validate()  # type: ignore[no-untyped-call]
     except Exception as exc:
         raise sf.error(("pipeline",), f"Airflow refuses this DAG: {first_line(exc)}") from None
 

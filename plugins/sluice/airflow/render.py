@@ -14,7 +14,7 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, Asset, BaseOperator, TaskGroup
 
 from sluice.airflow.airbyte_operator import airbyte_sync_task
-from sluice.airflow.checks import dag_arguments
+from sluice.airflow.checks import dag_arguments, params
 from sluice.airflow.operators import dbt_task, zone_build_task, zone_task
 from sluice.airflow.task_copies import TaskCopies
 from sluice.plan.model import DbtArgs, IngestArgs, Operator, Plan, Task, ZoneArgs, ZoneBuildArgs
@@ -37,6 +37,7 @@ def render_dag(sf: SpecFile, plan: Plan, paths: DbtPaths) -> DAG:
             ops[task.id] = _BUILDERS[task.operator](drawing, task, group)
         for task in plan.tasks:
             _link(ops[task.id], [ops[u] for u in task.upstream])
+    dag.params = params(plan)  # type: ignore[assignment]  # after the tasks: see checks.params
     return dag
 
 

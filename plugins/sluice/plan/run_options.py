@@ -79,6 +79,9 @@ class RunScope:
         self._atomic: set[str] = set()
         self._memo: dict[tuple[str, ...], frozenset[str]] = {}
 
+    def __repr__(self) -> str:
+        return f"RunScope({self.plan.pipeline})"
+
     def _lookups(self) -> dict[str, tuple[str | None, str]]:
         if self._owner is None:
             owner: dict[str, tuple[str | None, str]] = {}
