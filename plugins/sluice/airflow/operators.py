@@ -75,6 +75,8 @@ class DbtNodeOperator(BaseOperator):
             if event == "failed":
                 raise DbtCommandError(f"dbt {call.command} failed for {call.describe()}; see the log above")
             return
+        if not selected(self.scope, call.select, context):  # a build that ended before saying so
+            raise AirflowSkipException(f"{call.describe()}: not selected in this run")
         reason = event.get("lone") if isinstance(event, dict) else f"unexpected event {event!r}"
         self.log.info("not answered from the zone build: %s; running this task's nodes", reason)
         batch = isinstance(event, dict) and bool(event.get("batch"))
