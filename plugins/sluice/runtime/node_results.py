@@ -82,7 +82,7 @@ def verdict(results: Mapping[str, Mapping[str, Any]]) -> Verdict:
     for selector, result in results.items():
         lines.extend(str(line) for line in result.get("lines") or [])
         status = str(result.get("status"))
-        if status not in PASSED and error is None:
+        if status not in PASSED and status != DESELECTED and error is None:
             first = next((s.strip() for s in str(result.get("message") or "").splitlines() if s.strip()), "")
             error = f"{selector} {status}: {first or 'no message from dbt'}"
     return Verdict(error is None, lines, error)
