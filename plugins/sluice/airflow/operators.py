@@ -180,7 +180,7 @@ class ZoneBuildOperator(BaseOperator):
         if left_out:
             self.log.info("select: %d of the zone's %d nodes left out", len(left_out), len(self.call.batch))
         if not zone_nodes:
-            return
+            raise AirflowSkipException("no node of this zone selected in this run; its tasks are skipped")
         statuses: Counter[str] = Counter()
         not_passed: list[str] = []
 
