@@ -29,14 +29,15 @@ def main(path: str) -> None:
     if bag.import_errors:
         raise SystemExit(f"import errors: {bag.import_errors}")
     started = time.perf_counter()
-    for dag in bag.dags.values():
-        _Serializer.to_dict(dag)
+    docs = [_Serializer.to_dict(dag) for dag in bag.dags.values()]
     serialized = time.perf_counter() - started
+    size = sum(len(json.dumps(doc, default=str)) for doc in docs)
     print(
         json.dumps(
             {
                 "import_s": imported,
                 "serialize_s": serialized,
+                "serialized_kib": size / 1024,
                 "dags": len(bag.dags),
                 "tasks": sum(len(d.tasks) for d in bag.dags.values()),
                 "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

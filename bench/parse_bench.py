@@ -69,6 +69,7 @@ def summarize(tool: str, size: int, runs: list[dict[str, Any]]) -> dict[str, Any
         "tasks": runs[0]["tasks"],
         "peak_rss_mib": statistics.median(r["peak_rss_mib"] for r in runs),
         "serialize_s": statistics.median(r["serialize_s"] for r in runs),
+        "serialized_kib": runs[0].get("serialized_kib"),
     }
 
 

@@ -155,7 +155,8 @@ def test_plan_json_prints_the_contract(capsys: pytest.CaptureFixture[str]) -> No
 def test_plan_json_shows_what_airflow_gets(capsys: pytest.CaptureFixture[str]) -> None:
     """A reviewer reads every decision in the plan: operator, arguments, trigger rule, outlets."""
     assert main(["plan", "payments_daily", "--json", "--specs", str(DEMO_SPEC.parent)]) == 0
-    tasks = {t["id"]: t for t in json.loads(capsys.readouterr().out)["tasks"]}
+    doc = json.loads(capsys.readouterr().out)
+    tasks = {t["id"]: t for t in doc["tasks"]}
     publish = tasks["gold.publish"]
     assert publish["operator"] == "zone_step"
     assert publish["trigger_rule"] == "all_done_min_one_success"
@@ -175,7 +176,8 @@ def test_plan_json_shows_what_airflow_gets(capsys: pytest.CaptureFixture[str]) -
     assert sync["arguments"]["poll_seconds"] == 5
     assert sync["arguments"]["warm_up"]["command"] == "run"
     assert tasks["bronze.gateway"]["operator"] == "empty"
-    assert tasks["bronze.gateway"]["trigger_rule"] is None
+    assert tasks["bronze.gateway"]["trigger_rule"] == "none_failed", "a run of a few models goes on past it"
+    assert doc["selectable"]["names"]["stg_accounts"] == ["model.payments.stg_accounts"]
     assert tasks["bronze.stg_accounts_run"]["arguments"]["warm"] == ['{"sluice_staging": ["gold"]}']
 
 

@@ -10,11 +10,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from airflow.triggers.base import TaskFailedEvent, TaskSuccessEvent, TriggerEvent
+from airflow.triggers.base import TaskFailedEvent, TaskSkippedEvent, TaskSuccessEvent, TriggerEvent
 
 from sluice.airflow import node_trigger
 from sluice.airflow.node_trigger import NodeResultsTrigger
-from sluice.runtime.node_results import FLUSH_SECONDS, Inbox, Outbox, capped, published
+from sluice.runtime.node_results import FLUSH_SECONDS, Inbox, Outbox, capped, deselected, published
 
 SELECTORS = ["fqn:shop.silver.orders"]
 ME = {"dag_id": "p", "run_id": "r1", "try_number": 1}
@@ -78,6 +78,20 @@ def test_a_failed_node_fails_its_task_with_dbts_first_error_line(caplog: pytest.
         assert isinstance(first_event(trigger), TaskFailedEvent)
     assert "1 of 1 ERROR creating orders" in caplog.text, "dbt's lines for the node, in the task's log"
     assert "fqn:shop.silver.orders error: Runtime Error in model orders" in caplog.text
+
+
+def test_a_node_the_runs_selection_left_out_ends_its_task_skipped() -> None:
+    found = Airflow({SELECTORS[0]: deselected()}, "running")
+    trigger = found.install(NodeResultsTrigger("silver.build", SELECTORS))
+    trigger.task_instance = SimpleNamespace(**ME, task_id="silver.orders_run", task=None)  # type: ignore[assignment]
+    assert isinstance(first_event(trigger), TaskSkippedEvent)
+    # a task deferred from a worker (`airflow dags test`) is resumed to skip itself there
+    waiting = found.install(NodeResultsTrigger("silver.build", SELECTORS, ti=ME))
+    assert first_event(waiting).payload == {"skipped": True}
+    # one node of a test task left out and one built: the task is not skipped
+    two = [*SELECTORS, "fqn:shop.silver.other"]
+    mixed = Airflow({two[0]: deselected(), two[1]: result("pass")}, "running")
+    assert first_event(mixed.install(NodeResultsTrigger("silver.build", two, ti=ME))).payload["passed"]
 
 
 def test_a_retry_or_cleared_task_runs_its_own_nodes_without_reading_results() -> None:

@@ -32,9 +32,17 @@ def _serialized(dag: DAG) -> str:
 
 
 def _constructed(
-    self: Any, call: Any, name: str, group: Any, doc_md: str, watch: str | None = None
+    self: Any,
+    call: Any,
+    name: str,
+    group: Any,
+    doc_md: str,
+    watch: str | None = None,
+    scope: Any = None,
+    trigger_rule: str | None = None,
 ) -> DbtNodeOperator:
-    return dbt_task(call, watch, task_id=name, task_group=group, doc_md=doc_md)
+    rule = {"trigger_rule": trigger_rule} if trigger_rule else {}
+    return dbt_task(call, watch, scope, task_id=name, task_group=group, doc_md=doc_md, **rule)
 
 
 def _recorded(task: DbtNodeOperator) -> dict[str, Any]:

@@ -46,25 +46,63 @@ def test_argv_selects_exactly_the_task_nodes(tmp_path: Path) -> None:
 def test_the_run_data_interval_reaches_dbt_as_vars_merged_over_the_tasks_own(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
-    from sluice.airflow.operators import with_interval
+    from sluice.airflow.operators import for_run
 
     staged = dataclasses.replace(call(tmp_path), vars='{"sluice_staging": ["gold"]}')
     context = {
         "data_interval_start": datetime(2026, 8, 10, 5, tzinfo=UTC),
         "data_interval_end": datetime(2026, 8, 11, 5, tzinfo=UTC),
     }
-    argv = with_interval(staged, context).argv(tmp_path / "t")
+    argv = for_run(staged, context).argv(tmp_path / "t")
     # the last --vars counts: the staging schemas and the interval, in one
-    last = argv[len(argv) - 1 - argv[::-1].index("--vars") + 1]
-    assert json.loads(last) == {
+    assert json.loads(last_vars(argv)) == {
         "sluice_staging": ["gold"],
         "data_interval_start": "2026-08-10T05:00:00+00:00",
         "data_interval_end": "2026-08-11T05:00:00+00:00",
     }
+    assert "--full-refresh" not in argv
     # the warm worker is chosen by the task's own vars: a new run does not start another
-    assert with_interval(staged, context).vars == staged.vars
+    assert for_run(staged, context).vars == staged.vars
     # a manual run with no logical date has no interval: dbt gets no interval vars
-    assert with_interval(staged, {"data_interval_start": None, "data_interval_end": None}) == staged
+    assert for_run(staged, {"data_interval_start": None, "data_interval_end": None}) == staged
+
+
+def last_vars(argv: list[str]) -> str:
+    return argv[len(argv) - 1 - argv[::-1].index("--vars") + 1]
+
+
+def test_the_triggers_vars_and_full_refresh_reach_every_dbt_call_that_takes_them(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from sluice.airflow.operators import for_run
+
+    staged = dataclasses.replace(call(tmp_path), vars='{"sluice_staging": ["gold"]}')
+    params = {"full_refresh": True, "select": [], "vars": {"region": "eu", "data_interval_end": "2026-01-01"}}
+    context = {
+        "params": params,
+        "data_interval_start": datetime(2026, 8, 10, 5, tzinfo=UTC),
+        "data_interval_end": datetime(2026, 8, 11, 5, tzinfo=UTC),
+    }
+    argv = for_run(staged, context).argv(tmp_path / "t")
+    # the trigger's vars win over the interval's; sluice's own staging vars win over both
+    assert json.loads(last_vars(argv)) == {
+        "sluice_staging": ["gold"],
+        "region": "eu",
+        "data_interval_start": "2026-08-10T05:00:00+00:00",
+        "data_interval_end": "2026-01-01",
+    }
+    assert "--full-refresh" in argv and argv.index("--full-refresh") < argv.index("--select")
+    hostile = {"params": {**params, "vars": {"sluice_staging": []}}}
+    assert json.loads(last_vars(for_run(staged, hostile).argv(tmp_path / "t")))["sluice_staging"] == ["gold"]
+    # dbt snapshot and dbt test refuse --full-refresh; a zone build (dbt build) takes it
+    for command in ("snapshot", "test"):
+        other = dataclasses.replace(staged, command=command)
+        assert "--full-refresh" not in for_run(other, context).argv(tmp_path / "t")
+    build = dataclasses.replace(staged, command="build", select=(), batch=("fqn:a", "fqn:b"))
+    assert "--full-refresh" in for_run(build, context).batch_args()
+    # a cleared form field (null) is its default
+    cleared = {"params": {"full_refresh": None, "select": None, "vars": None}}
+    assert for_run(staged, cleared) == staged
 
 
 def test_executable_from_environment_beats_spec(monkeypatch: pytest.MonkeyPatch) -> None:

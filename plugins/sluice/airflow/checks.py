@@ -11,11 +11,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Asset, CronDataIntervalTimetable
+from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, Param
 
 from sluice.airflow.alerts import PipelineAlerts
 from sluice.errors import SpecError, first_line
 from sluice.plan.model import DagSettings, Plan
+from sluice.plan.run_options import param_schemas
 from sluice.spec.reader import SpecFile
 from sluice.spec.yaml_lines import display_path
 
@@ -65,6 +66,19 @@ def dag_arguments(sf: SpecFile, plan: Plan) -> dict[str, Any]:
     }
 
 
+def params(plan: Plan) -> dict[str, Param]:
+    """The options of a triggered run (sluice.plan.run_options), as Airflow params: the trigger
+    dialog's form, checked by Airflow when it creates the run. Given to the DAG once its tasks
+    are drawn: Airflow copies a DAG's params into every task it builds, and serializes each copy,
+    which for the names of 5,000 models is hundreds of megabytes; a task reads them from its DAG
+    at run time all the same."""
+    out = {}
+    for name, schema in param_schemas(plan.selectable.names).items():
+        schema = dict(schema)
+        out[name] = Param(schema.pop("default"), description=schema.pop("description"), **schema)
+    return out
+
+
 def _schedule(dag: DagSettings) -> Any:
     """Assets, or a cron schedule whose runs each cover an interval (Airflow 3's default for a
     cron string is a point in time): a daily run is given the day before it, which reaches dbt as
@@ -89,7 +103,7 @@ def check_with_airflow(sf: SpecFile, plan: Plan) -> None:
     except Exception as exc:
         raise sf.error(("schedule",), f"Airflow refuses {dag.schedule!r}: {first_line(exc)}") from None
     try:
-        DAG(**dag_arguments(sf, plan)).validate()  # type: ignore[no-untyped-call]
+        DAG(**dag_arguments(sf, plan), params=params(plan)).validate()  # type: ignore[no-untyped-call]
     except Exception as exc:
         raise sf.error(("pipeline",), f"Airflow refuses this DAG: {first_line(exc)}") from None
 

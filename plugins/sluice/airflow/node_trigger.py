@@ -17,7 +17,13 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TaskFailedEvent, TaskSuccessEvent, TriggerEvent
+from airflow.triggers.base import (
+    BaseTrigger,
+    TaskFailedEvent,
+    TaskSkippedEvent,
+    TaskSuccessEvent,
+    TriggerEvent,
+)
 
 from sluice.airflow.alerts import ERROR_XCOM
 from sluice.errors import SluiceError
@@ -109,7 +115,12 @@ class NodeResultsTrigger(BaseTrigger):
     def _ended(self, found: dict[str, dict[str, Any]]) -> TriggerEvent:
         outcome = verdict({s: found[s] for s in self.selectors})
         if self.ti is not None:  # a worker waits to be resumed with the result
+            if outcome.skipped:
+                return _event({"skipped": True})
             return _event({"passed": outcome.passed, "lines": outcome.lines, "error": outcome.error})
+        if outcome.skipped:
+            self.log.info("not selected in this run (says the zone build task %s): skipped", self.build_task)
+            return TaskSkippedEvent()
         self.log.info("answered from the zone build task %s (its results in XCom):", self.build_task)
         for line in outcome.lines:
             self.log.info("%s", line)

@@ -8,17 +8,18 @@ from collections import Counter
 from typing import Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from airflow.triggers.base import StartTriggerArgs
 
 from sluice.airflow.node_trigger import CLASSPATH as TRIGGER_CLASSPATH
 from sluice.airflow.node_trigger import NodeResultsTrigger
 from sluice.errors import DbtCommandError, NodesNotPassed, SluiceError
+from sluice.plan.run_options import RunScope, run_values
 from sluice.runtime import zone
 from sluice.runtime.dbt import DbtCall, DbtProcess, dbt_execution
 from sluice.runtime.freshness import StaleSourceError, check_freshness
 from sluice.runtime.lease import Holder
-from sluice.runtime.node_results import PASSED, Outbox, published
+from sluice.runtime.node_results import PASSED, Outbox, deselected, published
 from sluice.spec.models import ExecutionMode
 
 
@@ -37,10 +38,14 @@ class DbtNodeOperator(BaseOperator):
     ui_color = "#ff9a6c"
     call: DbtCall | None = None
     watch: str | None = None
+    #: what the run's select option leaves in (None: everything)
+    scope: RunScope | None = None
     _process: DbtProcess | None = None
 
     def execute(self, context: Any) -> None:
         call = self._call()
+        if not selected(self.scope, call.select, context):
+            raise AirflowSkipException(f"{call.describe()}: not selected in this run")
         ti = context["ti"]
         # first tries in a DAG run may be answered from the run's build of the zone; a retry, a
         # cleared task or `airflow tasks test` (a throwaway run) runs its own nodes
@@ -50,12 +55,15 @@ class DbtNodeOperator(BaseOperator):
             # wait for the zone build's results the same way, from here
             me = {"dag_id": ti.dag_id, "run_id": ti.run_id, "try_number": ti.try_number}
             self.defer(trigger=NodeResultsTrigger(self.watch, list(call.select), ti=me), method_name="resume")
-        self._run(with_interval(call, context), None if lone else zone_run_key(context, self.task_group))
+        key = None if lone else zone_run_key(context, self.task_group)
+        self._run(for_run(call, context, self.scope), key)
 
     def resume(self, context: Any, event: Any = None) -> None:
         """Back on a worker from NodeResultsTrigger: end with the zone build's result, or run the
         task's own nodes when the build could not answer it."""
         call = self._call()
+        if isinstance(event, dict) and event.get("skipped"):
+            raise AirflowSkipException(f"{call.describe()}: not selected in this run")
         if isinstance(event, dict) and "passed" in event:
             self.log.info("answered from the zone build task %s (its results in XCom):", self.watch)
             for line in event.get("lines") or []:
@@ -68,10 +76,13 @@ class DbtNodeOperator(BaseOperator):
             if event == "failed":
                 raise DbtCommandError(f"dbt {call.command} failed for {call.describe()}; see the log above")
             return
+        if not selected(self.scope, call.select, context):  # a build that ended before saying so
+            raise AirflowSkipException(f"{call.describe()}: not selected in this run")
         reason = event.get("lone") if isinstance(event, dict) else f"unexpected event {event!r}"
         self.log.info("not answered from the zone build: %s; running this task's nodes", reason)
         batch = isinstance(event, dict) and bool(event.get("batch"))
-        self._run(with_interval(call, context), zone_run_key(context, self.task_group) if batch else None)
+        key = zone_run_key(context, self.task_group) if batch else None
+        self._run(for_run(call, context, self.scope), key)
 
     def _call(self) -> DbtCall:
         if self.call is None:
@@ -87,16 +98,32 @@ class DbtNodeOperator(BaseOperator):
             self._process.kill()
 
 
-def with_interval(call: DbtCall, context: Any) -> DbtCall:
-    """The call with the DAG run's data interval as dbt vars (``data_interval_start``,
-    ``data_interval_end``, ISO 8601), so an incremental model can load exactly its interval and
-    a backfill loads each interval once. A run without an interval (a manual run with no
-    logical date) passes none; the model then chooses for itself."""
+def selected(scope: RunScope | None, selectors: tuple[str, ...], context: Any) -> bool:
+    """Whether the run's select option leaves in a dbt task over ``selectors``."""
+    if scope is None:
+        return True
+    return scope.runs(selectors, scope.chosen(run_values(context.get("params") or {})[1]))
+
+
+def for_run(call: DbtCall, context: Any, scope: RunScope | None = None) -> DbtCall:
+    """The call as this DAG run asks for it: the trigger's full_refresh, its vars, and the run's
+    data interval as dbt vars (``data_interval_start``, ``data_interval_end``, ISO 8601), so an
+    incremental model can load exactly its interval and a backfill loads each interval once. A
+    run without an interval (a manual run with no logical date) passes none; the model then
+    chooses for itself. The trigger's vars win over the interval's where they share a key (a
+    manual run can name its own window). A zone build builds what the run's select leaves in."""
+    full_refresh, select, trigger_vars = run_values(context.get("params") or {})
     start, end = context.get("data_interval_start"), context.get("data_interval_end")
-    if start is None or end is None:
+    run_vars: dict[str, Any] = {}
+    if start is not None and end is not None:
+        run_vars = {"data_interval_start": start.isoformat(), "data_interval_end": end.isoformat()}
+    run_vars.update(trigger_vars)
+    batch = scope.batch(call.batch, scope.chosen(select)) if scope and call.batch else call.batch
+    if not run_vars and not full_refresh and batch == call.batch:
         return call
-    interval = {"data_interval_start": start.isoformat(), "data_interval_end": end.isoformat()}
-    return dataclasses.replace(call, run_vars=json.dumps(interval))
+    return dataclasses.replace(
+        call, run_vars=json.dumps(run_vars) if run_vars else None, full_refresh=full_refresh, batch=batch
+    )
 
 
 def zone_run_key(context: Any, group: Any) -> str:
@@ -122,10 +149,12 @@ def watching(op: DbtNodeOperator, watch: str | None) -> DbtNodeOperator:
     return op
 
 
-def dbt_task(call: DbtCall, watch: str | None = None, **kwargs: Any) -> DbtNodeOperator:
+def dbt_task(
+    call: DbtCall, watch: str | None = None, scope: RunScope | None = None, **kwargs: Any
+) -> DbtNodeOperator:
     """A DbtNodeOperator for ``call``; other keyword arguments go to BaseOperator."""
     op = DbtNodeOperator(**kwargs)
-    op.call = call
+    op.call, op.scope = call, scope
     return watching(op, watch)
 
 
@@ -138,16 +167,26 @@ class ZoneBuildOperator(BaseOperator):
 
     ui_color = "#f4c28d"
     call: DbtCall | None = None
+    scope: RunScope | None = None
     _process: DbtProcess | None = None
 
     def execute(self, context: Any) -> None:
         if self.call is None:
             raise SluiceError(f"{self.task_id}: no dbt call; build this operator with zone_build_task()")
         ti = context["ti"]
+        call = for_run(self.call, context, self.scope)
+        zone_nodes = frozenset(call.batch)
+        outbox = Outbox(lambda key, value: ti.xcom_push(key=key, value=value), ti.try_number)
+        left_out = [s for s in self.call.batch if s not in zone_nodes]
+        for selector in left_out:  # their tasks, waiting in the triggerer, end skipped
+            outbox.add(selector, deselected())
+        outbox.flush()
+        if left_out:
+            self.log.info("select: %d of the zone's %d nodes left out", len(left_out), len(self.call.batch))
+        if not zone_nodes:
+            raise AirflowSkipException("no node of this zone selected in this run; its tasks are skipped")
         statuses: Counter[str] = Counter()
         not_passed: list[str] = []
-        zone_nodes = frozenset(self.call.batch)
-        outbox = Outbox(lambda key, value: ti.xcom_push(key=key, value=value), ti.try_number)
 
         def publish(message: dict[str, Any]) -> None:
             if message["node"] not in zone_nodes:  # no task of the zone waits for it
@@ -163,7 +202,7 @@ class ZoneBuildOperator(BaseOperator):
             self.log.info("%s", line)
             outbox.tick()  # a finished node's result goes out while dbt is busy with the next ones
 
-        self._process = DbtProcess(with_interval(self.call, context))
+        self._process = DbtProcess(call)
         try:
             ended = self._process.build_zone(log, zone_run_key(context, self.task_group), publish)
         finally:
@@ -182,10 +221,10 @@ class ZoneBuildOperator(BaseOperator):
             self._process.kill()
 
 
-def zone_build_task(call: DbtCall, **kwargs: Any) -> ZoneBuildOperator:
+def zone_build_task(call: DbtCall, scope: RunScope | None = None, **kwargs: Any) -> ZoneBuildOperator:
     """A ZoneBuildOperator building ``call.batch``; other keyword arguments go to BaseOperator."""
     op = ZoneBuildOperator(**kwargs)
-    op.call = call
+    op.call, op.scope = call, scope
     return op
 
 
@@ -202,7 +241,7 @@ class SourceFreshnessOperator(BaseOperator):
     def execute(self, context: Any) -> None:
         if self.call is None:
             raise SluiceError(f"{self.task_id}: no dbt call; build this operator with freshness_task()")
-        self._process = DbtProcess(with_interval(self.call, context))
+        self._process = DbtProcess(for_run(self.call, context))
         try:
             check_freshness(self._process, self.log.info, self.log.warning)
         except StaleSourceError as exc:
@@ -236,10 +275,15 @@ class ZoneStepOperator(BaseOperator):
     keep: tuple[str, ...] = ()
     relations: tuple[str, ...] = ()
     call: DbtCall | None = None
+    scope: RunScope | None = None
 
     def execute(self, context: Any) -> None:
         if self.call is None:
             raise SluiceError(f"{self.task_id}: no dbt call; build this operator with zone_task()")
+        if self.scope is not None:
+            chosen = self.scope.chosen(run_values(context.get("params") or {})[1])
+            if not self.scope.zone_runs(self.zone, chosen):
+                raise AirflowSkipException(f"zone {self.zone}: no model of it selected; live is untouched")
         ti = context["ti"]
         holder = Holder(f"{ti.dag_id}/{ti.run_id}", lambda run: _run_is_live(ti, run, self.log.info))
         if self.step == "stage":
@@ -278,6 +322,7 @@ def zone_task(
     call: DbtCall,
     *,
     relations: tuple[str, ...] = (),
+    scope: RunScope | None = None,
     **kwargs: Any,
 ) -> ZoneStepOperator:
     """A ZoneStepOperator; ``call`` gives the project, target and execution to run dbt with;
@@ -285,5 +330,5 @@ def zone_task(
     trigger rule its plan task carries (``all_done_min_one_success``)."""
     op = ZoneStepOperator(**kwargs)
     op.step, op.zone, op.schemas, op.keep, op.call = step, zone_name, schemas, keep, call
-    op.relations = relations
+    op.relations, op.scope = relations, scope
     return op

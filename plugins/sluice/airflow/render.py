@@ -14,7 +14,7 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, Asset, BaseOperator, TaskGroup
 
 from sluice.airflow.airbyte_operator import airbyte_sync_task
-from sluice.airflow.checks import dag_arguments
+from sluice.airflow.checks import dag_arguments, params
 from sluice.airflow.operators import dbt_task, freshness_task, zone_build_task, zone_task
 from sluice.airflow.task_copies import TaskCopies
 from sluice.plan.model import (
@@ -27,6 +27,7 @@ from sluice.plan.model import (
     ZoneArgs,
     ZoneBuildArgs,
 )
+from sluice.plan.run_options import RunScope
 from sluice.runtime.dbt import DbtCall, warm_up
 from sluice.spec.models import ExecutionMode
 from sluice.spec.paths import DbtPaths
@@ -36,7 +37,7 @@ from sluice.spec.reader import SpecFile
 def render_dag(sf: SpecFile, plan: Plan, paths: DbtPaths) -> DAG:
     """The DAG for one spec; task ids are the plan's ids."""
     dag = DAG(**dag_arguments(sf, plan))
-    drawing = _Drawing(plan, paths, sf.base_dir, TaskCopies(dag))
+    drawing = _Drawing(plan, paths, sf.base_dir, TaskCopies(dag), RunScope(plan))
     with dag:
         groups = {g.id: TaskGroup(g.id, tooltip=g.tooltip) for g in plan.groups}
         ops: dict[str, BaseOperator] = {}
@@ -45,6 +46,7 @@ def render_dag(sf: SpecFile, plan: Plan, paths: DbtPaths) -> DAG:
             ops[task.id] = _BUILDERS[task.operator](drawing, task, group)
         for task in plan.tasks:
             _link(ops[task.id], [ops[u] for u in task.upstream])
+    dag.params = params(plan)  # type: ignore[assignment]  # after the tasks: see checks.params
     return dag
 
 
@@ -56,6 +58,8 @@ class _Drawing:
     paths: DbtPaths
     base_dir: Path
     copies: TaskCopies
+    #: what a run's select option leaves in, shared by the tasks that ask
+    scope: RunScope
 
     def call(self, args: DbtArgs) -> DbtCall:
         dbt = self.plan.dbt
@@ -92,15 +96,15 @@ def _empty(drawing: _Drawing, task: Task, group: TaskGroup | None) -> BaseOperat
 def _dbt(drawing: _Drawing, task: Task, group: TaskGroup | None) -> BaseOperator:
     assert isinstance(task.arguments, DbtArgs)
     call, watch = drawing.call(task.arguments), task.arguments.watch
-    if task.trigger_rule or task.outlets or task.retries is not None:  # the copies share their first's
-        return dbt_task(call, watch, **_common(task, group))
-    return drawing.copies.dbt_task(call, task.name, group, task.doc, watch)
+    if task.outlets or task.retries is not None:  # the copies share their first's
+        return dbt_task(call, watch, drawing.scope, **_common(task, group))
+    return drawing.copies.dbt_task(call, task.name, group, task.doc, watch, drawing.scope, task.trigger_rule)
 
 
 def _zone_build(drawing: _Drawing, task: Task, group: TaskGroup | None) -> BaseOperator:
     args = task.arguments
     assert isinstance(args, ZoneBuildArgs)
-    return zone_build_task(drawing.call(args.dbt), **_common(task, group))
+    return zone_build_task(drawing.call(args.dbt), drawing.scope, **_common(task, group))
 
 
 def _freshness(drawing: _Drawing, task: Task, group: TaskGroup | None) -> BaseOperator:
@@ -114,7 +118,14 @@ def _zone_step(drawing: _Drawing, task: Task, group: TaskGroup | None) -> BaseOp
     assert isinstance(args, ZoneArgs)
     call = drawing.call(args.dbt)
     return zone_task(
-        args.step, args.zone, args.schemas, args.keep, call, relations=args.relations, **_common(task, group)
+        args.step,
+        args.zone,
+        args.schemas,
+        args.keep,
+        call,
+        relations=args.relations,
+        scope=drawing.scope,
+        **_common(task, group),
     )
 
 

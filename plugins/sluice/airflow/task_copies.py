@@ -15,6 +15,7 @@ from airflow.sdk.definitions._internal.node import validate_key
 from airflow.sdk.definitions.param import ParamsDict
 
 from sluice.airflow.operators import DbtNodeOperator, dbt_task, watching
+from sluice.plan.run_options import RunScope
 from sluice.runtime.dbt import DbtCall
 
 
@@ -24,16 +25,24 @@ class TaskCopies:
 
     def __init__(self, dag: DAG) -> None:
         self.dag = dag
-        #: per task group and watched zone build, the constructor-built task and which of its
-        #: attributes hold containers
-        self.first: dict[tuple[str, str | None], tuple[DbtNodeOperator, list[str]]] = {}
+        #: per task group, watched zone build and trigger rule, the constructor-built task and which
+        #: of its attributes hold containers
+        self.first: dict[tuple[str, str | None, str | None], tuple[DbtNodeOperator, list[str]]] = {}
 
     def dbt_task(
-        self, call: DbtCall, name: str, group: TaskGroup | None, doc_md: str, watch: str | None = None
+        self,
+        call: DbtCall,
+        name: str,
+        group: TaskGroup | None,
+        doc_md: str,
+        watch: str | None = None,
+        scope: RunScope | None = None,
+        trigger_rule: str | None = None,
     ) -> DbtNodeOperator:
-        key = (group.group_id or "" if group else "", watch)
+        key = (group.group_id or "" if group else "", watch, trigger_rule)
         if key not in self.first:
-            proto = dbt_task(call, watch, task_id=name, task_group=group, doc_md=doc_md)
+            rule = {"trigger_rule": trigger_rule} if trigger_rule else {}
+            proto = dbt_task(call, watch, scope, task_id=name, task_group=group, doc_md=doc_md, **rule)
             mutable = (set, list, dict, ParamsDict)
             containers = [k for k, v in proto.__dict__.items() if isinstance(v, mutable)]
             self.first[key] = proto, containers

@@ -36,6 +36,7 @@ from sluice.plan.model import (
     ZoneArgs,
     ZoneBuildArgs,
 )
+from sluice.plan.run_options import RUNS_PAST_SKIPPED
 from sluice.plan.translator import Translator
 from sluice.spec.models import INGEST_GROUP, After, ExecutionMode, Notify, PipelineSpec, TestMode
 
@@ -143,6 +144,7 @@ class Assembler:
             node=node,
             upstream=tuple(sorted(upstream)),
             arguments=self.dbt_args(TaskKind.TEST, zi, select, staged and node is not None),
+            trigger_rule=RUNS_PAST_SKIPPED,
             blocking=blocking,
             doc=test_doc(node, tests, blocking),
         )
@@ -185,6 +187,7 @@ class Assembler:
             node=uid,
             upstream=tuple(sorted(upstream)),
             arguments=self.dbt_args(kind, zi, (self.tr.dbt_selector(node),), staged=True),
+            trigger_rule=RUNS_PAST_SKIPPED,
             doc=node_doc(node, kind.value),
         )
         self.build_id[uid] = self.ready_id[uid] = task.id
@@ -273,8 +276,10 @@ class Assembler:
         tasks (they wait in the triggerer for its results); only the next zone's build waits for
         it (start_builds_early). A node that fails is shown failed on its own task and fails the
         build; when dbt could not build the zone its tasks learn it and run on a worker. Its
-        trigger rule is the default (a zone whose previous zone failed builds nothing) and it
-        has no retries: a retry would build the zone again while those tasks run alone."""
+        trigger rule lets it run past a previous build or stage that a run's selection skipped
+        (it then tells its tasks they are skipped), not past a failure (a zone whose previous
+        zone failed builds nothing), and it has no retries: a retry would build the zone again
+        while those tasks run alone."""
         watched = {zi for (zi, _), shared in self.dbt_shared.items() if shared[3]}
         for zi in sorted(watched):
             staging = _staging_vars(self.schemas.get(zi, ()))
@@ -290,6 +295,8 @@ class Assembler:
                 node=None,
                 upstream=upstream,
                 arguments=ZoneBuildArgs(zone, DbtArgs("build", (), staging, self.warm(staging), zone)),
+                # builds (or marks skipped) what a selection leaves of the zone, its stage skipped or not
+                trigger_rule=RUNS_PAST_SKIPPED,
                 doc=build_doc(zone),
                 retries=0,
             )
@@ -350,6 +357,8 @@ class Assembler:
                     zone=zone.name,
                     node=None,
                     upstream=upstream,
+                    # a run of a few selected models goes on past the zone's skipped tasks
+                    trigger_rule=RUNS_PAST_SKIPPED,
                     doc=gateway_doc(zone.name, zone.description),
                 )
             self.tasks.append(((zi, last, 0), task))

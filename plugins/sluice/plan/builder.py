@@ -19,7 +19,7 @@ from sluice.plan.graph import (
     selection,
     zone_violations,
 )
-from sluice.plan.model import DbtInvocation, Plan
+from sluice.plan.model import DbtInvocation, Plan, Selectable
 from sluice.plan.translator import Translator
 from sluice.spec.models import INGEST_GROUP, ExecutionMode, PipelineSpec
 
@@ -80,4 +80,14 @@ def build_plan(
         groups=task_groups(spec),
         dbt=DbtInvocation(spec.dbt.target, spec.dbt.executable, str(execution)),
         batches=zone_batches(spec.tests, tasks),
+        selectable=selectable(nodes, graph),
     )
+
+
+def selectable(nodes: dict[str, Node], graph: NodeGraph) -> Selectable:
+    """What a run's select option may name: the plan's nodes by name, with their plan parents."""
+    names: dict[str, list[str]] = {}
+    for uid, node in nodes.items():
+        names.setdefault(node.name, []).append(uid)
+    parents = {uid: tuple(sorted(p)) for uid in nodes if (p := graph.parents(uid)[0])}
+    return Selectable({n: tuple(sorted(u)) for n, u in sorted(names.items())}, parents)

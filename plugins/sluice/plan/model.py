@@ -230,6 +230,17 @@ class DagSettings:
 
 
 @dataclass(frozen=True)
+class Selectable:
+    """What a run's ``select`` option may name, and what a name's ``+`` reaches
+    (sluice.plan.run_options resolves it)."""
+
+    #: per name of a model, seed or snapshot the plan builds, its unique ids (versions share one)
+    names: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: per node with parents, the plan nodes it builds from (ephemeral models looked through)
+    parents: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Plan:
     """A pipeline's task graph, in run order: zones, their tasks and what each task waits for."""
 
@@ -242,6 +253,7 @@ class Plan:
     dbt: DbtInvocation = DbtInvocation("local", None, "worker")
     #: per zone, the selectors of every dbt node in it (see DbtArgs.batch)
     batches: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    selectable: Selectable = Selectable()
 
     def to_json(self) -> dict[str, Any]:
         """What `sluice plan --json` prints: every decision, by name."""

@@ -36,6 +36,8 @@ _SLUICE_ROOT = str(Path(__file__).resolve().parents[2])
 EXECUTABLE_VAR = "SLUICE_DBT_EXECUTABLE"
 _SUMMARY_MARK = "Completed with"
 _ERROR_WORDS = ("Error", "ERROR", "FAIL", "Failure")
+#: the dbt commands that take --full-refresh (snapshot and test refuse it)
+FULL_REFRESH_COMMANDS = frozenset({"run", "seed", "build"})
 
 
 def dbt_executable(configured: str | None = None) -> str:
@@ -94,27 +96,34 @@ class DbtCall:
     #: the selectors of every dbt node of the task's zone: in worker mode a task's first try is
     #: answered from one `dbt build` of them per DAG run (see dbt_worker)
     batch: tuple[str, ...] = ()
-    #: this call's own dbt vars (JSON), such as the DAG run's data interval, merged over ``vars``:
-    #: a warm worker is chosen by ``vars`` alone, so a new run does not need a new worker
+    #: this call's own dbt vars (JSON): the DAG run's data interval and the trigger's vars. A warm
+    #: worker is chosen by ``vars`` alone, so a new run does not need a new worker
     run_vars: str | None = None
+    #: dbt --full-refresh, for the commands that take it (a run triggered with full_refresh)
+    full_refresh: bool = False
 
     def _run_vars(self) -> list[str]:
-        """``--vars`` again, after the common flags (the last one counts), when the call has its own."""
+        """``--vars`` again, after the common flags (the last one counts), when the call has its own.
+        ``vars`` wins a shared key: an atomic zone's staging schemas are not the trigger's to move."""
         if not self.run_vars:
             return []
-        merged = {**(json.loads(self.vars) if self.vars else {}), **json.loads(self.run_vars)}
+        merged = {**json.loads(self.run_vars), **(json.loads(self.vars) if self.vars else {})}
         return ["--vars", json.dumps(merged, sort_keys=True)]
+
+    def _refresh(self, command: str) -> list[str]:
+        return ["--full-refresh"] if self.full_refresh and command in FULL_REFRESH_COMMANDS else []
 
     def options(self) -> list[str]:
         """What follows the common flags: the command's own arguments and the selection."""
-        out = [*self.args, *self._run_vars()]
+        out = [*self.args, *self._run_vars(), *self._refresh(self.command)]
         return [*out, "--select", *self.select] if self.select else out
 
     def batch_args(self) -> list[str]:
         """The zone build's selection: exactly the zone's nodes. dbt would otherwise add every test
         touching one of them (eager indirect selection), later zones' tests among them, which
         fail there for want of their other parents."""
-        return [*self._run_vars(), "--select", *self.batch, "--indirect-selection", "cautious"]
+        selection = ["--select", *self.batch, "--indirect-selection", "cautious"]
+        return [*self._run_vars(), *self._refresh("build"), *selection]
 
     def describe(self) -> str:
         return " ".join(self.select) or " ".join(self.args[:1])

@@ -16,6 +16,8 @@ from typing import Any
 
 #: dbt's statuses of a node that did what it was asked (a warn test still passes)
 PASSED = frozenset({"success", "pass", "warn"})
+#: a node the run's select option leaves out: the zone build skips it, and so does its task
+DESELECTED = "deselected"
 MAX_LINES = 200
 MAX_CHARS = 16_000
 #: the XCom key of a zone build's head: {"chunks": how many, "try": the build's try number}
@@ -55,6 +57,11 @@ def published(message: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def deselected() -> dict[str, Any]:
+    """What the build task stores for a node the run's selection leaves out."""
+    return {"status": DESELECTED, "message": "not selected in this run", "seconds": 0, "lines": []}
+
+
 @dataclass(frozen=True)
 class Verdict:
     """A task's outcome from its nodes' results."""
@@ -63,16 +70,21 @@ class Verdict:
     lines: list[str]
     #: dbt's first error line, for a task that failed
     error: str | None
+    #: the run's selection left out every node of the task
+    skipped: bool = False
 
 
 def verdict(results: Mapping[str, Mapping[str, Any]]) -> Verdict:
-    """The task passes when every one of its nodes passed in the zone build."""
+    """The task passes when every one of its nodes passed in the zone build, and is skipped when
+    the run's selection left all of them out."""
+    if results and all(r.get("status") == DESELECTED for r in results.values()):
+        return Verdict(True, [], None, skipped=True)
     lines: list[str] = []
     error: str | None = None
     for selector, result in results.items():
         lines.extend(str(line) for line in result.get("lines") or [])
         status = str(result.get("status"))
-        if status not in PASSED and error is None:
+        if status not in PASSED and status != DESELECTED and error is None:
             first = next((s.strip() for s in str(result.get("message") or "").splitlines() if s.strip()), "")
             error = f"{selector} {status}: {first or 'no message from dbt'}"
     return Verdict(error is None, lines, error)
