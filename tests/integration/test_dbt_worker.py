@@ -53,6 +53,9 @@ def test_worker_runs_nodes_and_frees_duckdb_between_requests(
     second: list[str] = []
     DbtProcess(seed_call(box, "raw_accounts")).run(second.append)
     assert not any("starting a dbt worker" in line for line in second), "the warm worker is reused"
+    # the partial-parse file `make manifest` left (made in the project folder) is reused as it is
+    log = socket_path(box.dbt, box.dbt, "local", worker_python(None)).with_suffix(".log").read_text()
+    assert "parsing the whole project" not in log
 
 
 def test_worker_failure_carries_dbt_error_lines(
@@ -190,3 +193,23 @@ def test_an_idle_worker_exits_after_the_tasks_sluice_dbt_worker_idle(
     while path.exists():
         assert time.monotonic() < deadline, "the worker outlived its idle time"
         time.sleep(0.2)
+
+
+def test_a_partial_parse_file_made_from_another_folder_does_not_mislead_the_worker(
+    sandbox: Callable[..., Sandbox], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`dbt parse --project-dir dbt` run from the repository root records the project's root as
+    the relative `dbt`; the worker, running in the project folder, must still find the seeds in
+    `dbt/seeds`, not `dbt/dbt/seeds`."""
+    box = sandbox(migrate=False)
+    monkeypatch.setenv("SLUICE_DUCKDB_PATH", str(box.duckdb))
+    parse = [str(BIN / "dbt"), "parse", "--quiet", "--project-dir", "dbt", "--profiles-dir", "dbt"]
+    done = box.run(*parse, "--target", "local")
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines: list[str] = []
+    DbtProcess(seed_call(box, "ref_merchants")).run(lines.append)
+    assert any("1 of 1 OK loaded seed file raw.ref_merchants" in line for line in lines), lines
+    with duckdb.connect(str(box.duckdb)) as con:
+        assert con.execute("select count(*) from raw.ref_merchants").fetchall()[0][0] == 34
+    log = socket_path(box.dbt, box.dbt, "local", worker_python(None)).with_suffix(".log").read_text()
+    assert "the partial-parse file was made for the project at 'dbt', not here" in log

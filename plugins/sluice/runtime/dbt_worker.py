@@ -139,6 +139,17 @@ class _Worker:
         self._handler: Callable[[Any], None] | None = None
         self.scratch = scratch
         parsed = dbtRunner(callbacks=[self._on_event]).invoke(["parse", "--quiet", *self.common])
+        elsewhere = _root_elsewhere(parsed.result, project_dir) if parsed.success else None
+        if elsewhere is not None:
+            # dbt reuses a partial-parse file whatever folder it was made for, and dbt-duckdb
+            # loads a seed from the root recorded there: `dbt parse --project-dir dbt` run from
+            # the repository would send this worker to dbt/dbt/seeds
+            sys.stdout.write(
+                f"sluice dbt worker: the partial-parse file was made for the project at {elsewhere!r}, "
+                "not here; parsing the whole project\n"
+            )
+            (scratch / "partial_parse.msgpack").unlink(missing_ok=True)
+            parsed = dbtRunner(callbacks=[self._on_event]).invoke(["parse", "--quiet", *self.common])
         if not parsed.success:
             raise SystemExit(f"dbt parse failed: {parsed.exception}")
         self.selector = {uid: "fqn:" + ".".join(node.fqn) for uid, node in parsed.result.nodes.items()}
@@ -228,6 +239,16 @@ class _Worker:
             with batch.changed:
                 batch.finished = True
                 batch.changed.notify_all()
+
+
+def _root_elsewhere(manifest: Any, project_dir: Path) -> str | None:
+    """The project root the manifest's own files were parsed under, when it is not
+    ``project_dir`` as seen from this worker's folder (a partial-parse file made from another
+    working folder, or another copy of the project)."""
+    here = project_dir.resolve()
+    name = manifest.metadata.project_name
+    roots = {f.path.project_root for f in manifest.files.values() if f.project_name == name}
+    return next((root for root in sorted(roots) if Path(root).resolve() != here), None)
 
 
 def _send(conn: socket.socket, message: dict[str, Any]) -> None:
