@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from sluice.runtime.publish.base import Engine, Publisher, PublishError, ident, staging_name
+from sluice.runtime.publish.base import Engine, Publisher, PublishError, Relation, ident, staging_name
 
 if TYPE_CHECKING:
     from sluice.runtime.publish.warehouse import Warehouse
@@ -32,7 +32,11 @@ def _replace_live(wh: Warehouse, schema: str) -> list[str]:
         if rel.name not in names:  # a model removed from the project leaves with this publish
             kind = "view" if rel.type == "view" else "table"
             body.append(f"drop {kind} if exists {wh.q(schema, rel.name)}")
-    for rel in staged:
+    # DuckDB binds a view's names when the view is created: tables first, then each view after
+    # the views it reads
+    tables = [r for r in staged if r.type != "view"]
+    views = _read_first(wh, staging, [r for r in staged if r.type == "view"])
+    for rel in [*tables, *views]:
         live = wh.q(schema, rel.name)
         if any(r.name == rel.name and r.type != rel.type for r in wh.rels(schema)):
             other = "table" if rel.type == "view" else "view"
@@ -43,6 +47,30 @@ def _replace_live(wh: Warehouse, schema: str) -> list[str]:
             body.append(f"create or replace table {live} as select * from {wh.q(staging, rel.name)}")  # noqa: S608
     body.append(f"drop schema {wh.q(staging)} cascade")
     return body
+
+
+def _read_first(wh: Warehouse, staging: str, views: list[Relation]) -> list[Relation]:
+    """``views`` ordered so that a view comes after every other of them its SQL names."""
+    sql = {v.name: wh.views.get(f"{staging.lower()}.{v.name}", "").lower() for v in views}
+    reads = {
+        v.name: {
+            w.name
+            for w in views
+            if w.name != v.name
+            and re.search(r'(?<![\w"])"?' + re.escape(w.name.lower()) + r'"?(?![\w"])', sql[v.name])
+        }
+        for v in views
+    }
+    ordered: list[Relation] = []
+    placed: set[str] = set()
+    waiting = list(views)
+    while waiting:
+        ready = [v for v in waiting if reads[v.name] <= placed] or waiting[:1]  # a cycle: as listed
+        for v in ready:
+            ordered.append(v)
+            placed.add(v.name)
+        waiting = [v for v in waiting if v.name not in placed]
+    return ordered
 
 
 def _view(wh: Warehouse, staging: str, schema: str, name: str) -> str:
