@@ -124,23 +124,15 @@ def test_duckdb_publishes_views_after_what_they_read_whatever_their_names(tmp_pa
     """DuckDB checks a view's names when it is created: on a first publish, a view named before
     the table it reads, or before another view it reads, must still be created after it."""
     with duckdb.connect(str(tmp_path / "wh.duckdb")) as con:
-        con.execute("create schema gold__staging")
-        con.execute("create table gold__staging.z_orders as select 3 as n")
-        con.execute("create view gold__staging.c_totals as select n from gold__staging.z_orders")
-        con.execute("create view gold__staging.a_report as select n from gold__staging.c_totals")
-        con.execute("create view gold__staging.b_copy as select n from gold__staging.a_report")
-        (sql,) = publish_sql(describe_duckdb(con, ["gold"]), ["gold"])
-        con.execute(sql)
-        assert con.execute("select n from gold.b_copy").fetchall() == [(3,)]
-        # and again, over a live zone holding them all
-        con.execute("create schema gold__staging")
-        con.execute("create table gold__staging.z_orders as select 4 as n")
-        con.execute("create view gold__staging.c_totals as select n from gold__staging.z_orders")
-        con.execute("create view gold__staging.a_report as select n from gold__staging.c_totals")
-        con.execute("create view gold__staging.b_copy as select n from gold__staging.a_report")
-        (sql,) = publish_sql(describe_duckdb(con, ["gold"]), ["gold"])
-        con.execute(sql)
-        assert con.execute("select n from gold.b_copy").fetchall() == [(4,)]
+        for n in (3, 4):  # a first publish, then one over a live zone holding them all
+            con.execute("create schema gold__staging")
+            con.execute(f"create table gold__staging.z_orders as select {n} as n")
+            con.execute("create view gold__staging.c_totals as select n from gold__staging.z_orders")
+            con.execute("create view gold__staging.a_report as select n from gold__staging.c_totals")
+            con.execute("create view gold__staging.b_copy as select n from gold__staging.a_report")
+            (sql,) = publish_sql(describe_duckdb(con, ["gold"]), ["gold"])
+            con.execute(sql)
+            assert con.execute("select n from gold.b_copy").fetchall() == [(n,)]
 
 
 def test_a_dotted_schema_keeps_its_incremental_history() -> None:

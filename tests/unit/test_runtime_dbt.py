@@ -9,6 +9,7 @@ import multiprocessing
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,15 +45,10 @@ def test_argv_selects_exactly_the_task_nodes(tmp_path: Path) -> None:
 
 
 def test_the_run_data_interval_reaches_dbt_as_vars_merged_over_the_tasks_own(tmp_path: Path) -> None:
-    from datetime import UTC, datetime
-
     from sluice.airflow.operators import for_run
 
     staged = dataclasses.replace(call(tmp_path), vars='{"sluice_staging": ["gold"]}')
-    context = {
-        "data_interval_start": datetime(2026, 8, 10, 5, tzinfo=UTC),
-        "data_interval_end": datetime(2026, 8, 11, 5, tzinfo=UTC),
-    }
+    context = interval_context()
     argv = for_run(staged, context).argv(tmp_path / "t")
     # the last --vars counts: the staging schemas and the interval, in one
     assert json.loads(last_vars(argv)) == {
@@ -67,22 +63,27 @@ def test_the_run_data_interval_reaches_dbt_as_vars_merged_over_the_tasks_own(tmp
     assert for_run(staged, {"data_interval_start": None, "data_interval_end": None}) == staged
 
 
+def interval_context(**more: Any) -> dict[str, Any]:
+    """A task's context in a daily run for 2026-08-10."""
+    from datetime import UTC, datetime
+
+    return {
+        "data_interval_start": datetime(2026, 8, 10, 5, tzinfo=UTC),
+        "data_interval_end": datetime(2026, 8, 11, 5, tzinfo=UTC),
+        **more,
+    }
+
+
 def last_vars(argv: list[str]) -> str:
     return argv[len(argv) - 1 - argv[::-1].index("--vars") + 1]
 
 
 def test_the_triggers_vars_and_full_refresh_reach_every_dbt_call_that_takes_them(tmp_path: Path) -> None:
-    from datetime import UTC, datetime
-
     from sluice.airflow.operators import for_run
 
     staged = dataclasses.replace(call(tmp_path), vars='{"sluice_staging": ["gold"]}')
     params = {"full_refresh": True, "select": [], "vars": {"region": "eu", "data_interval_end": "2026-01-01"}}
-    context = {
-        "params": params,
-        "data_interval_start": datetime(2026, 8, 10, 5, tzinfo=UTC),
-        "data_interval_end": datetime(2026, 8, 11, 5, tzinfo=UTC),
-    }
+    context = interval_context(params=params)
     argv = for_run(staged, context).argv(tmp_path / "t")
     # the trigger's vars win over the interval's; sluice's own staging vars win over both
     assert json.loads(last_vars(argv)) == {
