@@ -199,7 +199,8 @@ bench-exec: manifest faker-venv postgres $(VENV)/.plugins-bytecode
 	$(BIN)/python bench/exec_bench.py
 
 # whole DAG runs of 100, 500 and 1,000 generated models (BENCH_SIZES) under make up's Airflow:
-# sluice, cosmos watcher and cosmos local beside one dbt build; about two hours at all sizes
+# sluice, cosmos watcher and cosmos local beside one dbt build (BENCH_ARMS, BENCH_SIZES choose); sluice
+# and dbt build alone take ~17 min at all three sizes, the cosmos arms far longer
 bench-scale: postgres $(VENV)/.plugins-bytecode
 	$(BIN)/python bench/scale_bench.py
 

@@ -206,11 +206,14 @@ def test_failing_bronze_test_stops_silver_and_gold_but_not_other_branches(
     assert done.returncode != 0, "a failed run fails `airflow dags test`"
     states = box.task_states(DAG)
     assert states["bronze.raw_accounts_test"] == "failed"
-    # the test's own task is what failed, with dbt's error for the node (its result's message),
-    # read from the zone build's results; the build task ran to its end and is not what is red
+    # the test's own task failed, with dbt's error for the node (its result's message), read from
+    # the zone build's results; the build ran to its end and fails too, naming the node, so that
+    # the next zone's build does not start
     assert "FAIL 1 unique_raw_accounts_account_id" in log, "dbt's own lines for the node"
     assert "fqn:payments.unique_raw_accounts_account_id fail: Got 1 result" in log, "dbt's error line"
-    assert states["bronze.build"] == "success"
+    assert states["bronze.build"] == "failed"
+    assert "1 not passed, each failed on its own task: fqn:payments.unique_raw_accounts_account_id" in log
+    assert states["silver.build"] == "upstream_failed"
     assert states["bronze.stg_accounts_run"] == "upstream_failed"
     assert states["bronze.stg_card_transactions_run"] == "upstream_failed"
     # unrelated bronze branches went on
