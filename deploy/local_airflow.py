@@ -43,6 +43,9 @@ FAST_SETTINGS = {
     # Airflow sleeps 1 s between scheduler loops when a loop found nothing to do, and every level
     # of a dbt graph waits for the next loop: a 10-level zone pays ~10 s for nothing
     "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.1",
+    # the same for the triggerer, where sluice's model and test tasks start and end: each level
+    # of a dbt graph waits up to 3 s for its two 1-s loops (sluice.airflow.triggerer_shortcuts)
+    "SLUICE_TRIGGERER_LOOP_SECONDS": "0.2",
     # a new spec shows up within seconds (the DAG file is cheap to import: its plans are compiled
     # and cached by content hash)
     "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",

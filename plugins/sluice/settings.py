@@ -107,6 +107,11 @@ VARIABLES: tuple[Variable, ...] = (
         "state in the config folder",
     ),
     Variable("SLUICE_AIRBYTE_LOCAL_STATE_DIR", "local sync state", "airbyte_state beside SLUICE_DUCKDB_PATH"),
+    Variable(
+        "SLUICE_TRIGGERER_LOOP_SECONDS",
+        "seconds each of the Airflow triggerer's loops waits between rounds (0.05 to 1)",
+        "Airflow's 1",
+    ),
     Variable("SLUICE_ZONE_LEASE_WAIT", "seconds a stage task waits for another run's zone lease", "1800"),
     Variable("SLUICE_ZONE_LEASE_MAX_AGE", "hours after which any zone lease may be taken over", "24"),
 )
@@ -227,6 +232,15 @@ class Settings:
     @property
     def airbyte_state_dir(self) -> Path | None:
         return self._path("SLUICE_AIRBYTE_STATE_DIR")
+
+    @property
+    def triggerer_loop_s(self) -> float | None:
+        if self.get("SLUICE_TRIGGERER_LOOP_SECONDS") is None:
+            return None
+        seconds = self._number("SLUICE_TRIGGERER_LOOP_SECONDS", 1.0)
+        if not 0.05 <= seconds <= 1:
+            raise SluiceError(f"SLUICE_TRIGGERER_LOOP_SECONDS={seconds:g}: give 0.05 to 1 seconds")
+        return seconds
 
     # --- zone leases ---------------------------------------------------------------------------
 

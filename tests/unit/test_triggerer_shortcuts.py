@@ -2,15 +2,19 @@
 - TriggerRunnerSupervisor._create_workload builds a plain workload for sluice's trigger (no DAG
   looked up, deserialized or sent) and leaves other triggers alone;
 - the success callback of a task sluice's trigger ended is not queued for the DAG processor;
-  its failure callback and every other task's callbacks are."""
+  its failure callback and every other task's callbacks are;
+- with SLUICE_TRIGGERER_LOOP_SECONDS, both triggerer loops wait that long between rounds."""
 
 from __future__ import annotations
 
 import importlib
+import selectors
+import time
 import uuid
 from types import SimpleNamespace
 from typing import Any
 
+import anyio
 import pytest
 from airflow.callbacks.callback_requests import TaskCallbackRequest
 from airflow.callbacks.database_callback_sink import DatabaseCallbackSink
@@ -135,3 +139,50 @@ def test_the_plugin_installs_them_when_the_triggerer_starts(monkeypatch: pytest.
     (listener,) = sluice_plugin.SluicePlugin.listeners
     listener.on_starting(component=SimpleNamespace(job_type=None))
     assert getattr(cls._create_workload, "sluice_shortcut", False)
+
+
+@pytest.fixture
+def loops(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Airflow's triggerer module, restored after the test."""
+    module = importlib.import_module("airflow.jobs.triggerer_job_runner")
+    cls = module.TriggerRunnerSupervisor
+    monkeypatch.setattr(module, "anyio", module.anyio)
+    monkeypatch.setattr(cls, "_service_subprocess", cls._service_subprocess)
+    monkeypatch.setattr(cls, "_create_workload", vars(cls)["_create_workload"])
+    monkeypatch.setattr(DatabaseCallbackSink, "send", vars(DatabaseCallbackSink)["send"])
+    return module
+
+
+def _round_seconds(module: Any) -> tuple[float, float]:
+    """How long the runner's and the supervisor's loops wait when nothing happens (Airflow's own
+    waits, as its loops call them)."""
+
+    async def runner_wait() -> None:
+        with module.anyio.move_on_after(1):
+            await module.anyio.Event().wait()
+
+    start = time.monotonic()
+    anyio.run(runner_wait)
+    runner = time.monotonic() - start
+    idle = SimpleNamespace(selector=selectors.DefaultSelector(), _check_subprocess_exit=lambda **kw: None)
+    start = time.monotonic()
+    module.TriggerRunnerSupervisor._service_subprocess(idle, 1)
+    return runner, time.monotonic() - start
+
+
+def test_the_loop_setting_shortens_both_triggerer_waits(loops: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert min(_round_seconds(loops)) >= 0.9
+    monkeypatch.setenv("SLUICE_TRIGGERER_LOOP_SECONDS", "0.1")
+    assert triggerer_shortcuts.install()
+    assert max(_round_seconds(loops)) < 0.5
+    assert loops.TriggerRunnerSupervisor._create_workload.sluice_shortcut
+
+
+def test_a_bad_loop_setting_keeps_airflows_waits_and_the_other_shortcuts(
+    loops: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("SLUICE_TRIGGERER_LOOP_SECONDS", "0")
+    assert triggerer_shortcuts.install()
+    assert "SLUICE_TRIGGERER_LOOP_SECONDS=0: give 0.05 to 1 seconds" in caplog.text
+    assert loops.anyio is anyio
+    assert loops.TriggerRunnerSupervisor._create_workload.sluice_shortcut
