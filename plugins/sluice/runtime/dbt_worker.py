@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from sluice.runtime.dbt_worker_home import SCRATCH_PREFIX, prune
+from sluice.runtime.folder_selection import FolderIndex
 
 #: how long an idle worker waits for a request before it exits; the task passes $SLUICE_DBT_WORKER_IDLE
 IDLE_SECONDS = 600.0
@@ -153,6 +154,7 @@ class _Worker:
         if not parsed.success:
             raise SystemExit(f"dbt parse failed: {parsed.exception}")
         self.selector = {uid: "fqn:" + ".".join(node.fqn) for uid, node in parsed.result.nodes.items()}
+        self.folders = FolderIndex(project_dir, _selectable(parsed.result), self.selector)
         self.runner = dbtRunner(manifest=parsed.result, callbacks=[self._on_event])
         self.dbt_lock = threading.Lock()  # dbt is not safe to run twice at once in one process
         self.batches: OrderedDict[str, _Batch] = OrderedDict()
@@ -211,7 +213,8 @@ class _Worker:
                 found = self.batches[key] = _Batch()
                 while len(self.batches) > BATCHES_KEPT:
                     self.batches.popitem(last=False)
-                threading.Thread(target=self._build, args=(found, args, lock), daemon=True).start()
+                build_args = self.folders.fewer_selectors(args)
+                threading.Thread(target=self._build, args=(found, build_args, lock), daemon=True).start()
             return found
 
     def _build(self, batch: _Batch, args: list[str], lock: str | None) -> None:
@@ -239,6 +242,16 @@ class _Worker:
             with batch.changed:
                 batch.finished = True
                 batch.changed.notify_all()
+
+
+_SELECTABLE = ("nodes", "sources", "exposures", "metrics", "semantic_models", "saved_queries", "unit_tests")
+
+
+def _selectable(manifest: Any) -> Iterator[tuple[str, str, str]]:
+    """(unique id, resource type, original file path) of every node dbt's path method looks at."""
+    for kind in _SELECTABLE:
+        for uid, node in getattr(manifest, kind, {}).items():
+            yield uid, str(node.resource_type), str(node.original_file_path)
 
 
 def _root_elsewhere(manifest: Any, project_dir: Path) -> str | None:
