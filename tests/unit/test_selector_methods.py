@@ -16,9 +16,10 @@ from sluice.plan.model import TaskKind
 from sluice.spec.models import PipelineSpec
 from sluice.spec.reader import load_spec
 from tests.conftest import line_of
-from tests.unit.manifests import m, manifest, node, source
+from tests.unit.manifests import m, manifest, node
 
 ORDERS_SOURCE = "source.shop.raw.orders"
+NOT_NULL = {"name": "not_null", "kwargs": {"column_name": "id"}}
 
 
 def shop() -> dict[str, Any]:
@@ -63,10 +64,17 @@ def shop() -> dict[str, Any]:
             "customers",
             ("seed.shop.raw_customers",),
             path="models/marts/customers.sql",
-            config={"schema": "datalab", "full_refresh": False, "meta": {"owner": "bo"}, "alias": "dim_customers"},
+            config={
+                "schema": "datalab",
+                "full_refresh": False,
+                "meta": {"owner": "bo"},
+                "alias": "dim_customers",
+            },
             access="protected",
         ),
-        node("test", "not_null_orders_id", (m("orders"),), severity="warn", test_metadata={"name": "not_null"}),
+        node(
+            "test", "not_null_orders_id", (m("orders"),), severity="warn", test_metadata={"name": "not_null"}
+        ),
         node("test", "unique_orders_id", (m("orders"),), test_metadata={"name": "unique", "kwargs": {}}),
         node("test", "assert_positive", (m("orders"),), path="tests/assert_positive.sql"),
         sources=(ORDERS_SOURCE,),
@@ -179,7 +187,9 @@ def test_dbt_airflow_factory_save_points_become_zones_with_one_gateway(read: Man
         }
     )
     plan = build_plan(spec, read)
-    runs = {t.node.split(".")[2]: t.zone for t in plan.tasks if t.kind in (TaskKind.RUN, TaskKind.SEED) if t.node}
+    runs = {
+        t.node.split(".")[2]: t.zone for t in plan.tasks if t.kind in (TaskKind.RUN, TaskKind.SEED) if t.node
+    }
     assert runs == {
         "stg_orders": "datalab_stg",
         "raw_customers": "datalab_stg",
@@ -219,14 +229,16 @@ zones:
         ("test_type:generic", "selects tests, which follow the models they test"),
         ("tag:x,test_name:unique", "selects tests, which follow the models they test"),
         ("source:raw", "selects dbt sources, which sluice does not build"),
-        ("source:a.b.c.d", "write source:source_name"),
+        ("source:a.b.c.d", "write source:name, source:name.table"),
         ("exposure:dashboard", "an exposure is never built"),
         ("metric:revenue", "unknown selector method 'metric'"),
         ("tag:", "is not a selector"),
         ("tag:a,", "is not a selector"),
     ],
 )
-def test_a_bad_selector_is_one_line_naming_file_line_and_key(tmp_path: Path, selector: str, says: str) -> None:
+def test_a_bad_selector_is_one_line_naming_file_line_and_key(
+    tmp_path: Path, selector: str, says: str
+) -> None:
     text = SPEC.replace("SELECTOR", f'"{selector}"')
     path = tmp_path / "shop.yml"
     path.write_text(text)
@@ -246,4 +258,6 @@ def test_tests_and_sources_may_be_left_out_and_sources_not_selected(tmp_path: Pa
     with pytest.raises(SpecErrors) as exc:
         load_spec(path)
     (line,) = [str(e) for e in exc.value.errors]
-    assert line.startswith(f"{path}:{line_of(text, 'source:raw')}: dbt.select[1]: 'source:raw': source: selects")
+    assert line.startswith(
+        f"{path}:{line_of(text, 'source:raw')}: dbt.select[1]: 'source:raw': source: selects"
+    )

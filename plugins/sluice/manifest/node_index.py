@@ -15,7 +15,7 @@ import bisect
 import functools
 import re
 from collections import defaultdict
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from fnmatch import translate
 
 from sluice.manifest.reader import Node
@@ -125,41 +125,41 @@ class _Lookups(dict[str, dict[Hashable, set[str]]]):
         return table
 
 
+def _version_keys(node: Node) -> tuple[str, ...]:
+    kind = version_kind(node)
+    return (kind,) if kind else ()
+
+
+#: the keys a node is found by in each method's table
+_KEYS: dict[str, Callable[[Node], Iterable[Hashable]]] = {
+    "tag": lambda n: n.tags,
+    "package": lambda n: (n.package_name,),
+    "resource_type": lambda n: (n.resource_type,),
+    "file": file_names,
+    # dbt matches an fqn with or without its package
+    "fqn": lambda n: [fqn[:end] for fqn in (n.fqn, n.fqn[1:]) for end in range(1, len(fqn) + 1)],
+    "name": lambda n: (n.name,),
+    "group": lambda n: (n.group,) if n.group is not None else (),
+    "access": lambda n: (n.access,) if n.resource_type == "model" and n.access else (),
+    "version": _version_keys,
+    "test_type": test_types,
+    "test_name": lambda n: (n.test_name,) if n.test_name is not None else (),
+}
+#: the tables a source is in (dbt's methods that read sources)
+_SOURCE_TABLES = frozenset({"tag", "package", "resource_type", "file"})
+
+
 def _keys(node: Node, method: str) -> Iterable[Hashable]:
-    """The keys a node is found by in ``method``'s table (dbt's methods; a source only in those
-    dbt lets read one)."""
-    source = node.resource_type == "source"
+    """The keys a node is found by in ``method``'s table (``config.<key>...``: by its value)."""
     if method.startswith("config."):
         args = tuple(method.split(".")[1:])
         return config_keys(config_value(node, args), args == ("severity",))
-    if method == "tag":
-        return node.tags
-    if method == "package":
-        return (node.package_name,)
-    if method == "resource_type":
-        return (node.resource_type,)
-    if method == "file":
-        return file_names(node)
+    source = node.resource_type == "source"
     if method == "source":
-        return () if not source else _source_keys(node)
-    if source:
+        return _source_keys(node) if source else ()
+    if source and method not in _SOURCE_TABLES:
         return ()
-    if method == "fqn":  # dbt matches an fqn with or without its package
-        return [fqn[:end] for fqn in (node.fqn, node.fqn[1:]) for end in range(1, len(fqn) + 1)]
-    if method == "name":
-        return (node.name,)
-    if method == "group":
-        return (node.group,) if node.group is not None else ()
-    if method == "access":
-        return (node.access,) if node.resource_type == "model" and node.access else ()
-    if method == "version":
-        kind = version_kind(node)
-        return (kind,) if kind else ()
-    if method == "test_type":
-        return test_types(node)
-    if method == "test_name":
-        return (node.test_name,) if node.test_name is not None else ()
-    raise ValueError(f"no selector table {method!r}")
+    return _KEYS[method](node)
 
 
 def _source_keys(node: Node) -> list[tuple[str, str, str]]:

@@ -32,6 +32,7 @@ from sluice.manifest.fields import (
 if TYPE_CHECKING:
     from sluice.manifest.node_index import NodeIndex
 
+_NO_CONFIG = RawConfig()
 #: resource types that become tasks of their own
 BUILDABLE = frozenset({"model", "seed", "snapshot"})
 
@@ -80,7 +81,7 @@ class Node:
     loaded_at_field: str | None = None
     loaded_at_query: str | None = None
     #: the config as read (sluice.manifest.fields.RawConfig), for ``config.<key>`` selectors
-    config: RawConfig = field(default_factory=lambda: _NO_CONFIG)
+    config: RawConfig = _NO_CONFIG
     group: str | None = None
     access: str | None = None
     latest_version: str | None = None
@@ -190,7 +191,6 @@ def _freshness(raw: RawFreshness | None) -> Freshness | None:
     return Freshness(warn, error) if warn or error else None
 
 
-_NO_CONFIG = RawConfig()
 
 #: macros whose calls sluice checks (atomic publish needs generate_schema_name to stage)
 CHECKED_MACROS = frozenset({"generate_schema_name", "sluice_describe", "sluice_run_sql", "sluice_query"})

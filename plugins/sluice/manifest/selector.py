@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -124,39 +124,40 @@ def source_matches(node: Node, value: str) -> bool:
     )
 
 
+def _config_matches(node: Node, criterion: Criterion, _: str) -> bool:
+    severity = criterion.args == ("severity",)
+    found = config_keys(config_value(node, criterion.args), severity)
+    return not set(found).isdisjoint(config_lookups(criterion))
+
+
+def _package_matches(node: Node, criterion: Criterion, project: str) -> bool:
+    value = criterion.value
+    return fnmatchcase(node.package_name, project if value == "this" and project else value)
+
+
+#: one function per method: (node, criterion, root project) -> whether dbt selects the node
+_METHODS: dict[str, Callable[[Node, Criterion, str], bool]] = {
+    "path": lambda n, c, _: _path_matches(n, c.value),
+    "file": lambda n, c, _: any(fnmatchcase(name, c.value) for name in file_names(n)),
+    "fqn": lambda n, c, _: _fqn_matches(n, c.value),
+    "tag": lambda n, c, _: any(fnmatchcase(tag, c.value) for tag in n.tags),
+    "package": _package_matches,
+    "resource_type": lambda n, c, _: n.resource_type == c.value,
+    "config": _config_matches,
+    "group": lambda n, c, _: n.group is not None and fnmatchcase(n.group, c.value),
+    "access": lambda n, c, _: n.resource_type == "model" and n.access == c.value,
+    "version": lambda n, c, _: version_kind(n) == c.value,
+    "test_type": lambda n, c, _: c.value in test_types(n),
+    "test_name": lambda n, c, _: n.test_name is not None and fnmatchcase(n.test_name, c.value),
+    "source": lambda n, c, _: n.resource_type == "source" and source_matches(n, c.value),
+}
+
+
 def criterion_matches(node: Node, criterion: Criterion, project: str = "") -> bool:
     """Whether ``node`` matches one ``method:value``, as dbt decides."""
-    method, value = criterion.method, criterion.value
-    if node.resource_type == "source" and method not in _SOURCE_METHODS:
+    if node.resource_type == "source" and criterion.method not in _SOURCE_METHODS:
         return False
-    if method == "path":
-        return _path_matches(node, value)
-    if method == "file":
-        return any(fnmatchcase(name, value) for name in file_names(node))
-    if method == "fqn":
-        return _fqn_matches(node, value)
-    if method == "tag":
-        return any(fnmatchcase(tag, value) for tag in node.tags)
-    if method == "package":
-        return fnmatchcase(node.package_name, project if value == "this" and project else value)
-    if method == "resource_type":
-        return node.resource_type == value
-    if method == "config":
-        found = config_keys(config_value(node, criterion.args), criterion.args == ("severity",))
-        return not set(found).isdisjoint(config_lookups(criterion))
-    if method == "group":
-        return node.group is not None and fnmatchcase(node.group, value)
-    if method == "access":
-        return node.resource_type == "model" and node.access == value
-    if method == "version":
-        return version_kind(node) == value
-    if method == "test_type":
-        return value in test_types(node)
-    if method == "test_name":
-        return node.test_name is not None and fnmatchcase(node.test_name, value)
-    if method == "source":
-        return node.resource_type == "source" and source_matches(node, value)
-    raise ValueError(f"unknown selector method {method!r}")
+    return _METHODS[criterion.method](node, criterion, project)
 
 
 def matches(node: Node, selector: str, project: str = "") -> bool:

@@ -141,7 +141,7 @@ def _check_value(raw: str, method: str, args: tuple[str, ...], value: str) -> No
     if allowed is not None and value not in allowed:
         raise ValueError(f"'{raw}': {method} is one of {', '.join(allowed)}")
     if method == "source" and not 1 <= len(value.split(".")) <= 3:
-        raise ValueError(f"'{raw}': write source:source_name, source:source_name.table or package.source.table")
+        raise ValueError(f"'{raw}': write source:name, source:name.table or source:package.name.table")
 
 
 def _check_config_key(raw: str, args: tuple[str, ...]) -> None:
@@ -154,7 +154,8 @@ def _check_config_key(raw: str, args: tuple[str, ...]) -> None:
         return
     if key not in CONFIG_KEYS or len(args) > 1:
         known = ", ".join([*CONFIG_KEYS, *(f"{k}.<key>" for k in NESTED_CONFIG_KEYS)])
-        raise ValueError(f"'{raw}': sluice reads config.{{{known}}} of the manifest, not config.{'.'.join(args)}")
+        written = ".".join(args)
+        raise ValueError(f"'{raw}': sluice reads config.{{{known}}} of the manifest, not config.{written}")
 
 
 def check(raw: str, place: Place) -> str:
