@@ -191,7 +191,6 @@ def _freshness(raw: RawFreshness | None) -> Freshness | None:
     return Freshness(warn, error) if warn or error else None
 
 
-
 #: macros whose calls sluice checks (atomic publish needs generate_schema_name to stage)
 CHECKED_MACROS = frozenset({"generate_schema_name", "sluice_describe", "sluice_run_sql", "sluice_query"})
 
