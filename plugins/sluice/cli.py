@@ -105,6 +105,7 @@ def import_factory(
 ) -> int:
     """Write ``<specs>/<pipeline>.yml`` from a dbt-airflow-factory configuration folder, list
     what has no equivalent, and validate it."""
+    from sluice.airbyte.config import load_config
     from sluice.dbt_airflow_factory.config import read_config
     from sluice.dbt_airflow_factory.spec import spec_text, translate
     from sluice.dbt_airflow_factory.zones import save_point_zones
@@ -127,19 +128,27 @@ def import_factory(
     save_points = [str(s) for s in cfg["airflow.yml"].get("save_points") or []]
     planned = save_point_zones(save_points, load_manifest(found))
     written_manifest = relative(found, specs) if manifest else None
-    airbyte = relative(settings().airbyte_config_dir(airbyte_config), specs)
+    airbyte_dir = settings().airbyte_config_dir(airbyte_config)
+    try:
+        connections = set(load_config(airbyte_dir).connections)
+    except SluiceError:  # validation below says what is wrong with the folder
+        connections = set()
     imported = translate(
-        cfg, planned.zones, project_dir=relative(project_dir, specs), airbyte_config=airbyte,
+        cfg, planned.zones, project_dir=relative(project_dir, specs),
+        airbyte_config=relative(airbyte_dir, specs), connections=connections,
         manifest=written_manifest, pipeline=name,
     )  # fmt: skip
     path = specs / f"{imported.spec['pipeline']}.yml"
     if path.exists():
         raise SluiceError(f"sluice import-dbt-airflow-factory: {path} exists; pass --name or move it")
     specs.mkdir(parents=True, exist_ok=True)
-    path.write_text(spec_text(imported, ", ".join(map(str, cfg.read)), planned.notes), encoding="utf-8")
+    read_from = ", ".join(dict.fromkeys(str(p.parent) for p in cfg.read))
+    path.write_text(spec_text(imported, read_from, planned.notes), encoding="utf-8")
     print(f"wrote {path}: zones {', '.join(z for z, _ in planned.zones)}", file=sys.stderr)
     for line in planned.notes:
         print(f"note: {line}", file=sys.stderr)
+    for line in imported.covered:
+        print(f"done the sluice way: {line}", file=sys.stderr)
     for line in imported.left_out:
         print(f"not carried over: {line}", file=sys.stderr)
     return validate([str(path)], None, environment)

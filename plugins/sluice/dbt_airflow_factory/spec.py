@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -34,10 +34,15 @@ class Imported:
     """The spec as a mapping (in the order it is written) and what was not carried over."""
 
     spec: dict[str, Any] = field(default_factory=dict)
+    #: settings sluice covers its own way, said so that the reader can check them
+    covered: list[str] = field(default_factory=list)
     left_out: list[str] = field(default_factory=list)
 
     def skip(self, file: str, key: str, why: str) -> None:
         self.left_out.append(f"{file}: {key}: {why}")
+
+    def cover(self, file: str, key: str, how: str) -> None:
+        self.covered.append(f"{file}: {key}: {how}")
 
 
 def minutes(value: Any) -> float | None:
@@ -55,7 +60,9 @@ def minutes(value: Any) -> float | None:
         return float(match.group(1)) * _UNIT_SECONDS[match.group(2)[0]] / 60
     parts = text.strip().split(":")
     if 2 <= len(parts) <= 3 and all(p.isdigit() for p in parts):
-        seconds = sum(int(p) * 60**i for i, p in enumerate(reversed(parts)))
+        seconds = 0
+        for part in parts:  # [h:]m:s
+            seconds = seconds * 60 + int(part)
         return seconds / 60
     return None
 
@@ -78,7 +85,7 @@ def _dag(dag: Mapping[str, Any], pipeline: str | None, out: Imported) -> None:
     raw_id = str(dag.get("dag_id") or "")
     name = pipeline or identifier(raw_id, "pipeline")
     if raw_id and name != raw_id:
-        out.skip("airflow.yml", "dag.dag_id", f"'{raw_id}' is pipeline '{name}' (letters, digits and _)")
+        out.cover("airflow.yml", "dag.dag_id", f"'{raw_id}' is pipeline '{name}' (letters, digits and _)")
     out.spec["pipeline"] = name
     if dag.get("description"):
         out.spec["description"] = str(dag["description"])
@@ -170,10 +177,13 @@ def _airflow(cfg: FactoryConfig, pipeline: str | None, out: Imported) -> None:
     _notify(airflow.get("failure_handlers"), emails, out)
     handled = {"dag", "default_args", "failure_handlers", "save_points"}
     for key in sorted(set(airflow) - handled):
-        why = _BUILT_IN.get(key, "no sluice equivalent")
-        if key == "enable_project_dependencies":
+        if key in _BUILT_IN:
+            out.cover("airflow.yml", key, _BUILT_IN[key])
+        elif key == "enable_project_dependencies":
             why = "sluice waits for other pipelines with schedule: {after: [pipeline.zone]}"
-        out.skip("airflow.yml", key, why)
+            out.skip("airflow.yml", key, why)
+        else:
+            out.skip("airflow.yml", key, "no sluice equivalent")
 
 
 def _dbt(cfg: FactoryConfig, project_dir: str, manifest: str | None, out: Imported) -> None:
@@ -184,12 +194,13 @@ def _dbt(cfg: FactoryConfig, project_dir: str, manifest: str | None, out: Import
     if isinstance(dbt.get("target"), str) and not dbt["target"].startswith("{{"):
         section["target"] = dbt["target"]
     out.spec["dbt"] = section
+    if "project_dir_path" in dbt:
+        out.cover("dbt.yml", "project_dir_path", f"the project is {project_dir} here (--dbt-project)")
     why = {
-        "project_dir_path": f"the project is {project_dir} here (--dbt-project)",
         "profile_dir_path": "sluice reads profiles from dbt.profiles_dir (default: the project folder)",
         "vars": "sluice passes vars per run (the vars param of a triggered run)",
     }
-    for key in sorted(set(dbt) - {"target"}):
+    for key in sorted(set(dbt) - {"target", "project_dir_path"}):
         out.skip("dbt.yml", key, why.get(key, "no sluice equivalent"))
     env = cfg["execution_env.yml"]
     if env:
@@ -203,7 +214,9 @@ def _dbt(cfg: FactoryConfig, project_dir: str, manifest: str | None, out: Import
             out.skip(name, ", ".join(sorted(cfg[name])), "no sluice equivalent")
 
 
-def _ingest(cfg: FactoryConfig, airbyte_config: str, out: Imported) -> None:
+def _ingest(cfg: FactoryConfig, airbyte_config: str, known: set[str], out: Imported) -> None:
+    """The Airbyte tasks as ingest connections; ``known``: the connections the sluice Airbyte
+    folder describes."""
     ingestion, airbyte = cfg["ingestion.yml"], cfg["airbyte.yml"]
     tasks = [t for t in airbyte.get("tasks") or [] if isinstance(t, Mapping)]
     if not ingestion.get("enable"):
@@ -230,12 +243,16 @@ def _ingest(cfg: FactoryConfig, airbyte_config: str, out: Imported) -> None:
         section["airbyte_conn_id"] = str(airbyte["airbyte_connection_id"])
     out.spec["ingest"] = section
     for i, (task, name) in enumerate(zip(tasks, names, strict=True)):
-        out.skip(
-            "airbyte.yml",
-            f"tasks[{i}].connection_id",
-            f"{task.get('connection_id')}: sluice syncs connections it describes by name: "
-            f"write {airbyte_config}/connections/{name}.yaml for it (`sluice airbyte` plans and applies it)",
-        )
+        key, connection = f"tasks[{i}].connection_id", task.get("connection_id")
+        if name in known:
+            out.cover("airbyte.yml", key, f"{connection}: connection '{name}' of {airbyte_config}, by name")
+        else:
+            out.skip(
+                "airbyte.yml",
+                key,
+                f"{connection}: sluice syncs connections it describes by name: write "
+                f"{airbyte_config}/connections/{name}.yaml for it (`sluice airbyte` plans and applies it)",
+            )
     for key in ("asyncrounous", "asynchronous", "api_version"):
         if any(key in t for t in tasks):
             out.skip("airbyte.yml", f"tasks[].{key}", "sluice waits for each sync in the triggerer")
@@ -247,14 +264,16 @@ def translate(
     *,
     project_dir: str,
     airbyte_config: str,
+    connections: Collection[str] = (),
     manifest: str | None = None,
     pipeline: str | None = None,
 ) -> Imported:
-    """The spec of ``cfg`` with ``zones``; paths as the spec writes them (relative to it)."""
+    """The spec of ``cfg`` with ``zones``; paths as the spec writes them (relative to it);
+    ``connections``: those the Airbyte folder describes."""
     out = Imported()
     _airflow(cfg, pipeline, out)
     _dbt(cfg, project_dir, manifest, out)
-    _ingest(cfg, airbyte_config, out)
+    _ingest(cfg, airbyte_config, set(connections), out)
     out.spec["tests"] = "after_model"
     out.spec["unassigned"] = "error"
     out.spec["zones"] = [{"name": name, "select": selectors} for name, selectors in zones]
@@ -268,7 +287,12 @@ def spec_text(imported: Imported, source: str, notes: list[str]) -> str:
         f"# Imported by `sluice import-dbt-airflow-factory` from {source}.",
         "# Zones are the factory's save points, in order; `sluice validate` checks every change.",
     ]
-    for title, lines in (("Notes", notes), ("Not carried over", imported.left_out)):
+    sections = (
+        ("Notes", notes),
+        ("Done the sluice way", imported.covered),
+        ("Not carried over", imported.left_out),
+    )
+    for title, lines in sections:
         if lines:
             head += ["#", f"# {title}:", *(f"#  - {one_line(line)}" for line in lines)]
     body = yaml.safe_dump(imported.spec, sort_keys=False, allow_unicode=True, width=100)
