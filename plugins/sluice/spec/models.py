@@ -144,7 +144,8 @@ class Defaults(Strict):
 class Zone(Strict):
     name: ZoneName = Field(description="Zone name, e.g. bronze; becomes the Airflow TaskGroup.")
     select: tuple[Selector, ...] = Field(
-        description="dbt selectors; a node goes to the first zone that selects it."
+        description="dbt selectors (path:, tag:, fqn:, config.<key>:, group:, access:, version:, ...; "
+        "a comma intersects, a space unites); a node goes to the first zone that selects it."
     )
     publish: PublishMode = Field(
         PublishMode.BARRIER,
