@@ -93,6 +93,67 @@ def new(
     return validate([str(path)], manifest, environment)
 
 
+def import_factory(
+    config_dir: str,
+    factory_env: str | None,
+    name: str | None,
+    project: str,
+    manifest: str | None,
+    specs_dir: str,
+    airbyte_config: str | None,
+    environment: str | None = None,
+) -> int:
+    """Write ``<specs>/<pipeline>.yml`` from a dbt-airflow-factory configuration folder, list
+    what has no equivalent, and validate it."""
+    from sluice.airbyte.config import load_config
+    from sluice.dbt_airflow_factory.config import read_config
+    from sluice.dbt_airflow_factory.spec import spec_text, translate
+    from sluice.dbt_airflow_factory.zones import save_point_zones
+    from sluice.manifest.reader import load_manifest
+    from sluice.new_pipeline import relative
+
+    cfg = read_config(config_dir, factory_env)
+    if name is not None:
+        try:
+            check_identifier(name)
+        except ValueError as exc:
+            raise SluiceError(f"sluice import-dbt-airflow-factory: pipeline name {exc}") from None
+    project_dir, specs = Path(project), Path(specs_dir)
+    named = cfg["airflow.yml"].get("manifest_file_name")
+    if manifest is None and isinstance(named, str) and (cfg.dag_folder / named).is_file():
+        manifest = str(cfg.dag_folder / named)  # the factory's own manifest, as its airflow.yml names it
+    found = Path(manifest) if manifest else project_dir / "target" / "manifest.json"
+    if not found.is_file():
+        raise SluiceError(f"sluice import-dbt-airflow-factory: no manifest at {found}; run `dbt parse` first")
+    save_points = [str(s) for s in cfg["airflow.yml"].get("save_points") or []]
+    planned = save_point_zones(save_points, load_manifest(found))
+    written_manifest = relative(found, specs) if manifest else None
+    airbyte_dir = settings().airbyte_config_dir(airbyte_config)
+    try:
+        connections = set(load_config(airbyte_dir).connections)
+    except SluiceError:  # validation below says what is wrong with the folder
+        connections = set()
+    imported = translate(
+        cfg, planned.zones, project_dir=relative(project_dir, specs),
+        airbyte_config=relative(airbyte_dir, specs), connections=connections,
+        manifest=written_manifest, pipeline=name,
+    )  # fmt: skip
+    path = specs / f"{imported.spec['pipeline']}.yml"
+    if path.exists():
+        raise SluiceError(f"sluice import-dbt-airflow-factory: {path} exists; pass --name or move it")
+    specs.mkdir(parents=True, exist_ok=True)
+    read_from = ", ".join(dict.fromkeys(str(p.parent) for p in cfg.read))
+    path.write_text(spec_text(imported, read_from, planned.notes), encoding="utf-8")
+    print(f"wrote {path}: zones {', '.join(z for z, _ in planned.zones)}", file=sys.stderr)
+    for line in planned.notes:
+        print(f"note: {line}", file=sys.stderr)
+    for line in imported.covered:
+        print(f"done the sluice way: {line}", file=sys.stderr)
+    for line in imported.left_out:
+        print(f"not carried over: {line}", file=sys.stderr)
+    return validate([str(path)], None, environment)
+
+
 def _text(plan: Plan) -> str:
     lines = [f"pipeline {plan.pipeline}: {len(plan.tasks)} tasks"]
     for zone in plan.zones:
@@ -167,6 +228,26 @@ def _parser() -> argparse.ArgumentParser:
     p_new.add_argument("--specs", default=specs_dir, help=f"folder to write into (default: {specs_dir})")
     p_new.add_argument("--from-airbyte", metavar="CONNECTION", help="sync this Airbyte connection first")
 
+    p_import = sub.add_parser(
+        "import-dbt-airflow-factory",
+        help="write a spec from a dbt-airflow-factory configuration folder",
+        description="Read a dbt-airflow-factory configuration (config/base, overlaid by "
+        "config/<--factory-env>: airflow.yml, dbt.yml, execution_env.yml, ingestion.yml, airbyte.yml) "
+        "and write the equivalent spec: its save points (schemas) as zones, its Airbyte tasks as "
+        "ingest connections, its DAG settings and default arguments. What has no equivalent is "
+        "listed. Then validate the spec.",
+    )
+    p_import.add_argument(
+        "config_dir", help="the factory's DAG folder, its config/ folder, or a folder with airflow.yml"
+    )
+    p_import.add_argument("--factory-env", help="the factory environment folder to overlay on config/base")
+    p_import.add_argument("--name", help="pipeline id (default: the factory's dag_id, as a sluice name)")
+    p_import.add_argument("--dbt-project", default="dbt", help="the dbt project folder (default: dbt)")
+    p_import.add_argument("--manifest", help="manifest.json (default: airflow.yml's manifest_file_name, "
+                          "else <project>/target/manifest.json)")  # fmt: skip
+    p_import.add_argument("--specs", default=specs_dir, help=f"folder to write into (default: {specs_dir})")
+    p_import.add_argument("--airbyte-config", help="the Airbyte YAML folder (default: airbyte_config)")
+
     airbyte_commands.add_parser(sub)
 
     p_schema = sub.add_parser("schema", help=f"write {SCHEMA_NAME} for editor completion")
@@ -180,13 +261,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         # passed down as an argument: the environment of this process and its children stays as given
-        env = active_environment(args.env) if args.command in ("validate", "plan", "compile", "new") else None
+        with_env = ("validate", "plan", "compile", "new", "import-dbt-airflow-factory")
+        env = active_environment(args.env) if args.command in with_env else None
         if args.command == "validate":
             return validate(args.paths, args.manifest, env)
         if args.command == "plan":
             return plan(args.pipeline, args.json, args.manifest, args.specs, env)
         if args.command == "new":
             return new(args.name, args.dbt_project, args.manifest, args.specs, args.from_airbyte, env)
+        if args.command == "import-dbt-airflow-factory":
+            return import_factory(
+                args.config_dir, args.factory_env, args.name, args.dbt_project, args.manifest,
+                args.specs, args.airbyte_config, env,
+            )  # fmt: skip
         if args.command == "compile":
             return compile_specs(args.paths, env)
         if args.command == "airbyte":

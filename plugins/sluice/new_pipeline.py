@@ -19,6 +19,7 @@ from pathlib import Path
 from sluice.errors import ManifestError
 from sluice.manifest.reader import Manifest, Node
 from sluice.spec.models import check_selector
+from sluice.spec.selectors import parse
 
 BUILT = ("model", "seed", "snapshot")
 _PLAIN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_:/.\-]*$")
@@ -55,11 +56,13 @@ def _group_of(node: Node) -> tuple[str, str, str]:
 
 
 def _selectable(selector: str) -> bool:
+    """A folder's selector names it alone (a comma or a space in its name would make dbt read
+    an intersection or a union)."""
     try:
         check_selector(selector)
     except ValueError:
         return False
-    return True
+    return len(parse(selector)) == 1 and len(parse(selector)[0]) == 1
 
 
 def _condense(keys: list[str], edges: Mapping[str, set[str]]) -> list[list[str]]:

@@ -26,16 +26,21 @@ def node(
     severity: str | None = None,
     tags: tuple[str, ...] = (),
     enabled: bool = True,
+    config: dict[str, Any] | None = None,
+    **fields: Any,
 ) -> tuple[str, dict[str, Any]]:
+    """One node; ``config`` adds config keys (``schema``, ``meta``, ...), ``fields`` the node's
+    own keys (``group``, ``access``, ``version``, ``test_metadata``, ...)."""
     uid = f"{kind}.{package}.{name}"
     folder = {"model": "models", "seed": "seeds", "snapshot": "snapshots", "test": "tests"}[kind]
     file = path or f"{folder}/{name}.{'csv' if kind == 'seed' else 'sql'}"
-    config: dict[str, Any] = {"enabled": enabled, "tags": list(tags)}
-    config["materialized"] = materialized or {"model": "table", "seed": "seed", "test": "test"}.get(
+    settings: dict[str, Any] = {"enabled": enabled, "tags": list(tags)}
+    settings["materialized"] = materialized or {"model": "table", "seed": "seed", "test": "test"}.get(
         kind, "snapshot"
     )
     if severity:
-        config["severity"] = severity
+        settings["severity"] = severity
+    settings.update(config or {})
     return uid, {
         "unique_id": uid,
         "resource_type": kind,
@@ -45,8 +50,9 @@ def node(
         "original_file_path": file,
         "tags": list(tags),
         "depends_on": {"nodes": list(deps), "macros": []},
-        "config": config,
+        "config": settings,
         "description": f"the {name} {kind}",
+        **fields,
     }
 
 

@@ -150,3 +150,18 @@ def test_a_rule_written_only_under_config_is_read() -> None:
     assert freshness_tasks(plan_of(shop(orders, source(CUSTOMERS)))) == {
         "bronze.source_freshness": ("source:shop.raw.orders",)
     }
+
+
+def test_a_source_left_out_by_dbt_exclude_is_not_checked() -> None:
+    """``dbt.exclude: [source:raw]`` as ``dbt source freshness --exclude source:raw`` reads it."""
+    orders = source(ORDERS, warn_after=DAY, loaded_at_field="_loaded_at")
+    customers = source(CUSTOMERS, warn_after=DAY, loaded_at_field="updated_at")
+    raw = shop(orders, customers)
+    both = {"bronze.source_freshness": ("source:shop.raw.orders",)}
+    both["gold.source_freshness"] = ("source:shop.crm.customers",)
+    assert freshness_tasks(plan_of(raw)) == both
+    for excluded in ("source:raw", "source:raw.orders", "source:shop.raw.*", "source:r*"):
+        plan = plan_of(raw, dbt={"exclude": [excluded]})
+        assert freshness_tasks(plan) == {"gold.source_freshness": ("source:shop.crm.customers",)}, excluded
+    # the models reading it are still built
+    assert "bronze.stg_orders_run" in plan.by_id()

@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 
 from sluice.errors import ManifestError
-from sluice.manifest.reader import CHECKED_MACROS, Manifest, load_manifest, parse_manifest
+from sluice.manifest.reader import CHECKED_MACROS, Manifest, Node, load_manifest, parse_manifest
+from sluice.manifest.selector import config_value
+from sluice.spec.selectors import CONFIG_KEYS
 from tests.conftest import CORPUS_DIR, DEMO_MANIFEST
 from tests.unit.manifests import manifest, node
 
@@ -42,7 +44,37 @@ def expected_node(uid: str, raw: dict[str, Any]) -> dict[str, Any]:
         "freshness": expected_freshness(raw.get("freshness") or config.get("freshness")),
         "loaded_at_field": raw.get("loaded_at_field") or config.get("loaded_at_field"),
         "loaded_at_query": raw.get("loaded_at_query") or config.get("loaded_at_query"),
+        "group": config.get("group") or raw.get("group"),
+        "access": raw.get("access") or config.get("access"),
+        "latest_version": None if raw.get("latest_version") is None else str(raw["latest_version"]),
+        "test_type": None if raw["resource_type"] != "test" else expected_test_type(raw),
+        "test_name": (raw.get("test_metadata") or {}).get("name"),
+        "source_name": raw.get("source_name"),
     }
+
+
+def expected_test_type(raw: dict[str, Any]) -> str:
+    return "generic" if raw.get("test_metadata") is not None else "singular"
+
+
+def selectable_config(node: Node) -> dict[str, Any]:
+    """The config a ``config.<key>`` selector reads, as plain JSON values."""
+    read = {key: config_value(node, (key,)) for key in (*CONFIG_KEYS, "meta")}
+    read["contract.enforced"] = config_value(node, ("contract", "enforced"))
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in read.items()}
+
+
+def expected_config(raw: dict[str, Any]) -> dict[str, Any]:
+    config = raw.get("config", {})
+    found = {key: config.get(key) for key in (*CONFIG_KEYS, "meta")}
+    found["contract.enforced"] = (config.get("contract") or {}).get("enforced")
+    return found
+
+
+def as_read(node: Node) -> dict[str, Any]:
+    fields = dataclasses.asdict(node)
+    del fields["config"]
+    return fields
 
 
 def expected_freshness(rule: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -61,11 +93,14 @@ def expected_freshness(rule: dict[str, Any] | None) -> dict[str, Any] | None:
 def test_a_real_manifest_reads_as_its_json_says(path: Path) -> None:
     raw = json.loads(path.read_bytes())
     read = load_manifest(path)
-    assert {u: dataclasses.asdict(n) for u, n in read.nodes.items()} == {
+    assert {u: as_read(n) for u, n in read.nodes.items()} == {
         u: expected_node(u, n) for u, n in raw["nodes"].items()
     }
-    assert {u: dataclasses.asdict(n) for u, n in read.sources.items()} == {
+    assert {u: as_read(n) for u, n in read.sources.items()} == {
         u: expected_node(u, n) for u, n in raw["sources"].items()
+    }
+    assert {u: selectable_config(n) for u, n in read.nodes.items()} == {
+        u: expected_config(n) for u, n in raw["nodes"].items()
     }
     assert read.disabled == set(raw["disabled"])
     assert (read.project_name, read.adapter_type) == (
@@ -165,7 +200,7 @@ def test_a_node_id_that_breaks_lines_cannot_split_the_error(tmp_path: Path) -> N
     [
         (("nodes", "model.shop.a", "columns"), "not a mapping"),
         (("nodes", "model.shop.a", "raw_code"), [1, 2]),
-        (("nodes", "model.shop.a", "config", "meta"), 3),
+        (("nodes", "model.shop.a", "config", "persist_docs"), 3),
         (("nodes", "model.shop.a", "config", "post-hook"), {"sql": 1}),
         (("sources", "source.shop.raw.orders", "freshness", "filter"), {"not": "read"}),
         (("metadata", "dbt_version"), 1.11),

@@ -111,14 +111,16 @@ def test_odd_folder_names_are_quoted_or_their_models_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     found = _project(
-        node("model", "x", path="models/odd,#folder/x.sql"),
+        node("model", "x", path="models/odd#folder/x.sql"),
         node("model", "y", (m("x"),), path="models/with space/y.sql"),
+        node("model", "z", (m("y"),), path="models/a,b/z.sql"),
         tmp_path=tmp_path,
     )
     assert new("odd", tmp_path, found) == 0, capsys.readouterr()
     spec = load_spec(tmp_path / "odd.yml").spec
-    # a folder with a space cannot be a path selector: its models are named one by one
-    assert [z.select for z in spec.zones] == [("path:models/odd,#folder",), ("y",)]
+    # a folder with a space or a comma cannot be a path selector (dbt reads a union or an
+    # intersection): its models are named one by one
+    assert [z.select for z in spec.zones] == [("path:models/odd#folder",), ("y",), ("z",)]
 
 
 def test_from_airbyte_adds_the_sync_before_the_first_zone(

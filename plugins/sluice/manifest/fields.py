@@ -34,12 +34,32 @@ class RawFreshness(Struct, frozen=True, gc=False):
     error_after: RawTime | None = None
 
 
+class RawContract(Struct, frozen=True, gc=False):
+    enforced: bool | None = None
+
+
 class RawConfig(Struct, frozen=True, gc=False):
+    """A node's config: what sluice plans from, and the keys a ``config.<key>`` selector may name
+    (sluice.spec.selectors.CONFIG_KEYS); read as a whole by sluice.manifest.selector."""
+
     #: dbt's schema allows one tag as a string
     tags: tuple[str, ...] | str | None = None
     materialized: str | None = None
     enabled: bool | None = None
     severity: str | None = None
+    #: the custom schema, database and alias as configured (the node's own fields are as built)
+    schema: str | None = None
+    database: str | None = None
+    alias: str | None = None
+    group: str | None = None
+    access: str | None = None
+    incremental_strategy: str | None = None
+    on_schema_change: str | None = None
+    #: one column or a list of them
+    unique_key: str | tuple[str, ...] | None = None
+    full_refresh: bool | None = None
+    meta: dict[str, Any] | None = None
+    contract: RawContract | None = None
     #: a source's; dbt 1.10+ writes them here as well as on the source itself
     freshness: RawFreshness | None = None
     loaded_at_field: str | None = None
@@ -49,6 +69,12 @@ class RawConfig(Struct, frozen=True, gc=False):
 class RawDependsOn(Struct, frozen=True, gc=False):
     nodes: tuple[str, ...] | None = None
     macros: tuple[str, ...] | None = None
+
+
+class RawTestMetadata(Struct, frozen=True, gc=False):
+    """A generic test's: the test's name (``unique``, ``not_null``, ...); singular tests have none."""
+
+    name: str | None = None
 
 
 class RawNode(Struct, frozen=True, gc=False):
@@ -66,6 +92,12 @@ class RawNode(Struct, frozen=True, gc=False):
     description: str | None = None
     #: dbt writes a model version as a string or a number
     version: str | int | float | None = None
+    latest_version: str | int | float | None = None
+    group: str | None = None
+    access: str | None = None
+    test_metadata: RawTestMetadata | None = None
+    #: a source's
+    source_name: str | None = None
     schema: str | None = None
     alias: str | None = None
     #: a source's freshness rule, and the column or query that says when a row was loaded

@@ -32,6 +32,7 @@ from sluice.manifest.fields import (
 if TYPE_CHECKING:
     from sluice.manifest.node_index import NodeIndex
 
+_NO_CONFIG = RawConfig()
 #: resource types that become tasks of their own
 BUILDABLE = frozenset({"model", "seed", "snapshot"})
 
@@ -79,6 +80,15 @@ class Node:
     freshness: Freshness | None = None
     loaded_at_field: str | None = None
     loaded_at_query: str | None = None
+    #: the config as read (sluice.manifest.fields.RawConfig), for ``config.<key>`` selectors
+    config: RawConfig = _NO_CONFIG
+    group: str | None = None
+    access: str | None = None
+    latest_version: str | None = None
+    #: a test's kind, ``generic`` or ``singular``, and a generic test's name (``not_null``)
+    test_type: str | None = None
+    test_name: str | None = None
+    source_name: str | None = None
 
     @property
     def is_ephemeral(self) -> bool:
@@ -111,11 +121,12 @@ class Manifest:
 
     @functools.cached_property
     def index(self) -> NodeIndex:
-        """The nodes indexed for selectors; built once per manifest, which load_manifest reads
-        once per version, so every spec planned against it shares one index."""
+        """The nodes and sources indexed for selectors (dbt's selectors read both); built once
+        per manifest, which load_manifest reads once per version, so every spec planned against
+        it shares one index."""
         from sluice.manifest.node_index import NodeIndex
 
-        return NodeIndex(self.nodes.values())
+        return NodeIndex([*self.nodes.values(), *self.sources.values()], self.project_name)
 
 
 def _node(uid: str, raw: RawNode) -> Node:
@@ -139,13 +150,31 @@ def _node(uid: str, raw: RawNode) -> Node:
         enabled=config.enabled is not False,
         severity=(config.severity or "ERROR").upper(),
         description=raw.description or "",
-        version=str(raw.version) if raw.version is not None else None,
+        version=_version(raw.version),
         schema=raw.schema,
         alias=raw.alias or name,
         freshness=_freshness(raw.freshness or config.freshness),
         loaded_at_field=raw.loaded_at_field or config.loaded_at_field,
         loaded_at_query=raw.loaded_at_query or config.loaded_at_query,
+        config=config,
+        group=config.group or raw.group,
+        access=raw.access or config.access,
+        latest_version=_version(raw.latest_version),
+        test_type=_test_type(raw, uid),
+        test_name=raw.test_metadata.name if raw.test_metadata else None,
+        source_name=raw.source_name,
     )
+
+
+def _version(raw: str | int | float | None) -> str | None:
+    return str(raw) if raw is not None else None
+
+
+def _test_type(raw: RawNode, uid: str) -> str | None:
+    """dbt's test kinds: a generic test is written with its test_metadata, a singular one without."""
+    if (raw.resource_type or uid.split(".", 1)[0]) != "test":
+        return None
+    return "generic" if raw.test_metadata is not None else "singular"
 
 
 def _threshold(raw: RawTime | None) -> Threshold | None:
@@ -161,8 +190,6 @@ def _freshness(raw: RawFreshness | None) -> Freshness | None:
     warn, error = _threshold(raw.warn_after), _threshold(raw.error_after)
     return Freshness(warn, error) if warn or error else None
 
-
-_NO_CONFIG = RawConfig()
 
 #: macros whose calls sluice checks (atomic publish needs generate_schema_name to stage)
 CHECKED_MACROS = frozenset({"generate_schema_name", "sluice_describe", "sluice_run_sql", "sluice_query"})

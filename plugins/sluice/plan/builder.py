@@ -15,6 +15,7 @@ from sluice.plan.graph import (
     attach_tests,
     check_parents,
     checked_sources,
+    excluded,
     order_nodes,
     selection,
     zone_violations,
@@ -47,7 +48,7 @@ def build_plan(
     position = {uid: i for i, uid in enumerate(order)}
     tests_of, loose = attach_tests(spec, manifest, graph, position, selected)
     check_parents(graph)
-    fresh, freshness_warnings = checked_sources(manifest, graph, order, zone_of)
+    fresh, freshness_warnings = checked_sources(manifest, graph, order, zone_of, excluded(spec, manifest))
 
     tr = translator(list(nodes.values()) + [manifest.sources[s] for s in loose if s])
     schemas, keep, built = atomic_zones(spec, manifest, zone_of)

@@ -29,8 +29,9 @@ from sluice.spec.reader import SpecFile
 #: decision (operator and typed arguments, trigger rule, outlets, docs, groups, dbt batches);
 #: 5: zone build tasks, and the tasks that watch them; schedules on other pipelines' zones;
 #: 6: source freshness tasks; 7: a zone's build path starts after the previous zone's build;
-#: 8: what a run's select option may name (Plan.selectable), trigger rules that let a selection run
-FORMAT = 8
+#: 8: what a run's select option may name (Plan.selectable), trigger rules that let a selection run;
+#: 9: dbt's selector methods and set operators (a stored plan may hold another reading of a selector)
+FORMAT = 9
 
 
 def plan_dir(sf: SpecFile) -> Path:

@@ -210,10 +210,15 @@ def attach_tests(
 
 
 def checked_sources(
-    manifest: Manifest, graph: NodeGraph, order: list[str], zone_of: dict[str, int]
+    manifest: Manifest,
+    graph: NodeGraph,
+    order: list[str],
+    zone_of: dict[str, int],
+    left_out: frozenset[str] = frozenset(),
 ) -> tuple[dict[int, list[Node]], list[str]]:
     """Per zone, the sources with a freshness rule its nodes read that no earlier zone checks
-    (a later zone waits for the earlier one's check through its gateway), plus warnings. dbt
+    (a later zone waits for the earlier one's check through its gateway) and that dbt.exclude
+    does not leave out (``source:x``, as ``dbt source freshness --exclude`` does), plus warnings. dbt
     reads a source's age from its loaded_at_field or loaded_at_query; a rule with neither
     would need warehouse metadata, which not every adapter has, so it is named and not checked."""
     first_reader: dict[str, int] = {}
@@ -224,7 +229,7 @@ def checked_sources(
     unreadable: list[str] = []
     for uid, zi in sorted(first_reader.items()):
         source = manifest.sources[uid]
-        if source.freshness is None:
+        if source.freshness is None or uid in left_out:
             continue
         if source.loaded_at_field or source.loaded_at_query:
             zones[zi].append(source)

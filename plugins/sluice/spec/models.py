@@ -24,12 +24,12 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
+from sluice.spec.selectors import Place, check
+
 Environment = Literal["local", "dev", "prod"]
 ENVIRONMENTS: tuple[Environment, ...] = ("local", "dev", "prod")
 
 _ID = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_SELECTOR = re.compile(r"^(?:(?P<method>[a-z_]+):)?(?P<value>[^\s:]+)$")
-SELECTOR_METHODS = ("path", "tag", "fqn", "package", "resource_type")
 
 
 class Strict(BaseModel):
@@ -64,21 +64,19 @@ class ExecutionMode(StrEnum):
     SUBPROCESS = "subprocess"  # a fresh dbt process per task
 
 
-def check_selector(raw: str) -> str:
-    if raw.startswith(("+", "@")) or raw.endswith("+"):
-        raise ValueError(f"'{raw}': graph operators (+, @) are not supported here; name the nodes")
-    match = _SELECTOR.match(raw)
-    if match is None:
-        raise ValueError(f"'{raw}' is not a selector; write method:value, e.g. path:models/bronze")
-    method = match.group("method")
-    if method is not None and method not in SELECTOR_METHODS:
-        raise ValueError(
-            f"unknown selector method '{method}' in '{raw}'; use one of {', '.join(SELECTOR_METHODS)}"
-        )
-    return raw
+def check_selector(raw: str, place: Place = Place.ZONE) -> str:
+    """``raw`` if a spec may write it at ``place`` (sluice.spec.selectors); else ValueError."""
+    return check(raw, place)
 
 
-Selector = Annotated[str, AfterValidator(check_selector)]
+def _selector(place: Place) -> AfterValidator:
+    return AfterValidator(lambda raw: check(raw, place))
+
+
+#: a zone's selector: it must be able to select nodes sluice builds
+Selector = Annotated[str, _selector(Place.ZONE)]
+PipelineSelector = Annotated[str, _selector(Place.SELECT)]
+ExcludeSelector = Annotated[str, _selector(Place.EXCLUDE)]
 
 
 def check_identifier(value: str) -> str:
@@ -112,8 +110,8 @@ MAX_MINUTES = 40_320
 class Selection(Strict):
     """Which dbt nodes a pipeline covers; default: every node of the root project."""
 
-    select: tuple[Selector, ...] = ()
-    exclude: tuple[Selector, ...] = ()
+    select: tuple[PipelineSelector, ...] = ()
+    exclude: tuple[ExcludeSelector, ...] = ()
 
 
 class DbtSettings(Selection):
@@ -146,7 +144,8 @@ class Defaults(Strict):
 class Zone(Strict):
     name: ZoneName = Field(description="Zone name, e.g. bronze; becomes the Airflow TaskGroup.")
     select: tuple[Selector, ...] = Field(
-        description="dbt selectors; a node goes to the first zone that selects it."
+        description="dbt selectors (path:, tag:, fqn:, config.<key>:, group:, access:, version:, ...; "
+        "a comma intersects, a space unites); a node goes to the first zone that selects it."
     )
     publish: PublishMode = Field(
         PublishMode.BARRIER,
