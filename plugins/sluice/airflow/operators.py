@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
+import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowRuntimeError, AirflowSkipException
 from airflow.triggers.base import StartTriggerArgs
 
 from sluice.airflow.node_trigger import CLASSPATH as TRIGGER_CLASSPATH
@@ -176,7 +179,7 @@ class ZoneBuildOperator(BaseOperator):
         ti = context["ti"]
         call = for_run(self.call, context, self.scope)
         zone_nodes = frozenset(call.batch)
-        outbox = Outbox(lambda key, value: ti.xcom_push(key=key, value=value), ti.try_number)
+        outbox = Outbox(xcom_writer(ti, self.log), ti.try_number)
         left_out = [s for s in self.call.batch if s not in zone_nodes]
         for selector in left_out:  # their tasks, waiting in the triggerer, end skipped
             outbox.add(selector, deselected())
@@ -332,3 +335,26 @@ def zone_task(
     op.step, op.zone, op.schemas, op.keep, op.call = step, zone_name, schemas, keep, call
     op.relations, op.scope = relations, scope
     return op
+
+
+#: waits before writing a zone build's XCom again. Airflow's client sends a write again when the
+#: API server is slow to answer it, and the second write can collide with the first in the
+#: database (409, seen with a loaded machine at 1,000 models); the value is the same either way
+XCOM_RETRY_SECONDS = (1.0, 3.0, 10.0)
+
+
+def xcom_writer(ti: Any, log: logging.Logger) -> Callable[[str, Any], None]:
+    """``ti.xcom_push`` that writes again, after each of XCOM_RETRY_SECONDS, when the API server
+    refused the write: one refused chunk of results must not fail a zone's whole build."""
+
+    def push(key: str, value: Any) -> None:
+        for wait in XCOM_RETRY_SECONDS:
+            try:
+                ti.xcom_push(key=key, value=value)
+                return
+            except AirflowRuntimeError as exc:
+                log.warning("XCom %s not written (%s); writing it again in %.0f s", key, exc, wait)
+                time.sleep(wait)
+        ti.xcom_push(key=key, value=value)
+
+    return push
