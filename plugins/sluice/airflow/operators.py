@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -343,7 +342,7 @@ def zone_task(
 XCOM_RETRY_SECONDS = (1.0, 3.0, 10.0)
 
 
-def xcom_writer(ti: Any, log: logging.Logger) -> Callable[[str, Any], None]:
+def xcom_writer(ti: Any, log: Any) -> Callable[[str, Any], None]:
     """``ti.xcom_push`` that writes again, after each of XCOM_RETRY_SECONDS, when the API server
     refused the write: one refused chunk of results must not fail a zone's whole build."""
 
