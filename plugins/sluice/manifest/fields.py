@@ -92,6 +92,8 @@ class RawManifest(Struct, frozen=True, gc=False):
     sources: dict[str, RawNode] | None = None
     disabled: dict[str, Raw] | None = None
     macros: dict[str, Raw] | None = None
+    #: dashboards, notebooks and apps that read models (only for `sluice report`'s dead models)
+    exposures: dict[str, RawNode] | None = None
 
 
 _DECODER = msgspec.json.Decoder(RawManifest)
