@@ -226,8 +226,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     p_report.add_argument("pipeline", help="pipeline id, file stem, or path of a spec file")
     p_report.add_argument("--json", action="store_true", help="print the facts as JSON (CI can fail on them)")
-    p_report.add_argument("--out", help="folder for the .html and .json (default: the current one; "
-                          "with --json and no --out, nothing is written)")
+    p_report.add_argument(
+        "--out",
+        help="folder for the .html and .json (default: the current one; "
+        "with --json and no --out, nothing is written)",
+    )
     p_report.add_argument("--runs", type=int, default=10, help="last N runs read (default 10; 0: none)")
     p_report.add_argument(
         "--consumed",
@@ -252,7 +255,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         # passed down as an argument: the environment of this process and its children stays as given
-        env = active_environment(args.env) if args.command in ("validate", "plan", "compile", "new", "report") else None
+        env = (
+            active_environment(args.env)
+            if args.command in ("validate", "plan", "compile", "new", "report")
+            else None
+        )
         if args.command == "validate":
             return validate(args.paths, args.manifest, env)
         if args.command == "plan":

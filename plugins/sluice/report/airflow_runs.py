@@ -25,7 +25,9 @@ def read_history(dag_id: str, runs: int) -> History:
 
     try:
         with create_session() as session:
-            where = session.get_bind().url.render_as_string(hide_password=True)
+            url = session.get_bind().engine.url
+            # the backend and database name only: a connection URL can hold a password
+            where = f"{url.get_backend_name()} database {url.database}"
             found = session.execute(
                 select(DagRun.run_id, DagRun.state, DagRun.start_date, DagRun.end_date)
                 .where(DagRun.dag_id == dag_id)
@@ -37,7 +39,12 @@ def read_history(dag_id: str, runs: int) -> History:
             for model in (TaskInstance, TaskInstanceHistory):
                 rows = session.execute(
                     select(
-                        model.run_id, model.task_id, model.try_number, model.state, model.start_date, model.end_date
+                        model.run_id,
+                        model.task_id,
+                        model.try_number,
+                        model.state,
+                        model.start_date,
+                        model.end_date,
                     ).where(model.dag_id == dag_id, model.run_id.in_(ids))
                 ).all()
                 for r in rows:
@@ -54,11 +61,16 @@ def read_history(dag_id: str, runs: int) -> History:
             for x in xcoms:
                 nodes[x.run_id].update(_results(XComModel.deserialize_value(x)))
     except SQLAlchemyError as exc:
-        raise SluiceError(f"Airflow's metadata database: {type(exc).__name__}: {exc.args[0] if exc.args else exc}")
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SluiceError(
+            f"Airflow's metadata database: {first}; check AIRFLOW_HOME or the sql_alchemy_conn"
+        ) from None
     return History(
         dag_id,
         tuple(
-            Run(r.run_id, _state(r.state), r.start_date, r.end_date, _unique(tries[r.run_id]), nodes[r.run_id])
+            Run(
+                r.run_id, _state(r.state), r.start_date, r.end_date, _unique(tries[r.run_id]), nodes[r.run_id]
+            )
             for r in reversed(found)
         ),
         where,
@@ -81,7 +93,9 @@ def _results(chunk: Any) -> dict[str, NodeResult]:
     for selector, result in chunk.items():
         if isinstance(result, dict):
             try:
-                out[str(selector)] = NodeResult(str(result.get("status", "")), float(result.get("seconds") or 0))
+                out[str(selector)] = NodeResult(
+                    str(result.get("status", "")), float(result.get("seconds") or 0)
+                )
             except (TypeError, ValueError):
                 continue
     return out

@@ -48,10 +48,16 @@ def report_facts(
                 "zone": zone,
                 "models": len(models),
                 "untested": [named(u) for u in models if u in pg.untested],
-                "coverage": round(1 - sum(u in pg.untested for u in models) / len(models), 3) if models else None,
+                "coverage": round(1 - sum(u in pg.untested for u in models) / len(models), 3)
+                if models
+                else None,
                 "runs": [asdict(r) for r in zone_runs(plan, history, zone)] if history and timed else [],
                 "slowest_models": [
-                    {**named(u), "mean_seconds": round(seconds[u], 3), "max_seconds": round(max(per_node[u]), 3)}
+                    {
+                        **named(u),
+                        "mean_seconds": round(seconds[u], 3),
+                        "max_seconds": round(max(per_node[u]), 3),
+                    }
                     for u in slowest
                 ],
                 "flakiest_tests": [asdict(f) for f in flaky_tests(plan, history, zone)] if history else [],

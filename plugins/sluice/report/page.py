@@ -10,7 +10,8 @@ from typing import Any
 _CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
 h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;margin:.5em 0}td,th{padding:3px 10px;border-bottom:1px solid #eee;text-align:left}
+table{border-collapse:collapse;margin:.5em 0}
+td,th{padding:3px 10px;border-bottom:1px solid #eee;text-align:left}
 th{background:#f6f6f6}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .note{color:#666}.figure{overflow-x:auto;border:1px solid #ddd;padding:6px}
 svg.zones .zone{fill:#f4f7fb;stroke:#c9d4e3}svg.zones .zone-name{font-weight:bold;fill:#345}
@@ -25,8 +26,10 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]], empty: str) ->
     body = [
         "<tr>"
         + "".join(
-            f'<td class="num">{cell}</td>' if isinstance(cell, int | float) else f"<td>{escape(str(cell))}</td>"
-            for cell in ("–" if c is None else c for c in row)
+            f'<td class="num">{cell}</td>'
+            if isinstance(cell, int | float)
+            else f"<td>{escape(str(cell))}</td>"
+            for cell in ("-" if c is None else c for c in row)
         )
         + "</tr>"
         for row in rows
@@ -38,7 +41,7 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]], empty: str) ->
 
 
 def _zone(z: dict[str, Any]) -> str:
-    coverage = "–" if z["coverage"] is None else f"{z['coverage']:.0%}"
+    coverage = "-" if z["coverage"] is None else f"{z['coverage']:.0%}"
     parts = [
         f"<h3>{escape(z['zone'])}</h3>",
         f"<p>{z['models']} model(s); test coverage {escape(coverage)}</p>",
@@ -46,7 +49,14 @@ def _zone(z: dict[str, Any]) -> str:
         _table(
             ("run", "started", "state", "build s", "test s", "wall s"),
             (
-                (r["run_id"], r["start"], r["state"], r["build_seconds"], r["test_seconds"], r["wall_seconds"])
+                (
+                    r["run_id"],
+                    r["start"],
+                    r["state"],
+                    r["build_seconds"],
+                    r["test_seconds"],
+                    r["wall_seconds"],
+                )
                 for r in z["runs"]
             ),
             "no runs",
@@ -60,7 +70,10 @@ def _zone(z: dict[str, Any]) -> str:
         "<h4>Flakiest tests</h4>",
         _table(
             ("test task", "failed tries", "passed tries", "failing tests"),
-            ((f["task"], f["failed"], f["passed"], ", ".join(f["failing_tests"])) for f in z["flakiest_tests"]),
+            (
+                (f["task"], f["failed"], f["passed"], ", ".join(f["failing_tests"]))
+                for f in z["flakiest_tests"]
+            ),
             "no test both failed and passed over these runs",
         ),
         "<h4>Models without a test</h4>",
@@ -80,7 +93,7 @@ def report_html(facts: dict[str, Any], svg: str) -> str:
         f'<p class="note">{escape(facts["history"]["note"])}. {facts["models"]} model(s) in zones '
         f"{escape(' → '.join(facts['zones_order']))}.</p>",
         "<h2>Zone graph and critical path</h2>",
-        f'<p>Critical path ({escape(path["basis"])}): {path["total"]} — '
+        f"<p>Critical path ({escape(path['basis'])}): {path['total']} — "
         + escape(" → ".join(n["name"] for n in path["nodes"]))
         + "</p>",
         f'<div class="figure">{svg}</div>',

@@ -4,6 +4,7 @@ only, with a count of what is left out. Every name is escaped."""
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Sequence
 from html import escape
@@ -49,7 +50,7 @@ def zone_svg(pg: PipelineGraph, path: Sequence[str], bottlenecks: Sequence[str])
         rows[col] += 1
     width = 40 + (max(level.values(), default=0) + 1) * (_W + _GAP_X)
     height = _TOP + max(rows.values(), default=1) * (_H + _GAP_Y) + 30
-    on_path = set(zip(path, path[1:], strict=False))
+    on_path = set(itertools.pairwise(path))
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="zones" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="zone graph with the critical path">'

@@ -113,7 +113,12 @@ def flaky_tests(plan: Plan, history: History, zone: str) -> list[Flaky]:
         passed = sum(1 for s in states if s in PASSED)
         if failed and passed:
             failing = sorted(
-                {s for run in history.runs for s in task.select if s in run.nodes and run.nodes[s].status in ("fail", "error")}
+                {
+                    s
+                    for run in history.runs
+                    for s in task.select
+                    if s in run.nodes and run.nodes[s].status in ("fail", "error")
+                }
             )
             found.append(Flaky(task.id, failed, passed, tuple(failing)))
     return sorted(found, key=lambda f: (-min(f.failed, f.passed), -f.failed, f.task))
