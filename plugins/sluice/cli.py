@@ -161,6 +161,15 @@ def report(
     return 0
 
 
+def docs(generated: str, out: str, project: str, specs_dir: str) -> int:
+    """Copy dbt's docs site into ``out`` with each node's zone in its meta and tags."""
+    from sluice.dbt_docs import build_site
+
+    marked = build_site(Path(generated), Path(out), [specs_dir], Path(project))
+    print(f"{out}: dbt docs with the zone of {marked} node(s)", file=sys.stderr)
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     specs_dir = settings().specs_dir
     parser = argparse.ArgumentParser(
@@ -242,6 +251,18 @@ def _parser() -> argparse.ArgumentParser:
     p_report.add_argument("--manifest", help="report against this manifest.json instead")
     p_report.add_argument("--specs", default=specs_dir, help=f"folder of specs (default: {specs_dir})")
 
+    p_docs = sub.add_parser(
+        "docs",
+        help="dbt's docs site in one folder, each node's zone shown (make docs)",
+        description="Copy the site `dbt docs generate` wrote (index.html, manifest.json, catalog.json) "
+        "into OUT, writing into the manifest each built node's zone: meta.sluice_zone and a "
+        "zone:<name> tag. The dbt project's own files are not changed.",
+    )
+    p_docs.add_argument("generated", help="the target folder `dbt docs generate` wrote")
+    p_docs.add_argument("out", help="the site folder to write")
+    p_docs.add_argument("--dbt-project", default="dbt", help="the dbt project folder (default: dbt)")
+    p_docs.add_argument("--specs", default=specs_dir, help=f"folder of specs (default: {specs_dir})")
+
     airbyte_commands.add_parser(sub)
 
     p_schema = sub.add_parser("schema", help=f"write {SCHEMA_NAME} for editor completion")
@@ -270,6 +291,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return report(
                 args.pipeline, args.json, args.out, args.runs, args.consumed, args.manifest, args.specs, env
             )
+        if args.command == "docs":
+            return docs(args.generated, args.out, args.dbt_project, args.specs)
         if args.command == "compile":
             return compile_specs(args.paths, env)
         if args.command == "airbyte":
