@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from sluice.airbyte import commands as airbyte_commands
 from sluice.errors import SluiceError
@@ -122,6 +123,7 @@ def report(
     manifest: str | None,
     specs_dir: str,
     environment: str | None = None,
+    baseline: str | None = None,
 ) -> int:
     """Write PIPELINE.report.html and .json (or print the JSON) of dead models, bottlenecks and
     the timings of the DAG's last ``runs`` runs in Airflow's metadata database."""
@@ -143,7 +145,7 @@ def report(
     text = json.dumps(facts, indent=2)
     if as_json and out is None:
         print(text)
-        return 0
+        return _new_dead(facts, baseline)
     from sluice.report.graph_facts import pipeline_graph
 
     pg = pipeline_graph(built, loaded, consumed)
@@ -158,7 +160,25 @@ def report(
     print(f"wrote {page} and {page.with_suffix('.json')}: {facts['history']['note']}", file=sys.stderr)
     if as_json:
         print(text)
-    return 0
+    return _new_dead(facts, baseline)
+
+
+def _new_dead(facts: dict[str, Any], baseline: str | None) -> int:
+    """1, with a line per model, when a model is dead that the baseline report did not list."""
+    if baseline is None:
+        return 0
+    try:
+        known = {d["node"] for d in json.loads(Path(baseline).read_text(encoding="utf-8"))["dead_models"]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SluiceError(f"{baseline}: not a `sluice report --json` output ({type(exc).__name__})") from None
+    new = [d for d in facts["dead_models"] if d["node"] not in known]
+    for d in new:
+        print(
+            f"sluice report: new dead model {d['node']} ({d['zone']}): no path to an exposure "
+            "or to a reader outside the pipeline",
+            file=sys.stderr,
+        )
+    return 1 if new else 0
 
 
 def docs(generated: str, out: str, project: str, specs_dir: str) -> int:
@@ -248,6 +268,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SELECTOR",
         help="dbt selector of models read outside the project, never dead (repeatable)",
     )
+    p_report.add_argument(
+        "--fail-on-new-dead",
+        metavar="BASELINE",
+        help="exit 1 when a model is dead that this earlier report's JSON does not list",
+    )
     p_report.add_argument("--manifest", help="report against this manifest.json instead")
     p_report.add_argument("--specs", default=specs_dir, help=f"folder of specs (default: {specs_dir})")
 
@@ -289,7 +314,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return new(args.name, args.dbt_project, args.manifest, args.specs, args.from_airbyte, env)
         if args.command == "report":
             return report(
-                args.pipeline, args.json, args.out, args.runs, args.consumed, args.manifest, args.specs, env
+                args.pipeline,
+                args.json,
+                args.out,
+                args.runs,
+                args.consumed,
+                args.manifest,
+                args.specs,
+                env,
+                args.fail_on_new_dead,
             )
         if args.command == "docs":
             return docs(args.generated, args.out, args.dbt_project, args.specs)

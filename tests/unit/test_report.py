@@ -22,7 +22,7 @@ from sluice.report.page import report_html
 from sluice.report.picture import MAX_DRAWN, zone_svg
 from sluice.report.timings import flaky_tests, zone_runs
 from sluice.spec.models import PipelineSpec
-from tests.conftest import CORPUS_DIR, DEMO_SPEC
+from tests.conftest import CORPUS_DIR, DEMO_MANIFEST, DEMO_SPEC
 from tests.unit.manifests import m, manifest, node
 
 ZONES = [
@@ -261,3 +261,26 @@ def test_report_json_on_the_demo_without_runs(capsys: pytest.CaptureFixture[str]
     page = (tmp_path / "payments_daily.report.html").read_text()
     assert "<svg" in page and "customer_balances" in page
     assert json.loads((tmp_path / "payments_daily.report.json").read_text()) == facts
+
+
+def test_a_new_dead_model_fails_against_the_baseline(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    specs = str(DEMO_SPEC.parent)
+    assert main(["report", "payments_daily", "--json", "--runs", "0", "--specs", specs]) == 0
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(capsys.readouterr().out)
+    # the merge request's manifest: the dashboard stops reading fraud_flags
+    raw = json.loads(DEMO_MANIFEST.read_text())
+    (exposure,) = raw["exposures"].values()
+    exposure["depends_on"]["nodes"].remove("model.payments.fraud_flags")
+    changed = tmp_path / "manifest.json"
+    changed.write_text(json.dumps(raw))
+    argv = ["report", "payments_daily", "--json", "--runs", "0", "--specs", specs, "--manifest", str(changed)]
+    assert main([*argv, "--fail-on-new-dead", str(baseline)]) == 1
+    err = capsys.readouterr().err
+    assert "new dead model model.payments.fraud_flags (gold)" in err
+    assert main([*argv, "--consumed", "fraud_flags", "--fail-on-new-dead", str(baseline)]) == 0
+    baseline.write_text("not json")
+    assert main([*argv, "--fail-on-new-dead", str(baseline)]) == 1
+    assert "not a `sluice report --json` output" in capsys.readouterr().err
