@@ -88,6 +88,7 @@ def report_facts(
                 {**named(u), "mean_seconds": round(seconds[u], 3) if u in seconds else None} for u in path
             ],
             "total": round(total, 3),
+            "unit": "seconds" if timed else "nodes",
         },
         "zones": zones,
         "mean_run_seconds": _mean_run(history),

@@ -93,7 +93,7 @@ def report_html(facts: dict[str, Any], svg: str) -> str:
         f'<p class="note">{escape(facts["history"]["note"])}. {facts["models"]} model(s) in zones '
         f"{escape(' → '.join(facts['zones_order']))}.</p>",
         "<h2>Zone graph and critical path</h2>",
-        f"<p>Critical path ({escape(path['basis'])}): {path['total']} — "
+        f"<p>Critical path ({escape(path['basis'])}): {path['total']} {path['unit']}: "
         + escape(" → ".join(n["name"] for n in path["nodes"]))
         + "</p>",
         f'<div class="figure">{svg}</div>',

@@ -18,13 +18,17 @@ from sluice.report.history import History, Run
 #: task states that count as a test's failure (a test whose model failed did not run)
 FAILED = frozenset({"failed"})
 PASSED = frozenset({"success"})
+#: dbt statuses of a node that did not run: its zone build skipped it or the run left it out
+NOT_RUN = frozenset({"skipped", "deselected"})
 
 
 def _task_seconds(run: Run, task: Task) -> float | None:
-    """The task's dbt seconds in ``run``: its nodes' published results, else its newest try."""
-    published = [run.nodes[s].seconds for s in task.select if s in run.nodes]
-    if published:
-        return sum(published)
+    """The task's dbt seconds in ``run``: its nodes' published results, else its newest try;
+    None when it did not run."""
+    results = [run.nodes[s] for s in task.select if s in run.nodes]
+    if results:
+        ran = [r.seconds for r in results if r.status not in NOT_RUN]
+        return sum(ran) if ran else None
     tried = run.last_tries().get(task.id)
     return tried.seconds if tried and tried.state in PASSED | FAILED else None
 
