@@ -30,7 +30,8 @@ def _when(text: str | None) -> datetime | None:
 
 
 def _database(box: Sandbox) -> dict[str, Any]:
-    """Per run id (oldest first): its tries (task, state, start, end, number) and its zone builds' node results."""
+    """Per run id (oldest first): its tries (task, state, start, end, number) and its zone
+    builds' node results."""
     with sqlite3.connect(box.root / "airflow" / "airflow.db") as db:
         runs = [r for (r,) in db.execute("select run_id from dag_run where dag_id = ? order by id", (DAG,))]
         tries: dict[str, list[tuple[str, str, datetime | None, datetime | None, int]]] = defaultdict(list)
