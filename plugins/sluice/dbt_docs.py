@@ -55,10 +55,12 @@ def with_zones(manifest: dict[str, Any], zones: dict[str, dict[str, str]]) -> in
         zone = names[0] if len(names) == 1 else "; ".join(f"{p}: {z}" for p, z in sorted(by_pipeline.items()))
         config = node.setdefault("config", {})
         for holder in (node, config):
-            meta = holder.get("meta") if isinstance(holder.get("meta"), dict) else {}
-            holder["meta"] = {**meta, META_KEY: zone}
-            tags = holder.get("tags") if isinstance(holder.get("tags"), list) else []
-            holder["tags"] = sorted({*tags, *(f"zone:{z}" for z in names)})
+            meta = holder.get("meta")
+            holder["meta"] = {**(meta if isinstance(meta, dict) else {}), META_KEY: zone}
+            tags = holder.get("tags")
+            holder["tags"] = sorted(
+                {*(tags if isinstance(tags, list) else []), *(f"zone:{z}" for z in names)}
+            )
         marked += 1
     return marked
 
