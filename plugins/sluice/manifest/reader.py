@@ -228,7 +228,7 @@ def _from_decoded(data: Any, path: str, *, strict: bool) -> Manifest:
         _records(data, "sources", RawNode, strict),
         mapping_at(data, "disabled", strict=strict),
         _records(data, "macros", RawMacro, strict, keep=_checked),
-        _records(data, "exposures", RawNode, strict),
+        _records(data, "exposures", RawNode, strict=False),
     )
 
 
@@ -241,9 +241,13 @@ def _decoded_by_type(data: bytes, path: str) -> Manifest:
         if _checked(uid)
     }
     meta = raw.metadata or RawMetadata()
-    return _manifest(
-        path, meta, raw.nodes, raw.sources or {}, raw.disabled or (), macros, raw.exposures or {}
-    )
+    exposures = {}
+    for uid, value in (raw.exposures or {}).items():
+        try:
+            exposures[uid] = decode_raw(value, RawNode, key_of("exposures", uid))
+        except WrongType:
+            continue  # only the report reads exposures: one dbt does not write is left out
+    return _manifest(path, meta, raw.nodes, raw.sources or {}, raw.disabled or (), macros, exposures)
 
 
 def _from_bytes(data: bytes, path: str) -> Manifest:

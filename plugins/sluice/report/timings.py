@@ -18,6 +18,8 @@ from sluice.report.history import History, Run
 #: task states that count as a test's failure (a test whose model failed did not run)
 FAILED = frozenset({"failed"})
 PASSED = frozenset({"success"})
+#: task states of a try that ran
+RAN = PASSED | FAILED | frozenset({"up_for_retry"})
 #: dbt statuses of a node that did not run: its zone build skipped it or the run left it out
 NOT_RUN = frozenset({"skipped", "deselected"})
 
@@ -60,7 +62,7 @@ class ZoneRun:
     build_seconds: float
     #: dbt seconds of the zone's tests, added up
     test_seconds: float
-    #: from the zone's first task's start to its last task's end
+    #: from the zone's first task's start to its last task's end (tasks that ran); None: none ran
     wall_seconds: float | None
 
 
@@ -78,7 +80,8 @@ def zone_runs(plan: Plan, history: History, zone: str) -> list[ZoneRun]:
             else:
                 build += seconds
         ids = {t.id for t in tasks}
-        tries = [t for t in run.tries if t.task_id in ids]
+        # a task marked upstream_failed or skipped gets dates too, but never ran
+        tries = [t for t in run.tries if t.task_id in ids and t.state in RAN]
         starts = [t.start for t in tries if t.start]
         ends = [t.end for t in tries if t.end]
         wall = (max(ends) - min(starts)).total_seconds() if starts and ends else None
