@@ -36,6 +36,7 @@ help:
 	@echo "make test   - lint, type-check and run the whole test suite"
 	@echo "make up     - a local Airflow with the demo on http://localhost:8080 (make down stops it)"
 	@echo "make bench  - DAG import vs cosmos and dbt-airflow-factory, then execution under a scheduler"
+	@echo "make docs   - dbt's docs site with each model's zone, in public/ (GitLab Pages)"
 	@echo "make unit | integration | lint | manifest | lock | clean | bench-parse | bench-exec | bench-scale | postgres"
 	@echo "make package [WHEELS=1] - the MWAA bundle in build/mwaa; make deploy ENV=dev - put it on MWAA"
 	@echo "make faker-venv | lock-faker  - the local Airbyte connector's own virtualenv"
@@ -77,6 +78,17 @@ dbt/target/manifest.json: $(BIN)/.installed $(DBT_FILES) $(DBT_LISTING)
 	@touch $@
 
 manifest: dbt/target/manifest.json
+
+# dbt's documentation site in one static folder (GitLab Pages publishes public/), each model's
+# zone on its page (meta.sluice_zone) and as a tag (zone:<name>); dbt writes into target/docs so
+# the manifest sluice plans from stays as `make manifest` left it. The catalog (columns, row
+# counts) is read from the warehouse when its DuckDB file exists, and left empty otherwise.
+DOCS_DIR ?= public
+.PHONY: docs
+docs: manifest
+	cd dbt && ../$(BIN)/dbt docs generate --quiet --profiles-dir . --project-dir . --target $(DBT_TARGET) \
+		--target-path target/docs $(if $(wildcard $(SLUICE_DUCKDB_PATH)),,--empty-catalog --no-compile)
+	$(BIN)/sluice docs dbt/target/docs $(DOCS_DIR)
 
 $(AIRFLOW_HOME)/airflow.db: $(BIN)/.installed
 	mkdir -p $(AIRFLOW_HOME) .local

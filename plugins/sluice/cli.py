@@ -1,4 +1,4 @@
-"""`sluice validate` and `sluice plan`: the contracts CI and other tools call."""
+"""`sluice validate`, `sluice plan` and `sluice report`: the contracts CI and other tools call."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from sluice.airbyte import commands as airbyte_commands
 from sluice.errors import SluiceError
@@ -174,6 +175,82 @@ def plan(
     return 0
 
 
+def report(
+    pipeline: str,
+    as_json: bool,
+    out: str | None,
+    runs: int,
+    consumed: Sequence[str],
+    manifest: str | None,
+    specs_dir: str,
+    environment: str | None = None,
+    baseline: str | None = None,
+) -> int:
+    """Write PIPELINE.report.html and .json (or print the JSON) of dead models, bottlenecks and
+    the timings of the DAG's last ``runs`` runs in Airflow's metadata database."""
+    from sluice.manifest.reader import load_manifest
+    from sluice.report.facts import report_facts
+    from sluice.report.page import report_html
+    from sluice.report.picture import zone_svg
+    from sluice.spec.paths import dbt_paths
+
+    sf = load_spec(find_spec(pipeline, specs_dir), environment)
+    built = plan_spec(sf, manifest)
+    loaded = load_manifest(dbt_paths(sf, manifest).manifest)
+    history = None
+    if runs > 0:
+        from sluice.report.airflow_runs import read_history  # Airflow only when runs are read
+
+        history = read_history(built.pipeline, runs)
+    facts = report_facts(built, loaded, history, consumed)
+    text = json.dumps(facts, indent=2)
+    if as_json and out is None:
+        print(text)
+        return _new_dead(facts, baseline)
+    from sluice.report.graph_facts import pipeline_graph
+
+    pg = pipeline_graph(built, loaded, consumed)
+    svg = zone_svg(
+        pg, [n["node"] for n in facts["critical_path"]["nodes"]], [b["node"] for b in facts["bottlenecks"]]
+    )
+    folder = Path(out or ".")
+    folder.mkdir(parents=True, exist_ok=True)
+    page = folder / f"{built.pipeline}.report.html"
+    page.write_text(report_html(facts, svg), encoding="utf-8")
+    (folder / f"{built.pipeline}.report.json").write_text(text + "\n", encoding="utf-8")
+    print(f"wrote {page} and {page.with_suffix('.json')}: {facts['history']['note']}", file=sys.stderr)
+    if as_json:
+        print(text)
+    return _new_dead(facts, baseline)
+
+
+def _new_dead(facts: dict[str, Any], baseline: str | None) -> int:
+    """1, with a line per model, when a model is dead that the baseline report did not list."""
+    if baseline is None:
+        return 0
+    try:
+        known = {d["node"] for d in json.loads(Path(baseline).read_text(encoding="utf-8"))["dead_models"]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SluiceError(f"{baseline}: not a `sluice report --json` output ({type(exc).__name__})") from None
+    new = [d for d in facts["dead_models"] if d["node"] not in known]
+    for d in new:
+        print(
+            f"sluice report: new dead model {d['node']} ({d['zone']}): no path to an exposure "
+            "or to a reader outside the pipeline",
+            file=sys.stderr,
+        )
+    return 1 if new else 0
+
+
+def docs(generated: str, out: str, project: str, specs_dir: str) -> int:
+    """Copy dbt's docs site into ``out`` with each node's zone in its meta and tags."""
+    from sluice.dbt_docs import build_site
+
+    marked = build_site(Path(generated), Path(out), [specs_dir], Path(project))
+    print(f"{out}: dbt docs with the zone of {marked} node(s)", file=sys.stderr)
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     specs_dir = settings().specs_dir
     parser = argparse.ArgumentParser(
@@ -248,6 +325,50 @@ def _parser() -> argparse.ArgumentParser:
     p_import.add_argument("--specs", default=specs_dir, help=f"folder to write into (default: {specs_dir})")
     p_import.add_argument("--airbyte-config", help="the Airbyte YAML folder (default: airbyte_config)")
 
+    p_report = sub.add_parser(
+        "report",
+        help="dead models, bottlenecks and run timings of one pipeline (HTML and JSON)",
+        description="Write PIPELINE.report.html (one self-contained page) and PIPELINE.report.json: "
+        "dead models (no path to an exposure or a reader outside the pipeline), bottlenecks "
+        "(descendants, betweenness), the critical path, and per zone the build and test time, "
+        "slowest models, flaky tests and untested models of the DAG's last runs in Airflow's "
+        "metadata database.",
+    )
+    p_report.add_argument("pipeline", help="pipeline id, file stem, or path of a spec file")
+    p_report.add_argument("--json", action="store_true", help="print the facts as JSON (CI can fail on them)")
+    p_report.add_argument(
+        "--out",
+        help="folder for the .html and .json (default: the current one; "
+        "with --json and no --out, nothing is written)",
+    )
+    p_report.add_argument("--runs", type=int, default=10, help="last N runs read (default 10; 0: none)")
+    p_report.add_argument(
+        "--consumed",
+        action="append",
+        default=[],
+        metavar="SELECTOR",
+        help="dbt selector of models read outside the project, never dead (repeatable)",
+    )
+    p_report.add_argument(
+        "--fail-on-new-dead",
+        metavar="BASELINE",
+        help="exit 1 when a model is dead that this earlier report's JSON does not list",
+    )
+    p_report.add_argument("--manifest", help="report against this manifest.json instead")
+    p_report.add_argument("--specs", default=specs_dir, help=f"folder of specs (default: {specs_dir})")
+
+    p_docs = sub.add_parser(
+        "docs",
+        help="dbt's docs site in one folder, each node's zone shown (make docs)",
+        description="Copy the site `dbt docs generate` wrote (index.html, manifest.json, catalog.json) "
+        "into OUT, writing into the manifest each built node's zone: meta.sluice_zone and a "
+        "zone:<name> tag. The dbt project's own files are not changed.",
+    )
+    p_docs.add_argument("generated", help="the target folder `dbt docs generate` wrote")
+    p_docs.add_argument("out", help="the site folder to write")
+    p_docs.add_argument("--dbt-project", default="dbt", help="the dbt project folder (default: dbt)")
+    p_docs.add_argument("--specs", default=specs_dir, help=f"folder of specs (default: {specs_dir})")
+
     airbyte_commands.add_parser(sub)
 
     p_schema = sub.add_parser("schema", help=f"write {SCHEMA_NAME} for editor completion")
@@ -261,7 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         # passed down as an argument: the environment of this process and its children stays as given
-        with_env = ("validate", "plan", "compile", "new", "import-dbt-airflow-factory")
+        with_env = ("validate", "plan", "compile", "new", "import-dbt-airflow-factory", "report")
         env = active_environment(args.env) if args.command in with_env else None
         if args.command == "validate":
             return validate(args.paths, args.manifest, env)
@@ -274,6 +395,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.config_dir, args.factory_env, args.name, args.dbt_project, args.manifest,
                 args.specs, args.airbyte_config, env,
             )  # fmt: skip
+        if args.command == "report":
+            return report(
+                args.pipeline,
+                args.json,
+                args.out,
+                args.runs,
+                args.consumed,
+                args.manifest,
+                args.specs,
+                env,
+                args.fail_on_new_dead,
+            )
+        if args.command == "docs":
+            return docs(args.generated, args.out, args.dbt_project, args.specs)
         if args.command == "compile":
             return compile_specs(args.paths, env)
         if args.command == "airbyte":

@@ -117,7 +117,7 @@ def upstream(kind: str, job: str) -> set[str]:
 
 def test_default_branch_pipeline_has_every_stage_and_both_environments() -> None:
     jobs = pipeline("default")
-    assert set(jobs) == LINT | {"test"} | BUILD | PLANS | APPLIES | DEPLOYS
+    assert set(jobs) == LINT | {"test"} | BUILD | {"pages"} | PLANS | APPLIES | DEPLOYS
     assert [jobs[name]["stage"] for name in ("ruff", "test", "package", "plan-dev-aws", "deploy-dev")] == [
         "lint",
         "test",
@@ -189,6 +189,17 @@ def test_dbt_manifest_is_an_artifact() -> None:
     ci = expanded("default")
     assert "make manifest" in ci["dbt-parse"]["script"]
     assert ci["dbt-parse"]["artifacts"]["paths"] == ["dbt/target/manifest.json"]
+
+
+def test_dbt_docs_are_published_as_pages_from_the_default_branch_only() -> None:
+    assert "pages" not in pipeline("merge_request")
+    job = pipeline("default")["pages"]
+    assert job["when"] == "on_success" and job["stage"] == "build"
+    assert needs("default", "pages") == {"test"}
+    ci = expanded("default")
+    assert "make docs DOCS_DIR=public" in ci["pages"]["script"]
+    # GitLab serves the public/ folder of the job named pages
+    assert ci["pages"]["artifacts"]["paths"] == ["public"]
 
 
 def _resolve(value: str, variables: dict[str, str]) -> str:

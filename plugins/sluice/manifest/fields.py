@@ -124,6 +124,9 @@ class RawManifest(Struct, frozen=True, gc=False):
     sources: dict[str, RawNode] | None = None
     disabled: dict[str, Raw] | None = None
     macros: dict[str, Raw] | None = None
+    #: dashboards, notebooks and apps that read models: read for `sluice report` alone, so leniently
+    #: (reader.lenient_records); a malformed one never stops a pipeline from planning
+    exposures: dict[str, Raw] | None = None
 
 
 _DECODER = msgspec.json.Decoder(RawManifest)

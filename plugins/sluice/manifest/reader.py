@@ -118,6 +118,8 @@ class Manifest:
     path: str
     #: macro name -> names of the macros it calls, for the few macros sluice checks
     macro_calls: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    #: exposures (dashboards, apps and the like that read models), by unique id
+    exposures: Mapping[str, Node] = field(default_factory=dict)
 
     @functools.cached_property
     def index(self) -> NodeIndex:
@@ -206,6 +208,7 @@ def _manifest(
     sources: Mapping[str, RawNode],
     disabled: Iterable[str],
     macros: Mapping[str, RawMacro],
+    exposures: Mapping[str, RawNode],
 ) -> Manifest:
     built = {uid: _node(uid, raw) for uid, raw in nodes.items()}
     project = meta.project_name
@@ -224,6 +227,7 @@ def _manifest(
         disabled=frozenset(disabled),
         path=path,
         macro_calls=calls,
+        exposures={uid: _node(uid, raw) for uid, raw in exposures.items()},
     )
 
 
@@ -251,6 +255,7 @@ def _from_decoded(data: Any, path: str, *, strict: bool) -> Manifest:
         _records(data, "sources", RawNode, strict),
         mapping_at(data, "disabled", strict=strict),
         _records(data, "macros", RawMacro, strict, keep=_checked),
+        _records(data, "exposures", RawNode, strict=False),
     )
 
 
@@ -263,7 +268,13 @@ def _decoded_by_type(data: bytes, path: str) -> Manifest:
         if _checked(uid)
     }
     meta = raw.metadata or RawMetadata()
-    return _manifest(path, meta, raw.nodes, raw.sources or {}, raw.disabled or (), macros)
+    exposures = {}
+    for uid, value in (raw.exposures or {}).items():
+        try:
+            exposures[uid] = decode_raw(value, RawNode, key_of("exposures", uid))
+        except WrongType:
+            continue  # only the report reads exposures: one dbt does not write is left out
+    return _manifest(path, meta, raw.nodes, raw.sources or {}, raw.disabled or (), macros, exposures)
 
 
 def _from_bytes(data: bytes, path: str) -> Manifest:
