@@ -9,19 +9,17 @@ from collections.abc import Callable
 import pytest
 
 from sluice.plan.from_spec import plan_spec
-from sluice.runtime.folder_selection import INERT, FolderIndex
+from sluice.runtime.folder_selection import INERT, SELECTABLE, FolderIndex
 from sluice.spec.reader import load_spec
 from tests.integration.conftest import BIN, Sandbox
 
 pytestmark = pytest.mark.integration
 
-KINDS = ("nodes", "sources", "exposures", "metrics", "semantic_models", "saved_queries", "unit_tests")
-
 
 def test_each_demo_zone_named_by_folder_selects_the_same_nodes(sandbox: Callable[..., Sandbox]) -> None:
     box = sandbox(migrate=False)
     manifest = json.loads((box.dbt / "target" / "manifest.json").read_text())
-    found = [(uid, n) for kind in KINDS for uid, n in manifest[kind].items()]
+    found = [(uid, n) for kind in SELECTABLE for uid, n in manifest[kind].items()]
     nodes = [(uid, n["resource_type"], n["original_file_path"]) for uid, n in found]
     selectors = {uid: "fqn:" + ".".join(n["fqn"]) for uid, n in manifest["nodes"].items()}
     index = FolderIndex(box.dbt, nodes, selectors)

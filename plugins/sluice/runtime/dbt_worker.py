@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from sluice.runtime.dbt_worker_home import SCRATCH_PREFIX, prune
-from sluice.runtime.folder_selection import FolderIndex
+from sluice.runtime.folder_selection import SELECTABLE, FolderIndex
 
 #: how long an idle worker waits for a request before it exits; the task passes $SLUICE_DBT_WORKER_IDLE
 IDLE_SECONDS = 600.0
@@ -244,12 +244,9 @@ class _Worker:
                 batch.changed.notify_all()
 
 
-_SELECTABLE = ("nodes", "sources", "exposures", "metrics", "semantic_models", "saved_queries", "unit_tests")
-
-
 def _selectable(manifest: Any) -> Iterator[tuple[str, str, str]]:
     """(unique id, resource type, original file path) of every node dbt's path method looks at."""
-    for kind in _SELECTABLE:
+    for kind in SELECTABLE:
         for uid, node in getattr(manifest, kind, {}).items():
             yield uid, str(node.resource_type), str(node.original_file_path)
 

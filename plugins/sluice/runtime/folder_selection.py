@@ -18,6 +18,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 
+#: the manifest's collections whose nodes dbt's path method looks at
+SELECTABLE = ("nodes", "sources", "exposures", "metrics", "semantic_models", "saved_queries", "unit_tests")
 #: resource types a `dbt build` neither runs nor selects tests through, so a folder may hold them
 #: without changing what the build does
 INERT = frozenset({"exposure", "metric", "semantic_model"})
