@@ -31,7 +31,7 @@ GOLD = ("daily_totals", "customer_totals", "order_history")
 # On DuckDB one process may write the file and nobody else may open it meanwhile, so a reader
 # takes sluice's lock for the file, as any local reader should, and reads between dbt's writes.
 READER = r"""
-import fcntl, json, sys, time
+import fcntl, json, os, sys, time
 engine, where, out, lock = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 sql = ("select (select sum(total) from gold.daily_totals), (select sum(total) from gold.customer_totals)")
 seen = []
@@ -53,8 +53,10 @@ while True:
             seen.append([int(row[0]), int(row[1] or 0)])
     except Exception:
         pass  # DuckDB is locked while dbt writes, or gold does not exist yet: ask again
-    with open(out, "w") as handle:
+    # replace, never rewrite in place: the test may read the file at any moment
+    with open(out + ".tmp", "w") as handle:
         json.dump(seen, handle)
+    os.replace(out + ".tmp", out)
     time.sleep(0.02)
 """
 
