@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -48,6 +49,7 @@ zones:
     select: [path:models/alerts]
     publish: atomic
 """
+LINEAGE_PATH = "/api/v1/lineage"
 BROKEN_MODEL = "{{ config(schema='alerts') }}\nselect no_such_column from {{ ref('customers') }}\n"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -81,10 +83,15 @@ class _Webhook(http.server.BaseHTTPRequestHandler):
     """Slack's incoming webhook, as the notifier calls it: a JSON POST, answered "ok"."""
 
     received: ClassVar[list[dict[str, Any]]] = []
+    #: OpenLineage events, as a Marquez server receives them
+    lineage: ClassVar[list[dict[str, Any]]] = []
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.received.append({"path": self.path, **json.loads(body)})
+        if self.path == LINEAGE_PATH:
+            self.lineage.append(json.loads(body))
+        else:
+            self.received.append({"path": self.path, **json.loads(body)})
         self.send_response(200)
         self.end_headers()
         self.wfile.write(b"ok")
@@ -96,6 +103,7 @@ class _Webhook(http.server.BaseHTTPRequestHandler):
 @dataclass
 class Receivers:
     slack: list[dict[str, Any]]
+    lineage: list[dict[str, Any]]
     sqs: Any  # boto3 SQS client on the moto server
     queue_url: str
 
@@ -137,7 +145,13 @@ def receivers() -> Iterator[tuple[Receivers, dict[str, str]]]:
                 {"conn_type": "aws", "login": "testing", "password": "testing", "extra": aws}
             ),
         }
-        yield Receivers(_Webhook.received, sqs, queue_url), connections
+        lineage = {
+            "type": "http",
+            "url": f"http://127.0.0.1:{server.server_port}",
+            "endpoint": LINEAGE_PATH[1:],
+        }
+        connections["AIRFLOW__OPENLINEAGE__TRANSPORT"] = json.dumps(lineage)
+        yield Receivers(_Webhook.received, _Webhook.lineage, sqs, queue_url), connections
     finally:
         server.shutdown()
         moto.terminate()
@@ -210,6 +224,27 @@ def test_up_runs_the_demo_when_triggered_through_the_rest_api(local: tuple[Local
     gold = {name for (name,) in query(box.duckdb, sql)}
     assert {"merchant_daily_volumes", "customer_balances", "fraud_flags"} <= gold
     assert list(dbt_workers(airflow.home)), "the run's dbt tasks went through a warm dbt worker"
+
+    # OpenLineage: each model task, ended in the triggerer from its zone's build (where Airflow
+    # calls no listener), still sends START and COMPLETE with its own relation as output
+    ended = defaultdict(list)
+    for event in list(_Webhook.lineage):
+        ended[event["job"]["name"]].append(event)
+    for zone in ("bronze", "silver", "gold"):
+        for model in (box.dbt / "models" / zone).glob("*.sql"):
+            events = ended[f"payments_daily.{zone}.{model.stem}_run"]
+            done = [e for e in events if e["eventType"] == "COMPLETE"]  # a run each: scheduled, triggered
+            assert done, (model.stem, sorted(ended))
+            starts = {e["run"]["runId"] for e in events if e["eventType"] == "START"}
+            for event in done:
+                assert event["run"]["runId"] in starts, model.stem
+                assert [o["name"].split(".")[-1] for o in event["outputs"]] == [model.stem]
+                assert event["run"]["facets"]["parent"]["job"]["name"] == "payments_daily"
+    tests = [e for e in ended["payments_daily.gold.customer_balances_test"] if e["eventType"] == "COMPLETE"]
+    checks = [
+        a for e in tests for i in e["inputs"] for a in i["inputFacets"]["dataQualityAssertions"]["assertions"]
+    ]
+    assert checks and all(a["success"] for a in checks)
 
 
 def test_publishing_gold_runs_the_pipeline_scheduled_after_it(local: tuple[LocalAirflow, Sandbox]) -> None:

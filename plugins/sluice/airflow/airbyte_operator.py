@@ -44,7 +44,9 @@ from sluice.airbyte.sync import (
     start_or_attach,
     wait_for_job,
 )
+from sluice.airflow.lineage import sync_lineage
 from sluice.errors import AirbyteError, AirbyteJobFailed, SluiceError
+from sluice.runtime.dbt import DbtCall
 from sluice.settings import settings
 
 JOB_KEY = "airbyte_job_id"
@@ -237,6 +239,9 @@ class AirbyteSyncOperator(BaseOperator):
     """
 
     template_fields = ("connection",)
+    #: the pipeline's dbt project and target: what names the raw tables in lineage
+    lineage_call: DbtCall | None = None
+    _loaded: tuple[str, dict[str, int]] | None = None
     operator_extra_links: tuple[BaseOperatorLink, ...] = (AirbyteJobLink(),)
     ui_color = "#a5b4fc"
 
@@ -274,7 +279,10 @@ class AirbyteSyncOperator(BaseOperator):
     def execute(self, context: Any) -> Any:
         if sync_mode(self.airbyte_conn_id) == "local":
             self._log(f"Airbyte connection {self.connection}: local sync (no Airbyte server configured)")
-            return run_local(load_config(self.config_dir), self.connection, self._log)
+            config = load_config(self.config_dir)
+            rows = run_local(config, self.connection, self._log)
+            self._loaded = (str(config.connection(self.connection).resource.namespace or ""), rows)
+            return rows
         # the trigger gets the connection id resolved here: it must not read it in a blocking call
         self._conn_id = settings().airbyte_conn_id(self.airbyte_conn_id)
         server = server_settings(self._conn_id)
@@ -355,6 +363,11 @@ class AirbyteSyncOperator(BaseOperator):
     def on_kill(self) -> None:
         if self._client is not None and self._job_id is not None:
             cancel_job(self._client, self._job_id, self._log)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The raw tables a local sync loaded, with their row counts (a server's job: none yet)."""
+        schema, rows = self._loaded or (None, {})
+        return sync_lineage(self.lineage_call, schema, rows)
 
 
 def airbyte_sync_task(

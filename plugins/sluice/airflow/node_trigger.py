@@ -26,8 +26,9 @@ from airflow.triggers.base import (
 )
 
 from sluice.airflow.alerts import ERROR_XCOM
+from sluice.airflow.lineage import emit_ended
 from sluice.errors import SluiceError
-from sluice.runtime.node_results import HEAD_KEY, Inbox, chunk_key, verdict
+from sluice.runtime.node_results import HEAD_KEY, PASSED, Inbox, chunk_key, verdict
 
 CLASSPATH = "sluice.airflow.node_trigger.NodeResultsTrigger"
 #: how often the results of a zone build are read, for all the triggers waiting on it
@@ -86,7 +87,10 @@ class NodeResultsTrigger(BaseTrigger):
             await feed.refresh(self, me, self.poll_seconds)
             found = {s: feed.inbox.results[s] for s in self.selectors if s in feed.inbox.results}
             if len(found) == len(self.selectors):
-                yield self._ended(found)
+                ended = self._ended(found)
+                if self.ti is None and feed.inbox.lineage:  # ended here: no listener sees it
+                    await asyncio.to_thread(emit_ended, feed.inbox.lineage, self.task_instance, found)
+                yield ended
                 return
             if feed.state in _BUILD_OVER:
                 missing = ", ".join(s for s in self.selectors if s not in found)
@@ -117,7 +121,10 @@ class NodeResultsTrigger(BaseTrigger):
         if self.ti is not None:  # a worker waits to be resumed with the result
             if outcome.skipped:
                 return _event({"skipped": True})
-            return _event({"passed": outcome.passed, "lines": outcome.lines, "error": outcome.error})
+            nodes = {s: found[s].get("status") in PASSED for s in self.selectors}  # for lineage
+            return _event(
+                {"passed": outcome.passed, "lines": outcome.lines, "error": outcome.error, "nodes": nodes}
+            )
         if outcome.skipped:
             self.log.info("not selected in this run (says the zone build task %s): skipped", self.build_task)
             return TaskSkippedEvent()

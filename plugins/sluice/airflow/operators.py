@@ -13,6 +13,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowRuntimeError, AirflowSkipException
 from airflow.triggers.base import StartTriggerArgs
 
+from sluice.airflow import lineage
 from sluice.airflow.node_trigger import CLASSPATH as TRIGGER_CLASSPATH
 from sluice.airflow.node_trigger import NodeResultsTrigger
 from sluice.errors import DbtCommandError, NodesNotPassed, SluiceError
@@ -43,6 +44,8 @@ class DbtNodeOperator(BaseOperator):
     #: what the run's select option leaves in (None: everything)
     scope: RunScope | None = None
     _process: DbtProcess | None = None
+    #: each node's outcome where the zone build said it (selector -> passed), for lineage
+    _passed: dict[str, bool] | None = None
 
     def execute(self, context: Any) -> None:
         call = self._call()
@@ -67,6 +70,7 @@ class DbtNodeOperator(BaseOperator):
         if isinstance(event, dict) and event.get("skipped"):
             raise AirflowSkipException(f"{call.describe()}: not selected in this run")
         if isinstance(event, dict) and "passed" in event:
+            self._passed = {str(k): bool(v) for k, v in (event.get("nodes") or {}).items()}
             self.log.info("answered from the zone build task %s (its results in XCom):", self.watch)
             for line in event.get("lines") or []:
                 self.log.info("%s", line)
@@ -98,6 +102,15 @@ class DbtNodeOperator(BaseOperator):
     def on_kill(self) -> None:
         if self._process is not None:
             self._process.kill()
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        return lineage.dbt_lineage(self.call)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        return lineage.dbt_lineage(self.call, lineage.outcome(self._call().select, True, self._passed))
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        return lineage.dbt_lineage(self.call, lineage.outcome(self._call().select, False, self._passed))
 
 
 def selected(scope: RunScope | None, selectors: tuple[str, ...], context: Any) -> bool:
@@ -178,7 +191,9 @@ class ZoneBuildOperator(BaseOperator):
         ti = context["ti"]
         call = for_run(self.call, context, self.scope)
         zone_nodes = frozenset(call.batch)
-        outbox = Outbox(xcom_writer(ti, self.log), ti.try_number)
+        outbox = Outbox(
+            xcom_writer(ti, self.log), ti.try_number, lineage=lineage.build_context(call, context)
+        )
         left_out = [s for s in self.call.batch if s not in zone_nodes]
         for selector in left_out:  # their tasks, waiting in the triggerer, end skipped
             outbox.add(selector, deselected())
@@ -302,6 +317,13 @@ class ZoneStepOperator(BaseOperator):
         if blockers:
             zone.report_blocked(self.call, self.zone, self.schemas, blockers, self.log.info)
         zone.publish(self.call, self.zone, self.schemas, self.relations, holder, self.log.info)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """A publish makes a new version of each relation of its zone: the DAG run's."""
+        if self.step != "publish":
+            return lineage.dbt_lineage(None)
+        version = f"{task_instance.dag_id}/{task_instance.run_id}"
+        return lineage.publish_lineage(self.call, self.relations, version)
 
 
 def _run_is_live(ti: Any, run: str, log: Any) -> bool:

@@ -74,6 +74,7 @@ class _Drawing:
             args.vars,
             warm=args.warm,
             batch=self.plan.batches[args.batch] if args.batch else (),
+            manifest=self.paths.manifest,
         )
 
 
@@ -145,13 +146,15 @@ def _airbyte_sync(drawing: _Drawing, task: Task, group: TaskGroup | None) -> Bas
     if args.warm_up:
         options["pre_execute"] = functools.partial(_warm_up, drawing.call(args.warm_up))
     kwargs = _common(task, group)
-    return airbyte_sync_task(
+    op = airbyte_sync_task(
         kwargs.pop("task_id"),
         args.connection,
         (drawing.base_dir / args.config_dir).resolve(),
         **kwargs,
         **options,
     )
+    op.lineage_call = drawing.call(DbtArgs("run"))
+    return op
 
 
 #: the one place an operator kind becomes an Airflow operator

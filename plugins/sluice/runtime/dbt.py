@@ -101,6 +101,8 @@ class DbtCall:
     run_vars: str | None = None
     #: dbt --full-refresh, for the commands that take it (a run triggered with full_refresh)
     full_refresh: bool = False
+    #: the manifest the plan was made from: what lineage names the call's datasets from
+    manifest: Path | None = None
 
     def _run_vars(self) -> list[str]:
         """``--vars`` again, after the common flags (the last one counts), when the call has its own.

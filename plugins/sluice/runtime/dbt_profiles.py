@@ -45,7 +45,7 @@ def profile_duckdb_path(project_dir: Path, profiles_dir: Path, target: str) -> P
     if not isinstance(raw, str):
         return None
     try:
-        rendered = _render(raw).strip()
+        rendered = render_profile_value(raw).strip()
     except Exception:  # any Jinja the sandbox refuses: fall back to the caller's convention
         return None
     if not rendered or rendered == ":memory:" or rendered.startswith(("md:", "motherduck:")):
@@ -54,8 +54,9 @@ def profile_duckdb_path(project_dir: Path, profiles_dir: Path, target: str) -> P
     return path if path.is_absolute() else project_dir / path
 
 
-def _render(text: str) -> str:
-    """Render the profile's Jinja with dbt's ``env_var`` only: nothing else is needed for a path."""
+def render_profile_value(text: str) -> str:
+    """Render one value of profiles.yml as dbt would for a path, host or port: ``env_var`` and
+    the ``as_number``/``as_text`` filters, in Jinja's sandbox; raises when an env var is unset."""
     if "{{" not in text:
         return text
     from jinja2.sandbox import SandboxedEnvironment
@@ -66,4 +67,6 @@ def _render(text: str) -> str:
             raise KeyError(name)
         return value
 
-    return SandboxedEnvironment().from_string(text).render(env_var=env_var)
+    env = SandboxedEnvironment()
+    env.filters.update(as_number=lambda v: v, as_text=lambda v: v, as_bool=lambda v: v)
+    return env.from_string(text).render(env_var=env_var)

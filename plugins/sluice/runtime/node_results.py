@@ -94,13 +94,25 @@ class Outbox:
     """The build task's side: results collected and pushed (``push(key, value)``) in chunks."""
 
     def __init__(
-        self, push: Callable[[str, Any], None], try_number: int, clock: Callable[[], float] = time.monotonic
+        self,
+        push: Callable[[str, Any], None],
+        try_number: int,
+        clock: Callable[[], float] = time.monotonic,
+        lineage: dict[str, Any] | None = None,
     ) -> None:
         self._push, self._try, self._clock = push, try_number, clock
+        #: what the readers need to send each task's lineage (sluice.airflow.lineage.build_context)
+        self._lineage = lineage
         self._pending: dict[str, dict[str, Any]] = {}
         self._chunks = 0
         self._flushed = clock()
-        push(HEAD_KEY, {"chunks": 0, "try": try_number})
+        self._push_head()
+
+    def _push_head(self) -> None:
+        head: dict[str, Any] = {"chunks": self._chunks, "try": self._try}
+        if self._lineage:
+            head["lineage"] = self._lineage
+        self._push(HEAD_KEY, head)
 
     def add(self, selector: str, result: dict[str, Any]) -> None:
         self._pending[selector] = result
@@ -117,7 +129,7 @@ class Outbox:
         self._push(chunk_key(self._chunks), self._pending)
         self._chunks += 1
         self._pending = {}
-        self._push(HEAD_KEY, {"chunks": self._chunks, "try": self._try})
+        self._push_head()
         self._flushed = self._clock()
 
 
@@ -128,11 +140,14 @@ class Inbox:
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     chunks: int = 0
     try_number: int | None = None
+    #: the build's lineage context, when it sends lineage
+    lineage: dict[str, Any] | None = None
 
     def wanted(self, head: Any) -> range:
         """The chunks to read after reading ``head``; a new try of the build starts over."""
         if not isinstance(head, dict) or not isinstance(head.get("chunks"), int):
             return range(0)
+        self.lineage = head["lineage"] if isinstance(head.get("lineage"), dict) else None
         if head.get("try") != self.try_number or head["chunks"] < self.chunks:
             self.results, self.chunks, self.try_number = {}, 0, head.get("try")
         return range(self.chunks, head["chunks"])
