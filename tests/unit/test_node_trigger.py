@@ -122,7 +122,8 @@ def test_waits_while_the_build_runs_then_takes_the_result() -> None:
         return await asyncio.wait_for(task, 10)
 
     event = asyncio.run(later())
-    assert event.payload == {"passed": True, "lines": [], "error": None}, "a worker waits to resume"
+    expected = {"passed": True, "lines": [], "error": None, "nodes": {"fqn:shop.silver.orders": True}}
+    assert event.payload == expected, "a worker waits to resume"
 
 
 def test_a_sequential_runner_does_not_wait_for_a_build_it_has_not_started() -> None:
