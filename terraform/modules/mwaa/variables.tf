@@ -81,3 +81,21 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "openlineage_url" {
+  description = "OpenLineage receiver every task sends its lineage to (Marquez: http://host:5000; DataHub: its GMS URL). Empty: no lineage. No API key here: it would land in the state."
+  type        = string
+  default     = ""
+}
+
+variable "openlineage_endpoint" {
+  description = "Path of the receiver's lineage API (Marquez: api/v1/lineage; DataHub: openapi/openlineage/api/v1/lineage)."
+  type        = string
+  default     = "api/v1/lineage"
+}
+
+variable "openlineage_namespace" {
+  description = "OpenLineage namespace of the environment's Airflow jobs."
+  type        = string
+  default     = "sluice"
+}

@@ -47,3 +47,9 @@ variable "ci_runner_cidr_blocks" {
   description = "Networks of the GitLab runners that call the Airbyte API (sluice airbyte apply)."
   type        = list(string)
 }
+
+variable "openlineage_url" {
+  description = "OpenLineage receiver (Marquez, DataHub) of every task's lineage; empty: none."
+  type        = string
+  default     = ""
+}

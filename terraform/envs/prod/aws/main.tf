@@ -37,4 +37,5 @@ module "mwaa" {
   secrets_prefix            = "${local.prefix}/airflow"
   secrets_kms_key_arn       = module.secrets.kms_key_arn
   airbyte_security_group_id = module.airbyte_host.security_group_id
+  openlineage_url           = var.openlineage_url
 }
