@@ -241,7 +241,8 @@ class AirbyteSyncOperator(BaseOperator):
     template_fields = ("connection",)
     #: the pipeline's dbt project and target: what names the raw tables in lineage
     lineage_call: DbtCall | None = None
-    _loaded: tuple[str, dict[str, int]] | None = None
+    #: stream -> rows loaded (None: not told), once the sync succeeded
+    _loaded: dict[str, int | None] | None = None
     operator_extra_links: tuple[BaseOperatorLink, ...] = (AirbyteJobLink(),)
     ui_color = "#a5b4fc"
 
@@ -279,9 +280,8 @@ class AirbyteSyncOperator(BaseOperator):
     def execute(self, context: Any) -> Any:
         if sync_mode(self.airbyte_conn_id) == "local":
             self._log(f"Airbyte connection {self.connection}: local sync (no Airbyte server configured)")
-            config = load_config(self.config_dir)
-            rows = run_local(config, self.connection, self._log)
-            self._loaded = (str(config.connection(self.connection).resource.namespace or ""), rows)
+            rows = run_local(load_config(self.config_dir), self.connection, self._log)
+            self._loaded = dict(rows)
             return rows
         # the trigger gets the connection id resolved here: it must not read it in a blocking call
         self._conn_id = settings().airbyte_conn_id(self.airbyte_conn_id)
@@ -350,6 +350,9 @@ class AirbyteSyncOperator(BaseOperator):
         job_id, status, url = int(event["job_id"]), str(event["status"]), str(event.get("url", ""))
         if status == "succeeded":
             self._log(f"{event.get('message') or f'Airbyte job {job_id} succeeded'}: {url}")
+            # Airbyte's public API counts a job's rows, not each stream's
+            streams = load_config(self.config_dir).connection(self.connection).resource.streams
+            self._loaded = {s.name: None for s in streams}
             return job_id
         if status == "timeout":
             raise AirbyteJobFailed(
@@ -365,9 +368,11 @@ class AirbyteSyncOperator(BaseOperator):
             cancel_job(self._client, self._job_id, self._log)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        """The raw tables a local sync loaded, with their row counts (a server's job: none yet)."""
-        schema, rows = self._loaded or (None, {})
-        return sync_lineage(self.lineage_call, schema, rows)
+        """The raw tables the sync loaded, with each one's rows where they are known."""
+        if self._loaded is None:
+            return sync_lineage(None, None, {})
+        namespace = load_config(self.config_dir).connection(self.connection).resource.namespace
+        return sync_lineage(self.lineage_call, namespace, self._loaded)
 
 
 def airbyte_sync_task(

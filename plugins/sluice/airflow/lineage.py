@@ -78,7 +78,7 @@ def publish_lineage(
 
 
 def sync_lineage(
-    call: DbtCall | None, schema: str | None, rows: Mapping[str, int]
+    call: DbtCall | None, schema: str | None, rows: Mapping[str, int | None]
 ) -> OperatorLineage[Any, Any]:
     """A sync's raw tables, named as the dbt sources that read them where the manifest has one
     (``schema.stream``), so the graph runs on from the sync into the models."""
