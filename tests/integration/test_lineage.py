@@ -21,6 +21,13 @@ from tests.integration.conftest import Sandbox
 pytestmark = pytest.mark.integration
 DAG = "payments_daily"
 SCHEMAS = Path(__file__).parents[1] / "data" / "openlineage"
+#: OpenLineage's dbt integration names its facets' schemas by a GitHub page, not by their $id
+INTEGRATION_FACETS = {
+    "https://github.com/OpenLineage/OpenLineage/tree/main/integration/common/openlineage/schema/"
+    "dbt-exposures-dataset-facet.json": "https://raw.githubusercontent.com/OpenLineage/OpenLineage/main/"
+    "integration/common/openlineage/common/schema/dbt-exposures-dataset-facet.json"
+    "#/$defs/DbtExposuresDatasetFacet",
+}
 RAW = ("users", "products", "purchases")  # the demo's Airbyte streams (airbyte_config/)
 MODELS = Path(__file__).parents[2] / "dbt" / "models"
 #: the demo's models of each zone, by their folder
@@ -77,6 +84,7 @@ def invalid(event: dict[str, Any]) -> list[str]:
         url = facet["_schemaURL"]
         if "/airflow/providers/openlineage/" in url:
             continue  # Airflow's facets: the provider's, described in its own package
+        url = INTEGRATION_FACETS.get(url, url)
         try:
             registry.resolver().lookup(url)
         except Exception:
@@ -146,6 +154,9 @@ def test_every_task_emits_schema_valid_lineage_that_links_raw_to_gold(
     assert out["namespace"] == f"duckdb://{box.root / 'warehouse.duckdb'}"
     columns = {f["name"] for f in out["facets"]["schema"]["fields"]}
     assert {"customer_id", "balance"} <= columns
+    # the dashboard that reads it, as OpenLineage's dbt integration names it (table -> exposure)
+    readers = out["facets"]["dbt_exposures"]["exposures"]
+    assert [r["unique_id"] for r in readers] == ["exposure.payments.finance_daily_dashboard"]
     assert {i["name"].split(".")[-1] for i in balances[-1]["inputs"]} >= {"customers", "accounts"}
 
     # a test task's inputs carry its tests as data-quality assertions

@@ -18,6 +18,7 @@ from openlineage.client.facet_v2 import (
     output_statistics_output_dataset,
     schema_dataset,
 )
+from openlineage.common.provider.dbt.facets import DbtExposure, DbtExposuresDatasetFacet
 
 from sluice.lineage.nodes import LineageNodes, Relation
 
@@ -32,6 +33,10 @@ def _facets(relation: Relation) -> dict[str, DatasetFacet]:
                 schema_dataset.SchemaDatasetFacetFields(name=c.name, type=c.type, description=c.description)
                 for c in relation.columns
             ]
+        )
+    if relation.exposures:  # as OpenLineage's dbt integration names them: table -> dashboard
+        facets["dbt_exposures"] = DbtExposuresDatasetFacet(
+            exposures=[DbtExposure(e.unique_id, e.name, e.type, e.url) for e in relation.exposures]
         )
     if relation.description:
         facets["documentation"] = documentation_dataset.DocumentationDatasetFacet(

@@ -4,6 +4,7 @@ once per version of the manifest file."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,9 +52,17 @@ class _Node(Struct, frozen=True, gc=False):
     config: _Config | None = None
 
 
+class _Exposure(Struct, frozen=True, gc=False):
+    name: str | None = None
+    type: str | None = None
+    url: str | None = None
+    depends_on: _DependsOn | None = None
+
+
 class _Manifest(Struct, frozen=True, gc=False):
     nodes: dict[str, _Node]
     sources: dict[str, _Node] | None = None
+    exposures: dict[str, _Exposure] | None = None
 
 
 #: resource types that are a relation in the warehouse
@@ -68,6 +77,16 @@ class Column:
 
 
 @dataclass(frozen=True)
+class Exposure:
+    """A dashboard, notebook or app that reads relations (dbt's exposure)."""
+
+    unique_id: str
+    name: str
+    type: str | None
+    url: str | None
+
+
+@dataclass(frozen=True)
 class Relation:
     """A model, seed, snapshot or source as a table of the warehouse."""
 
@@ -75,6 +94,8 @@ class Relation:
     name: str  # database.schema.table
     description: str | None
     columns: tuple[Column, ...]
+    #: the exposures that read it
+    exposures: tuple[Exposure, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -157,4 +178,12 @@ def _read(path: str, _mtime_ns: int, _size: int) -> LineageNodes:
                 node.config.severity if node.config else None,
                 tuple(tested),
             )
+    readers: dict[str, list[Exposure]] = {}
+    for unique_id, exposure in (raw.exposures or {}).items():
+        found = Exposure(unique_id, exposure.name or unique_id, exposure.type, exposure.url)
+        for parent in exposure.depends_on.nodes if exposure.depends_on else ():
+            readers.setdefault(parent, []).append(found)
+    for unique_id, exposures in readers.items():
+        if unique_id in relations:
+            relations[unique_id] = dataclasses.replace(relations[unique_id], exposures=tuple(exposures))
     return LineageNodes(relations, tests, nodes, by_selector)
