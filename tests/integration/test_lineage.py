@@ -197,3 +197,12 @@ def test_every_task_emits_schema_valid_lineage_that_links_raw_to_gold(
         )
     written = {d.split(".")[-1] for d in set().union(*edges.values())}
     assert ZONES["gold"] <= written
+    # ... and on to the dashboard: every gold mart names the exposure that reads it
+    for event in (
+        publish,
+        *(e for e in events if e["eventType"] == "COMPLETE" and e["job"]["name"].endswith("_run")),
+    ):
+        for o in event.get("outputs", []):
+            if o["name"].split(".")[-1] in ZONES["gold"]:
+                (reader,) = o["facets"]["dbt_exposures"]["exposures"]
+                assert reader["name"] == "finance_daily_dashboard", o["name"]

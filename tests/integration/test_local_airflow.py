@@ -298,6 +298,14 @@ def test_a_failed_model_and_a_blocked_publish_alert_slack_and_sns(
         "sluice: payments_alerts failed (zone checks)",
         "sluice: payments_alerts publish blocked (zone checks)",
     ]
+    # the failed model's task (ended in the triggerer) sends FAIL with dbt's error
+    (fail,) = [
+        e
+        for e in got.lineage
+        if e["job"]["name"] == "payments_alerts.checks.alert_broken_run" and e["eventType"] == "FAIL"
+    ]
+    assert "Runtime Error in model alert_broken" in fail["run"]["facets"]["errorMessage"]["message"]
+    assert [o["name"].split(".")[-1] for o in fail["outputs"]] == ["alert_broken"]
 
 
 def test_a_backfill_loads_each_interval_into_the_incremental_model_once(
