@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors.base import OperatorLineage
 
     from sluice.lineage.datasets import Datasets
+    from sluice.lineage.nodes import LineageNodes
     from sluice.runtime.dbt import DbtCall
 
 log = logging.getLogger(__name__)
@@ -33,29 +34,39 @@ def _lineage(datasets: Datasets | None) -> OperatorLineage[Any, Any]:
     return OperatorLineage(inputs=inputs, outputs=outputs)
 
 
-def _where(call: DbtCall) -> tuple[Any, str] | None:
-    """The call's manifest, read for lineage, and its target's namespace."""
+def _manifest(call: DbtCall) -> Path:
+    return Path(call.manifest or call.project_dir / "target" / "manifest.json")
+
+
+def _namespace(call: DbtCall) -> str:
     from sluice.lineage.naming import target_namespace
-    from sluice.lineage.nodes import lineage_nodes
     from sluice.runtime.dbt import dbt_target
 
-    manifest = call.manifest or call.project_dir / "target" / "manifest.json"
+    return target_namespace(call.project_dir, call.profiles_dir, dbt_target(call.target))
+
+
+def _where(call: DbtCall | None) -> tuple[LineageNodes, str] | None:
+    """The call's manifest, read for lineage, and its target's namespace."""
+    from sluice.lineage.nodes import lineage_nodes
+
+    if call is None:
+        return None
     try:
-        nodes = lineage_nodes(Path(manifest))
+        nodes = lineage_nodes(_manifest(call))
     except SluiceError as exc:
         log.warning("no lineage for %s: %s", call.describe(), exc)
         return None
-    return nodes, target_namespace(call.project_dir, call.profiles_dir, dbt_target(call.target))
+    return nodes, _namespace(call)
 
 
 def dbt_lineage(call: DbtCall | None, passed: Mapping[str, bool] | None = None) -> OperatorLineage[Any, Any]:
     """A dbt task's datasets; ``passed`` (selector -> passed) once it ended."""
     from sluice.lineage.datasets import dbt_task_datasets
 
-    where = _where(call) if call is not None else None
+    where = _where(call)
     if call is None or where is None:
         return _lineage(None)
-    return _lineage(dbt_task_datasets(where[0], where[1], call.select, passed))
+    return _lineage(dbt_task_datasets(*where, call.select, passed))
 
 
 def outcome(
@@ -71,10 +82,8 @@ def publish_lineage(
     """An atomic zone's publish: its relations as new versions (``version``: the DAG run)."""
     from sluice.lineage.datasets import published_datasets
 
-    where = _where(call) if call is not None else None
-    if where is None:
-        return _lineage(None)
-    return _lineage(published_datasets(where[0], where[1], relations, version))
+    where = _where(call)
+    return _lineage(published_datasets(*where, relations, version) if where else None)
 
 
 def sync_lineage(
@@ -84,16 +93,12 @@ def sync_lineage(
     (``schema.stream``), so the graph runs on from the sync into the models."""
     from sluice.lineage.datasets import loaded_datasets
 
-    where = _where(call) if call is not None else None
+    where = _where(call)
     if where is None or not schema:
         return _lineage(None)
     nodes, namespace = where
-    by_table = {
-        ".".join(r.name.split(".")[-2:]).lower(): r.name
-        for uid, r in nodes.relations.items()
-        if uid.startswith("source.")
-    }
-    tables = {by_table.get(f"{schema}.{s}".lower(), f"{schema}.{s}"): n for s, n in rows.items()}
+    sources = {r.schema_table: r.name for uid, r in nodes.relations.items() if uid.startswith("source.")}
+    tables = {sources.get(f"{schema}.{s}".lower(), f"{schema}.{s}"): n for s, n in rows.items()}
     return _lineage(loaded_datasets(namespace, tables))
 
 
@@ -111,15 +116,11 @@ def build_context(call: DbtCall, context: Any) -> dict[str, Any] | None:
     OpenLineage is not configured."""
     if not _enabled():
         return None
-    from sluice.lineage.naming import target_namespace
-    from sluice.runtime.dbt import dbt_target
-
     run = context["dag_run"]
     start, end = context.get("data_interval_start"), context.get("data_interval_end")
-    manifest = call.manifest or call.project_dir / "target" / "manifest.json"
     return {
-        "manifest": str(manifest),
-        "namespace": target_namespace(call.project_dir, call.profiles_dir, dbt_target(call.target)),
+        "manifest": str(_manifest(call)),
+        "namespace": _namespace(call),
         # the provider names a task's run from the DAG run's logical date, or its run_after
         "logical_date": (run.logical_date or run.run_after).isoformat(),
         "clear_number": int(getattr(run, "clear_number", 0) or 0),

@@ -118,7 +118,7 @@ def published_datasets(
             },
         )
         for relation in nodes.relations.values()
-        if ".".join(relation.name.split(".")[-2:]).lower() in wanted
+        if relation.schema_table in wanted
     ]
     return [], outputs
 

@@ -97,6 +97,11 @@ class Relation:
     #: the exposures that read it
     exposures: tuple[Exposure, ...] = ()
 
+    @property
+    def schema_table(self) -> str:
+        """``schema.table``, lowercased: how a publish or a sync names it."""
+        return ".".join(self.name.split(".")[-2:]).lower()
+
 
 @dataclass(frozen=True)
 class Test:
