@@ -272,7 +272,10 @@ class LocalAirflow:
         deadline = time.monotonic() + seconds
         with self.api() as api:
             while time.monotonic() < deadline:
-                answer = api.get(f"/dags/{dag_id}/dagRuns/{run_id}")
+                try:
+                    answer = api.get(f"/dags/{dag_id}/dagRuns/{run_id}")
+                except httpx.TimeoutException:
+                    continue  # an API server starved by the run's own tasks (load 20 here) answers later
                 answer.raise_for_status()
                 run: dict[str, Any] = answer.json()
                 if run["state"] in ("success", "failed"):
