@@ -1,7 +1,8 @@
 """Atomic publish SQL on hostile schema, table and role names: each statement stays one statement
-that names exactly what it should. DuckDB runs the SQL for real; Snowflake and PostgreSQL SQL is
-read back with sqlglot's tokenizer for their dialects (fakesnow's SQL reader), an oracle
-independent of sluice's quoting (tests/integration/test_publish_names.py runs PostgreSQL)."""
+that names exactly what it should. DuckDB runs the SQL for real; Snowflake, PostgreSQL and
+Redshift SQL is read back with sqlglot's tokenizer for their dialects (fakesnow's SQL reader), an
+oracle independent of sluice's quoting (tests/integration/test_publish_names.py runs PostgreSQL;
+tests/infra/test_warehouse_sql.py parses the Redshift and Snowflake SQL with sqlfluff)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import duckdb
 import pytest
 import sqlglot
+import sqlparse
 from sqlglot.tokens import TokenType
 
 from sluice.runtime.publish import (
@@ -236,3 +238,46 @@ def test_the_blocked_report_lists_staged_relations_by_their_exact_names() -> Non
     lines: list[str] = []
     relation_listing(wh, "gold", lines.append)
     assert lines == ['  select * from "ANALYTICS"."GOLD__STAGING"."Daily x";  -- staged table']
+
+
+# --- Redshift: exact names, and the statements dbt-redshift sends one by one ------------------
+
+
+def dbt_redshift_split(sql: str) -> list[str]:
+    """What dbt-redshift's connection manager sends for one statement string: it splits it with
+    sqlparse (RedshiftConnectionManager.add_query) and runs the parts in order on one connection."""
+    return [part.strip().rstrip(";").strip() for part in sqlparse.split(sql) if part.strip()]
+
+
+@pytest.mark.parametrize("schema", HOSTILE)
+def test_redshift_publish_names_exactly_the_schemas_of_the_zone(schema: str) -> None:
+    retired, staging = schema + "__sluice_retired", staging_name(schema)
+    body, drop = publish_sql(described("redshift", schema), [schema])
+    assert shape(body, "redshift") == (
+        "begin ; alter schema ? rename to ? ; alter schema ? rename to ? ; commit",
+        [schema, retired, staging, schema],
+    )
+    # the transaction reaches Redshift as four statements on one connection, each naming
+    # exactly its schemas: a quote or semicolon in a name never splits a statement
+    assert [shape(sql, "redshift") for sql in dbt_redshift_split(body)] == [
+        ("begin", []),
+        ("alter schema ? rename to ?", [schema, retired]),
+        ("alter schema ? rename to ?", [staging, schema]),
+        ("commit", []),
+    ]
+    assert shape(drop, "redshift") == ("drop schema if exists ? cascade", [retired])
+    copy = stage_sql(described("redshift", schema), [schema], [f"{schema}.daily"])
+    assert [shape(sql, "redshift") for sql in copy] == [
+        ("drop schema if exists ? cascade", [staging]),
+        ("create schema ?", [staging]),
+        ("create table ?.? ( like ?.? )", [staging, "daily", schema, "daily"]),
+        ("insert into ?.? select * from ?.?", [staging, "daily", schema, "daily"]),
+    ]
+    assert all(dbt_redshift_split(sql) == [sql] for sql in [drop, *copy])
+
+
+def test_redshift_keeps_the_case_dbt_quoted_a_name_with() -> None:
+    """dbt-redshift quotes names as written; Redshift folds them, or not, by its own setting, so
+    sluice's SQL must name them exactly as dbt's did."""
+    body, _ = publish_sql(described("redshift", "Gold"), ["Gold"])
+    assert shape(body, "redshift")[1] == ["Gold", "Gold__sluice_retired", "Gold__staging", "Gold"]

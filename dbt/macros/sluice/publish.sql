@@ -66,10 +66,10 @@
     {{ log('SLUICE-RESULT ' ~ tojson(found), info=True) }}
 {% endmacro %}
 
-{# A string literal holding any name: quotes doubled, and on Snowflake, where a backslash escapes in a literal, backslashes too. #}
+{# A string literal holding any name: quotes doubled, and on Snowflake and Redshift, where a backslash escapes in a literal, backslashes too. #}
 {% macro sluice_literal(text) -%}
     {%- set escaped = text | string | replace("'", "''") -%}
-    {%- if target.type == 'snowflake' -%}{%- set escaped = escaped | replace('\\', '\\\\') -%}{%- endif -%}
+    {%- if target.type in ('snowflake', 'redshift') -%}{%- set escaped = escaped | replace('\\', '\\\\') -%}{%- endif -%}
     '{{ escaped }}'
 {%- endmacro %}
 
