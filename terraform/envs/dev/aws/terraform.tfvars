@@ -9,3 +9,14 @@ mwaa_max_workers       = 3
 airbyte_instance_type  = "t3.xlarge"
 airbyte_ssh_key_name   = "sluice-dev-airbyte"
 ci_runner_cidr_blocks  = ["10.10.0.0/16"]
+
+# The demo's event stream (event_streams/ in the repository); Redshift stays off: Snowflake is
+# the warehouse here. redshift_enabled = true adds Redshift Serverless and its COPY role.
+event_streams = {
+  payment_status = {
+    prefix          = "payments/status/"
+    warm_after_days = 30
+    cold_after_days = 120
+  }
+}
+redshift_enabled = false

@@ -9,3 +9,14 @@ mwaa_max_workers       = 10
 airbyte_instance_type  = "t3.xlarge"
 airbyte_ssh_key_name   = "sluice-prod-airbyte"
 ci_runner_cidr_blocks  = ["10.20.0.0/16"]
+
+# The demo's event stream (event_streams/ in the repository); files are deleted after 7 years.
+event_streams = {
+  payment_status = {
+    prefix            = "payments/status/"
+    warm_after_days   = 30
+    cold_after_days   = 180
+    expire_after_days = 2555
+  }
+}
+redshift_enabled = false
