@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import jinja2
 import pytest
 import sqlglot
 import sqlparse
@@ -24,6 +25,7 @@ from sluice.runtime.publish import (
     staging_name,
 )
 from sluice.runtime.publish.snowflake import grant_sql, undo_sql
+from tests.conftest import REPO
 
 HOSTILE = [
     "o'brien",
@@ -281,3 +283,26 @@ def test_redshift_keeps_the_case_dbt_quoted_a_name_with() -> None:
     sluice's SQL must name them exactly as dbt's did."""
     body, _ = publish_sql(described("redshift", "Gold"), ["Gold"])
     assert shape(body, "redshift")[1] == ["Gold", "Gold__sluice_retired", "Gold__staging", "Gold"]
+
+
+def sluice_literal(engine: str, text: str) -> str:
+    """The project's sluice_literal macro (what sluice_describe puts names in) rendered for a
+    target of ``engine``."""
+    source = (REPO / "dbt" / "macros" / "sluice" / "publish.sql").read_text()
+    environment = jinja2.Environment(extensions=["jinja2.ext.do"], autoescape=False)  # SQL, not HTML
+    macros = environment.from_string(source, globals={"target": {"type": engine}}).module
+    return str(macros.sluice_literal(text))
+
+
+@pytest.mark.parametrize("engine", ["redshift", "snowflake", "postgres", "duckdb"])
+@pytest.mark.parametrize("name", [*HOSTILE, "ends with\\", "\\'"])
+def test_describe_literals_hold_any_name_on_each_engine(engine: str, name: str) -> None:
+    tokens = sqlglot.tokenize("select " + sluice_literal(engine, name), read=engine)
+    assert [(t.token_type, t.text) for t in tokens[1:]] == [(TokenType.STRING, name)]
+
+
+def test_redshift_reads_a_backslash_in_a_literal_as_an_escape() -> None:
+    """The control: PostgreSQL's literal (backslash kept single) is not Redshift's."""
+    postgres_form = sluice_literal("postgres", "x\\' or 1=1 --")
+    tokens = sqlglot.tokenize("select " + postgres_form + " as a", read="redshift")
+    assert [t.text for t in tokens if t.token_type is TokenType.STRING] != ["x\\' or 1=1 --"]
