@@ -18,10 +18,11 @@ atomic zone, and ``run_id`` names the run that holds it (``<dag_id>/<run_id>``) 
   Airflow no longer has this run queued or running.
 
 The statements are the same on DuckDB, PostgreSQL, Snowflake and Redshift (no primary key:
-Snowflake would not enforce it; UPDATEs of one table wait for each other, or on Redshift the
-second fails with a serializable isolation error and the task's retry claims again), but for the
-clock: ``now``, the engine publisher's ``clock`` (Redshift refuses ``current_timestamp`` on a
-user table and reads ``getdate()``). Every value is
+Snowflake would not enforce it; UPDATEs of one table wait for each other, though on Redshift a
+conflicting second transaction may instead fail with a serializable isolation error, failing the
+stage task, whose retry claims again), but for the clock: ``now``, the engine publisher's
+``clock`` (Redshift refuses ``current_timestamp`` on a user table and reads ``getdate()``).
+Every value is
 percent-encoded to letters, digits and ``/_.~:+@-``, so a literal never holds a quote or a
 backslash, which Snowflake reads differently.
 """
