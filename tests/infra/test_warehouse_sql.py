@@ -21,6 +21,7 @@ from sluice.runtime import lease
 from sluice.runtime.publish import Warehouse, publish_sql, publisher_for, stage_sql, staging_name
 from sluice.runtime.publish.snowflake import grant_sql, undo_sql
 from tests.infra.hcl import REPO
+from tests.unit.test_publish_names import describe_queries
 
 SQLFLUFF = REPO / ".venv-tools" / "bin" / "sqlfluff"
 ROLE = "arn:aws:iam::123456789012:role/sluice-dev-redshift-copy"
@@ -95,7 +96,7 @@ def described(engine: str, schema: str, live: bool = True) -> Warehouse:
     )
 
 
-def test_redshift_publish_stage_and_lease_sql_parse_as_redshift(tmp_path: Path) -> None:
+def test_redshift_publish_stage_describe_and_lease_sql_parse_as_redshift(tmp_path: Path) -> None:
     statements: list[str] = []
     expected: list[list[str]] = []
     for schema in HOSTILE:
@@ -117,6 +118,9 @@ def test_redshift_publish_stage_and_lease_sql_parse_as_redshift(tmp_path: Path) 
             ["create_table_statement"],
             ["insert_statement"],
         ]
+    for schema in HOSTILE:
+        statements += describe_queries("redshift", [schema, "gold"])
+        expected += [["select_statement"]] * 3
     clock = publisher_for("redshift").clock
     zone = ["gold", "o'brien"]
     statements += [

@@ -127,7 +127,9 @@ def warehouse(engine: str, live: bool = True, staged: tuple[tuple[str, str], ...
         },
         "gold__staging": {"exists": True, "relations": [{"name": n, "type": t} for n, t in staged]},
     }
+    # DuckDB reports every view's SQL; Redshift only late-binding ones, and this zone has none
     views = {"gold__staging.v": 'CREATE VIEW gold__staging.v AS SELECT * FROM "gold__staging".daily;'}
+    views = views if engine == "duckdb" else {}
     return Warehouse.from_result(
         {"type": engine, "database": "ANALYTICS", "schemas": relations, "views": views}
     )
@@ -208,6 +210,20 @@ def test_redshift_refuses_a_schema_whose_suffixed_name_is_longer_than_it_takes()
     # bytes, not characters: 64 two-byte letters are 128 bytes
     with pytest.raises(PublishError, match=r"longer than 127 bytes"):
         stage_sql(warehouse_of("redshift", "ü" * 60), ["ü" * 60], [])
+
+
+def test_redshift_refuses_to_publish_a_late_binding_view_of_the_staging_schema() -> None:
+    base = warehouse("redshift", staged=(("daily", "table"), ("v", "view")))
+    late = {
+        "gold__staging.v": 'create view "gold__staging"."v" as select * from "gold__staging"."daily" '
+        "with no schema binding"
+    }
+    wh = Warehouse(base.engine, base.database, base.exists, base.relations, late)
+    with pytest.raises(PublishError, match=r"late-binding view\(s\) gold__staging\.v name their staging"):
+        publish_sql(wh, ["gold"])
+    # a late-binding view of another schema reads live by name, and follows the publish
+    other = Warehouse(base.engine, base.database, base.exists, base.relations, {"reports.v": "..."})
+    assert publish_sql(other, ["gold"])[0].startswith("begin; ")
 
 
 def test_redshift_lease_reads_the_clock_redshift_allows_on_user_tables() -> None:

@@ -6,6 +6,7 @@ tests/infra/test_warehouse_sql.py parses the Redshift and Snowflake SQL with sql
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -285,13 +286,46 @@ def test_redshift_keeps_the_case_dbt_quoted_a_name_with() -> None:
     assert shape(body, "redshift")[1] == ["Gold", "Gold__sluice_retired", "Gold__staging", "Gold"]
 
 
-def sluice_literal(engine: str, text: str) -> str:
-    """The project's sluice_literal macro (what sluice_describe puts names in) rendered for a
-    target of ``engine``."""
+class _NoRows:
+    rows: list[Any] = []
+
+
+def sluice_macros(engine: str, ran: list[str] | None = None) -> Any:
+    """The project's sluice macros rendered as dbt would for a target of ``engine``, with the
+    queries they run recorded in ``ran`` (each answered with no rows)."""
     source = (REPO / "dbt" / "macros" / "sluice" / "publish.sql").read_text()
     environment = jinja2.Environment(extensions=["jinja2.ext.do"], autoescape=False)  # SQL, not HTML
-    macros = environment.from_string(source, globals={"target": {"type": engine}}).module
-    return str(macros.sluice_literal(text))
+    context = {
+        "target": {"type": engine, "database": "analytics"},
+        "run_query": lambda sql: (ran if ran is not None else []).append(str(sql)) or _NoRows(),
+        "log": lambda message, info=False: "",
+        "tojson": json.dumps,
+    }
+    return environment.from_string(source, globals=context).module
+
+
+def sluice_literal(engine: str, text: str) -> str:
+    """The project's sluice_literal macro (what sluice_describe puts names in)."""
+    return str(sluice_macros(engine).sluice_literal(text))
+
+
+def describe_queries(engine: str, schemas: list[str]) -> list[str]:
+    """The queries sluice_describe runs for ``schemas`` on ``engine``."""
+    ran: list[str] = []
+    sluice_macros(engine, ran).sluice_describe(schemas)
+    return [" ".join(sql.split()) for sql in ran]
+
+
+@pytest.mark.parametrize("schema", HOSTILE)
+def test_redshift_describe_asks_for_exactly_the_zone_and_its_staging_copy(schema: str) -> None:
+    schemata, tables, views = describe_queries("redshift", [schema])
+    wanted = [schema.lower(), staging_name(schema).lower()]
+    for sql in (schemata, tables, views):
+        tokens = sqlglot.tokenize(sql, read="redshift")
+        values = [t.text for t in tokens if t.token_type is TokenType.STRING]
+        assert [v for v in values if v not in (".", "%with no schema binding%")] == wanted, sql
+        assert TokenType.SEMICOLON not in {t.token_type for t in tokens}
+    assert "from pg_views" in views and "with no schema binding" in views
 
 
 @pytest.mark.parametrize("engine", ["redshift", "snowflake", "postgres", "duckdb"])

@@ -18,8 +18,8 @@ PostgreSQL:
 
 A view outside the zone that reads the zone binds to the old tables (as on PostgreSQL) and is
 dropped with them, unless it is late-binding (``bind: false`` in dbt-redshift); a late-binding
-view *inside* the zone names ``<schema>__staging``, which the rename takes away, so views in an
-atomic zone keep dbt-redshift's default binding.
+view *inside* the zone names ``<schema>__staging``, which the rename takes away, so the publish
+refuses one (``sluice_describe`` lists them from ``pg_views``) before anything is renamed.
 """
 
 from __future__ import annotations
@@ -67,6 +67,14 @@ class RedshiftPublisher(Publisher):
         return out
 
     def publish_sql(self, wh: Warehouse, schemas: Sequence[str]) -> list[str]:
+        staged = tuple(staging_name(s).lower() + "." for s in schemas)
+        late = sorted(view for view in wh.views if view.startswith(staged))
+        if late:
+            raise PublishError(
+                f"late-binding view(s) {', '.join(late)} name their staging schema, which the publish "
+                "renames away, so they would fail once live; keep dbt-redshift's default bind: true for "
+                "views in an atomic zone"
+            )
         body: list[str] = []
         for schema in schemas:
             retired = self.name(schema + RETIRED_SUFFIX)
