@@ -16,7 +16,7 @@ variable "existing_bucket_name" {
 }
 
 variable "streams" {
-  description = "Event streams by name (as in event_streams/): the key prefix their files land under (ending in /), and the days after which a file moves from S3 Standard to Standard-IA (warm) and then to Glacier (cold). expire_after_days deletes files for good; null keeps them."
+  description = "Event streams by name (as in event_streams/): the key prefix their files land under (ending in /), and the age in days at which a file moves from S3 Standard to Standard-IA (warm_after_days: the stream's hot_days) and then to Glacier (cold_after_days: hot_days + warm_days). expire_after_days (hot + warm + cold days) deletes files for good; null keeps them."
   type = map(object({
     prefix            = string
     warm_after_days   = number
