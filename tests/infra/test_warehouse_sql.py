@@ -146,9 +146,9 @@ def redshift_copies(name: str) -> list[str]:
     table = ["raw", name]
     gz = S3Object("sluice-dev-events", f"payments/{name}.json.gz")
     return [
-        redshift_copy(table, gz, FileFormat.JSON_LINES, ROLE),
-        redshift_copy(table, gz, FileFormat.JSON_LINES, ROLE, json_mode=JsonMode.NOSHRED, region="eu-west-1"),
-        redshift_copy(table, gz, FileFormat.JSON_LINES, "default", json_mode=JsonMode.AUTO_IGNORECASE),
+        redshift_copy(table, gz, FileFormat.JSONL, ROLE),
+        redshift_copy(table, gz, FileFormat.JSONL, ROLE, json_mode=JsonMode.NOSHRED, region="eu-west-1"),
+        redshift_copy(table, gz, FileFormat.JSONL, "default", json_mode=JsonMode.AUTO_IGNORECASE),
         redshift_copy(table, S3Object("b-1", f"{name}.csv"), FileFormat.CSV, ROLE, columns=[name, "status"]),
         redshift_copy(
             table,

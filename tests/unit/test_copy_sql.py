@@ -51,7 +51,7 @@ def read_back(sql: str, dialect: str) -> tuple[list[str], list[str], list[str]]:
 
 def test_redshift_copies_json_lines_csv_and_parquet() -> None:
     events = S3Object("sluice-dev-events", "payments/2026/12/02/a.json.gz")
-    assert redshift_copy(["raw", "payment_status_events"], events, FileFormat.JSON_LINES, ROLE) == (
+    assert redshift_copy(["raw", "payment_status_events"], events, FileFormat.JSONL, ROLE) == (
         'copy "raw"."payment_status_events" '
         "from 's3://sluice-dev-events/payments/2026/12/02/a.json.gz' "
         f"iam_role '{ROLE}' format as json 'auto' gzip timeformat 'auto' dateformat 'auto' "
@@ -74,13 +74,13 @@ def test_redshift_copies_json_lines_csv_and_parquet() -> None:
         f"copy \"raw\".\"e\" from 's3://m-b/x.manifest' iam_role '{ROLE}' manifest region 'eu-west-1' "
         "format as parquet compupdate off statupdate off"
     )
-    whole = redshift_copy(["raw", "e"], events, FileFormat.JSON_LINES, ROLE, json_mode=JsonMode.NOSHRED)
+    whole = redshift_copy(["raw", "e"], events, FileFormat.JSONL, ROLE, json_mode=JsonMode.NOSHRED)
     assert "format as json 'noshred' gzip" in whole
 
 
 def test_snowflake_copies_exactly_one_file_and_loads_it_again_when_told() -> None:
     table, stage = ["ANALYTICS", "RAW", "PAYMENT_STATUS_EVENTS"], ["ANALYTICS", "RAW", "EVENTS"]
-    assert snowflake_copy(table, stage, "payments/a.json", FileFormat.JSON_LINES) == (
+    assert snowflake_copy(table, stage, "payments/a.json", FileFormat.JSONL) == (
         'copy into "ANALYTICS"."RAW"."PAYMENT_STATUS_EVENTS" from @"ANALYTICS"."RAW"."EVENTS" '
         "files = ('payments/a.json') file_format = (type = json) on_error = abort_statement force = true"
     )
@@ -94,7 +94,7 @@ def test_snowflake_copies_exactly_one_file_and_loads_it_again_when_told() -> Non
 @pytest.mark.parametrize("name", HOSTILE)
 def test_redshift_copy_names_exactly_its_table_object_and_role_whatever_they_are_called(name: str) -> None:
     obj = S3Object("sluice-dev-events", f"payments/{name}.json")
-    sql = redshift_copy([name, name + "_t"], obj, FileFormat.JSON_LINES, ROLE, columns=[name])
+    sql = redshift_copy([name, name + "_t"], obj, FileFormat.JSONL, ROLE, columns=[name])
     names, values, rest = read_back(sql, "redshift")
     assert names == [name, name + "_t", name]
     assert values == [f"s3://sluice-dev-events/payments/{name}.json", ROLE, "auto", "auto", "auto"]
@@ -124,7 +124,7 @@ def test_manifest_lists_exactly_the_objects_each_mandatory() -> None:
     }
     with pytest.raises(CopySqlError, match=r"needs its size in bytes"):
         redshift_manifest([S3Object("b-1", "p/a.parquet")], FileFormat.PARQUET)
-    assert "meta" not in redshift_manifest([S3Object("b-1", "a.json")], FileFormat.JSON_LINES)
+    assert "meta" not in redshift_manifest([S3Object("b-1", "a.json")], FileFormat.JSONL)
 
 
 def test_prefix_siblings_are_what_a_redshift_copy_of_one_key_would_also_load() -> None:

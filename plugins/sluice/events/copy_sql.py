@@ -53,7 +53,7 @@ class CopySqlError(SluiceError):
 class FileFormat(StrEnum):
     """How an event file is written: JSON lines (one object a line), CSV with a header, Parquet."""
 
-    JSON_LINES = "jsonl"
+    JSONL = "jsonl"
     CSV = "csv"
     PARQUET = "parquet"
 
@@ -181,7 +181,7 @@ def _role(iam_role: str) -> str:
 def _redshift_format(fmt: FileFormat, json_mode: JsonMode, key: str) -> list[str]:
     if fmt is FileFormat.PARQUET:
         return ["format as parquet"]  # compressed inside the file; no other option applies
-    if fmt is FileFormat.JSON_LINES:
+    if fmt is FileFormat.JSONL:
         out = [f"format as json {literal(json_mode.value)}"]
     else:
         out = ["format as csv", "ignoreheader 1"]
@@ -218,7 +218,7 @@ def snowflake_copy(table: Sequence[str], stage: Sequence[str], path: str, fmt: F
 
 
 def _snowflake_format(fmt: FileFormat) -> str:
-    if fmt is FileFormat.JSON_LINES:
+    if fmt is FileFormat.JSONL:
         return "type = json"
     if fmt is FileFormat.CSV:
         return "type = csv skip_header = 1 field_optionally_enclosed_by = '\"'"
