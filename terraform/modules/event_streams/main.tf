@@ -122,10 +122,20 @@ resource "aws_s3_bucket_policy" "events" {
 # --- per stream: ageing, queue, notification --------------------------------------------------
 
 # One rule per stream prefix: warm (Standard-IA) and cold (Glacier) after the stream's days,
-# old versions gone after noncurrent_version_retention_days, unfinished uploads after 7 days.
+# old versions gone after noncurrent_version_retention_days; and for the whole bucket,
+# unfinished uploads dropped after 7 days.
 resource "aws_s3_bucket_lifecycle_configuration" "events" {
   count  = length(var.streams) > 0 ? 1 : 0
   bucket = local.bucket
+
+  rule {
+    id     = "abort-unfinished-uploads"
+    status = "Enabled"
+    filter {}
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 7
+    }
+  }
 
   dynamic "rule" {
     for_each = var.streams
@@ -151,9 +161,6 @@ resource "aws_s3_bucket_lifecycle_configuration" "events" {
       }
       noncurrent_version_expiration {
         noncurrent_days = var.noncurrent_version_retention_days
-      }
-      abort_incomplete_multipart_upload {
-        days_after_initiation = 7
       }
     }
   }
