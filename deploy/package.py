@@ -42,8 +42,8 @@ BUNDLE_REPO = "sluice_repo"
 """the folder of dags/ that holds the repository's dags/ and dbt/"""
 MWAA_DAGS = "/usr/local/airflow/dags"
 """where MWAA puts the dags/ folder on every Airflow machine"""
-DBT_VENV = ("dbt-core", "dbt-snowflake")
-"""what the MWAA dbt virtualenv holds: Snowflake is the warehouse there"""
+DBT_VENV = ("dbt-core", "dbt-snowflake", "dbt-redshift")
+"""what the MWAA dbt virtualenv holds: Snowflake or Redshift is the warehouse there"""
 NOT_ON_MWAA = frozenset({"dbt-duckdb", "dbt-postgres", "duckdb", "asyncpg", "psycopg2-binary"})
 """local warehouse and metadata-database drivers: MWAA has its own database and runs no DuckDB"""
 AIRFLOW_CORE = ("apache-airflow", "apache-airflow-core", "apache-airflow-task-sdk")

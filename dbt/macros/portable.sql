@@ -1,4 +1,4 @@
-{# Expressions the bronze models need that DuckDB and Snowflake spell differently (local runs use DuckDB, dev and prod Snowflake). #}
+{# Expressions the bronze models need that DuckDB, Snowflake and Redshift spell differently (local runs use DuckDB, dev and prod Snowflake or Redshift). Redshift falls back to the postgres__ macros, so it needs its own where PostgreSQL's SQL is not Redshift's. #}
 
 {# A text field of a JSON column: address->country_code. #}
 {% macro json_text(column, field) -%}
@@ -15,6 +15,11 @@
 
 {% macro postgres__json_text(column, field) -%}
     ({{ column }}::jsonb ->> '{{ field }}')
+{%- endmacro %}
+
+{# Redshift has no jsonb; Airbyte's Redshift destination writes a JSON object as SUPER. #}
+{% macro redshift__json_text(column, field) -%}
+    json_extract_path_text(json_serialize({{ column }}), '{{ field }}')
 {%- endmacro %}
 
 {# A timestamp with time zone as a plain UTC timestamp. #}

@@ -11,13 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra.hcl import REPO, TERRAFORM, Config, literal, load
+from tests.infra.hcl import REPO, TERRAFORM, Config, literal, load, unquote
 from tests.infra.policies import (
     backend_key,
     backend_violations,
     execution_role_violations,
     mwaa_bucket_violations,
+    password_output_violations,
+    queue_violations,
+    redshift_violations,
+    role_action_violations,
     secret_literal_violations,
+    stream_wiring_violations,
 )
 
 ENV_DIRS = sorted(p for p in (TERRAFORM / "envs").glob("*/*") if p.is_dir())
@@ -240,3 +245,166 @@ def test_every_checkov_skip_says_why() -> None:
     for path in TF_FILES:
         for match in re.finditer(r"#checkov:skip=([A-Z0-9_]+)(:(.*))?", path.read_text()):
             assert (match.group(3) or "").strip(), f"{path}: inline skip {match.group(1)} has no reason"
+
+
+# --- event streams and Redshift Serverless ------------------------------------------------------
+
+EVENT_STREAMS = TERRAFORM / "modules" / "event_streams"
+REDSHIFT = TERRAFORM / "modules" / "redshift_serverless"
+
+
+def test_event_queues_are_encrypted_have_dead_letters_and_take_only_their_bucket() -> None:
+    assert queue_violations(Config(EVENT_STREAMS)) == []
+
+
+BROKEN_QUEUES = """
+resource "aws_sqs_queue" "dead" {
+  name = "d"
+}
+resource "aws_sqs_queue" "stream" {
+  name           = "s"
+  redrive_policy = jsonencode({ maxReceiveCount = 5 })
+}
+data "aws_iam_policy_document" "queue" {
+  statement {
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.stream.arn]
+    principals {
+      type        = "Service"
+      identifiers = ["s3.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = ["123456789012"]
+    }
+  }
+}
+resource "aws_sqs_queue_policy" "stream" {
+  queue_url = aws_sqs_queue.stream.id
+  policy    = data.aws_iam_policy_document.queue.json
+}
+"""
+
+
+def test_queue_policy_catches_plaintext_queues_no_dead_letter_and_any_bucket(tmp_path: Path) -> None:
+    problems = queue_violations(write_config(tmp_path, BROKEN_QUEUES))
+    assert [p.split(": ", 1)[1] for p in problems] == [
+        "not encrypted (sqs_managed_sse_enabled or kms_master_key_id)",
+        "not encrypted (sqs_managed_sse_enabled or kms_master_key_id)",
+        "redrive_policy names no dead-letter queue",
+        "s3.amazonaws.com may send for any bucket (no aws:SourceArn and aws:SourceAccount conditions)",
+    ]
+
+
+def test_each_stream_ages_its_prefix_and_notifies_its_own_queue() -> None:
+    assert stream_wiring_violations(Config(EVENT_STREAMS)) == []
+
+
+def test_stream_wiring_policy_catches_a_wrong_order_and_a_shared_queue(tmp_path: Path) -> None:
+    text = "".join(p.read_text() for p in sorted(EVENT_STREAMS.glob("*.tf")))
+    broken = (
+        text.replace('storage_class = "STANDARD_IA"', 'storage_class = "TMP"')
+        .replace('storage_class = "GLACIER"', 'storage_class = "STANDARD_IA"')
+        .replace("aws_sqs_queue.stream[queue.key].arn", 'aws_sqs_queue.stream["all"].arn')
+        .replace("depends_on = [aws_sqs_queue_policy.stream]", "")
+    )
+    problems = stream_wiring_violations(write_config(tmp_path, broken))
+    assert any("expected STANDARD_IA after warm, GLACIER after cold" in p for p in problems)
+    assert "notification does not send each stream's prefix to the stream's own queue" in problems
+    assert "notification is not saved after the queue policies (depends_on)" in problems
+
+
+def test_redshift_admin_password_never_reaches_state_and_the_workgroup_is_private() -> None:
+    assert redshift_violations(Config(REDSHIFT)) == []
+
+
+BROKEN_REDSHIFT = """
+resource "aws_redshiftserverless_namespace" "this" {
+  namespace_name      = "n"
+  admin_username      = "admin"
+  admin_user_password = var.admin_password
+}
+resource "aws_redshiftserverless_workgroup" "this" {
+  workgroup_name      = "w"
+  namespace_name      = "n"
+  publicly_accessible = true
+}
+output "admin_password" {
+  value     = aws_redshiftserverless_namespace.this.admin_user_password
+  sensitive = true
+}
+"""
+
+
+def test_redshift_policy_catches_a_terraform_password_an_output_of_it_and_a_public_workgroup(
+    tmp_path: Path,
+) -> None:
+    problems = [p.split(": ", 1)[1] for p in redshift_violations(write_config(tmp_path, BROKEN_REDSHIFT))]
+    assert problems == [
+        "manage_admin_password is not true",
+        "sets admin_user_password, which terraform keeps in state",
+        "publicly_accessible is not false",
+        "enhanced_vpc_routing is not true",
+        "require_ssl is not true",
+        "output admin_password hands out ${aws_redshiftserverless_namespace.this.admin_user_password}",
+    ]
+
+
+@pytest.mark.parametrize("folder", sorted({p.parent for p in TERRAFORM.rglob("*.tf")}), ids=str)
+def test_no_output_hands_out_a_password(folder: Path) -> None:
+    assert password_output_violations(Config(folder)) == []
+
+
+def test_copy_role_names_every_action_and_reads_only_the_event_buckets() -> None:
+    module = Config(REDSHIFT)
+    assert role_action_violations(module, "aws_iam_role.copy") == []
+    statements = module.get("data.aws_iam_policy_document.copy").body["statement"]
+    assert {literal(a) for s in statements for a in s["actions"]} == {
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:ListBucket",
+        "s3:GetBucketLocation",
+    }
+    assert all("var.copy_bucket_arns" in str(s["resources"]) for s in statements)
+    (trust,) = module.get("data.aws_iam_policy_document.copy_assume").body["statement"]
+    assert {c["variable"] for c in trust["condition"]} == {'"aws:SourceAccount"'}
+
+
+def test_role_action_policy_catches_a_wildcard(tmp_path: Path) -> None:
+    problems = role_action_violations(write_config(tmp_path, WILDCARD_ROLE), "aws_iam_role.execution")
+    assert len(problems) == 2
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_envs_wire_event_streams_and_redshift_behind_their_variables(env: str) -> None:
+    config = Config(TERRAFORM / "envs" / env / "aws")
+    modules = {
+        unquote(k): v for doc in config.files.values() for m in doc.get("module", []) for k, v in m.items()
+    }
+    assert modules["event_streams"]["count"] == "${length(var.event_streams) > 0 ? 1 : 0}"
+    assert modules["redshift"]["count"] == "${var.redshift_enabled ? 1 : 0}"
+    assert modules["redshift"]["copy_bucket_arns"] == "${module.event_streams[*].bucket_arn}"
+    mwaa = modules["mwaa"]
+    assert "module.event_streams" in mwaa["event_queue_arns"]
+    assert mwaa["redshift_workgroup_arns"] == "${module.redshift[*].workgroup_arn}"
+    secrets = modules["secrets"]["secrets"]
+    assert "var.redshift_enabled" in secrets and "airflow/connections/redshift_default" in secrets
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_env_streams_respect_s3_lifecycle_minimums_and_never_overlap(env: str) -> None:
+    """What the module's variable validations say, checked here too: terraform validate cannot
+    run offline, so nothing else evaluates them before a plan."""
+    streams = load(TERRAFORM / "envs" / env / "aws" / "terraform.tfvars")["event_streams"]
+    assert streams, f"{env}: no event stream"
+    prefixes = []
+    for name, stream in streams.items():
+        prefix = literal(stream["prefix"])
+        assert prefix and prefix.endswith("/") and not prefix.startswith("/"), (name, prefix)
+        warm, cold = stream["warm_after_days"], stream["cold_after_days"]
+        assert warm >= 30 and cold >= warm + 30, (name, warm, cold)
+        expire = stream.get("expire_after_days")
+        assert expire is None or expire >= cold + 90, (name, expire)
+        prefixes.append(prefix)
+    assert not [(a, b) for a in prefixes for b in prefixes if a != b and a.startswith(b)]

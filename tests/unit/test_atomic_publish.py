@@ -127,7 +127,9 @@ def warehouse(engine: str, live: bool = True, staged: tuple[tuple[str, str], ...
         },
         "gold__staging": {"exists": True, "relations": [{"name": n, "type": t} for n, t in staged]},
     }
+    # DuckDB reports every view's SQL; Redshift only late-binding ones, and this zone has none
     views = {"gold__staging.v": 'CREATE VIEW gold__staging.v AS SELECT * FROM "gold__staging".daily;'}
+    views = views if engine == "duckdb" else {}
     return Warehouse.from_result(
         {"type": engine, "database": "ANALYTICS", "schemas": relations, "views": views}
     )
@@ -177,6 +179,66 @@ def test_postgres_renames_both_ways_in_one_transaction() -> None:
     ]
 
 
+def test_redshift_renames_both_ways_in_one_transaction() -> None:
+    assert publish_sql(warehouse("redshift"), ["gold"]) == [
+        'begin; alter schema "gold" rename to "gold__sluice_retired"; '
+        'alter schema "gold__staging" rename to "gold"; commit',
+        'drop schema if exists "gold__sluice_retired" cascade',
+    ]
+    # first publish: nothing live to retire or drop
+    assert publish_sql(warehouse("redshift", live=False), ["gold"]) == [
+        'begin; alter schema "gold__staging" rename to "gold"; commit'
+    ]
+
+
+def test_redshift_stage_keeps_the_distribution_and_sort_keys_of_kept_tables() -> None:
+    assert stage_sql(warehouse("redshift"), ["gold"], ["gold.daily", "gold.missing"]) == [
+        'drop schema if exists "gold__staging" cascade',
+        'create schema "gold__staging"',
+        'create table "gold__staging"."daily" (like "gold"."daily")',
+        'insert into "gold__staging"."daily" select * from "gold"."daily"',
+    ]
+
+
+def test_redshift_refuses_a_schema_whose_suffixed_name_is_longer_than_it_takes() -> None:
+    fits = "g" * (127 - len("__sluice_retired"))
+    assert publish_sql(warehouse_of("redshift", fits), [fits])[0].count(fits) == 4
+    long = fits + "x"
+    with pytest.raises(PublishError, match=r"longer than 127 bytes") as err:
+        publish_sql(warehouse_of("redshift", long), [long])
+    assert "\n" not in str(err.value)
+    # bytes, not characters: 64 two-byte letters are 128 bytes
+    with pytest.raises(PublishError, match=r"longer than 127 bytes"):
+        stage_sql(warehouse_of("redshift", "ü" * 60), ["ü" * 60], [])
+
+
+def test_redshift_refuses_to_publish_a_late_binding_view_of_the_staging_schema() -> None:
+    base = warehouse("redshift", staged=(("daily", "table"), ("v", "view")))
+    late = {
+        "gold__staging.v": 'create view "gold__staging"."v" as select * from "gold__staging"."daily" '
+        "with no schema binding"
+    }
+    wh = Warehouse(base.engine, base.database, base.exists, base.relations, late)
+    with pytest.raises(PublishError, match=r"late-binding view\(s\) gold__staging\.v name their staging"):
+        publish_sql(wh, ["gold"])
+    # a late-binding view of another schema reads live by name, and follows the publish
+    other = Warehouse(base.engine, base.database, base.exists, base.relations, {"reports.v": "..."})
+    assert publish_sql(other, ["gold"])[0].startswith("begin; ")
+
+
+def test_redshift_lease_reads_the_clock_redshift_allows_on_user_tables() -> None:
+    assert publisher_for("redshift").clock == "getdate()"
+    assert {publisher_for(e).clock for e in ("duckdb", "postgres", "snowflake")} == {"current_timestamp"}
+
+
+def warehouse_of(engine: str, schema: str) -> Warehouse:
+    schemas = {
+        schema: {"exists": True, "relations": [{"name": "daily", "type": "table"}]},
+        schema + "__staging": {"exists": True, "relations": [{"name": "daily", "type": "table"}]},
+    }
+    return Warehouse.from_result({"type": engine, "database": "analytics", "schemas": schemas})
+
+
 def test_stage_copies_only_kept_relations_that_exist_live() -> None:
     assert stage_sql(warehouse("postgres"), ["gold"], ["gold.daily", "gold.missing"]) == [
         'drop schema if exists "gold__staging" cascade',
@@ -212,7 +274,7 @@ def test_unsupported_adapter_and_missing_macro_answer_are_one_line_errors() -> N
         Warehouse.from_result({"type": "bigquery", "database": "d", "schemas": {}})
     assert str(err.value) == (
         "atomic publish does not support dbt adapter 'bigquery' (supported: duckdb, postgres, "
-        "snowflake); use publish: barrier for zones on this warehouse"
+        "snowflake, redshift); use publish: barrier for zones on this warehouse"
     )
     with pytest.raises(PublishError, match="copy dbt/macros/sluice"):
         result_of(["12:00:00  Running with dbt=1.11"])
@@ -285,7 +347,7 @@ def test_snowflake_drops_the_old_versions_only_after_every_swap() -> None:
     ]
 
 
-@pytest.mark.parametrize("engine", ["duckdb", "postgres"])
+@pytest.mark.parametrize("engine", ["duckdb", "postgres", "redshift"])
 def test_a_publish_in_one_transaction_runs_its_statements_as_they_are(engine: str) -> None:
     wh = two_schemas(engine)
     statements = publish_sql(wh, ["gold", "marts"])

@@ -1,16 +1,20 @@
 """Atomic publish SQL on hostile schema, table and role names: each statement stays one statement
-that names exactly what it should. DuckDB runs the SQL for real; Snowflake and PostgreSQL SQL is
-read back with sqlglot's tokenizer for their dialects (fakesnow's SQL reader), an oracle
-independent of sluice's quoting (tests/integration/test_publish_names.py runs PostgreSQL)."""
+that names exactly what it should. DuckDB runs the SQL for real; Snowflake, PostgreSQL and
+Redshift SQL is read back with sqlglot's tokenizer for their dialects (fakesnow's SQL reader), an
+oracle independent of sluice's quoting (tests/integration/test_publish_names.py runs PostgreSQL;
+tests/infra/test_warehouse_sql.py parses the Redshift and Snowflake SQL with sqlfluff)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import jinja2
 import pytest
 import sqlglot
+import sqlparse
 from sqlglot.tokens import TokenType
 
 from sluice.runtime.publish import (
@@ -22,6 +26,7 @@ from sluice.runtime.publish import (
     staging_name,
 )
 from sluice.runtime.publish.snowflake import grant_sql, undo_sql
+from tests.conftest import REPO
 
 HOSTILE = [
     "o'brien",
@@ -236,3 +241,102 @@ def test_the_blocked_report_lists_staged_relations_by_their_exact_names() -> Non
     lines: list[str] = []
     relation_listing(wh, "gold", lines.append)
     assert lines == ['  select * from "ANALYTICS"."GOLD__STAGING"."Daily x";  -- staged table']
+
+
+# --- Redshift: exact names, and the statements dbt-redshift sends one by one ------------------
+
+
+def dbt_redshift_split(sql: str) -> list[str]:
+    """What dbt-redshift's connection manager sends for one statement string: it splits it with
+    sqlparse (RedshiftConnectionManager.add_query) and runs the parts in order on one connection."""
+    return [part.strip().rstrip(";").strip() for part in sqlparse.split(sql) if part.strip()]
+
+
+@pytest.mark.parametrize("schema", HOSTILE)
+def test_redshift_publish_names_exactly_the_schemas_of_the_zone(schema: str) -> None:
+    retired, staging = schema + "__sluice_retired", staging_name(schema)
+    body, drop = publish_sql(described("redshift", schema), [schema])
+    assert shape(body, "redshift") == (
+        "begin ; alter schema ? rename to ? ; alter schema ? rename to ? ; commit",
+        [schema, retired, staging, schema],
+    )
+    # the transaction reaches Redshift as four statements on one connection, each naming
+    # exactly its schemas: a quote or semicolon in a name never splits a statement
+    assert [shape(sql, "redshift") for sql in dbt_redshift_split(body)] == [
+        ("begin", []),
+        ("alter schema ? rename to ?", [schema, retired]),
+        ("alter schema ? rename to ?", [staging, schema]),
+        ("commit", []),
+    ]
+    assert shape(drop, "redshift") == ("drop schema if exists ? cascade", [retired])
+    copy = stage_sql(described("redshift", schema), [schema], [f"{schema}.daily"])
+    assert [shape(sql, "redshift") for sql in copy] == [
+        ("drop schema if exists ? cascade", [staging]),
+        ("create schema ?", [staging]),
+        ("create table ?.? ( like ?.? )", [staging, "daily", schema, "daily"]),
+        ("insert into ?.? select * from ?.?", [staging, "daily", schema, "daily"]),
+    ]
+    assert all(dbt_redshift_split(sql) == [sql] for sql in [drop, *copy])
+
+
+def test_redshift_keeps_the_case_dbt_quoted_a_name_with() -> None:
+    """dbt-redshift quotes names as written; Redshift folds them, or not, by its own setting, so
+    sluice's SQL must name them exactly as dbt's did."""
+    body, _ = publish_sql(described("redshift", "Gold"), ["Gold"])
+    assert shape(body, "redshift")[1] == ["Gold", "Gold__sluice_retired", "Gold__staging", "Gold"]
+
+
+class _NoRows:
+    rows: list[Any] = []
+
+
+def sluice_macros(engine: str, ran: list[str] | None = None) -> Any:
+    """The project's sluice macros rendered as dbt would for a target of ``engine``, with the
+    queries they run recorded in ``ran`` (each answered with no rows)."""
+    source = (REPO / "dbt" / "macros" / "sluice" / "publish.sql").read_text()
+    environment = jinja2.Environment(extensions=["jinja2.ext.do"], autoescape=False)  # SQL, not HTML
+    context = {
+        "target": {"type": engine, "database": "analytics"},
+        "run_query": lambda sql: (ran if ran is not None else []).append(str(sql)) or _NoRows(),
+        "log": lambda message, info=False: "",
+        "tojson": json.dumps,
+    }
+    return environment.from_string(source, globals=context).module
+
+
+def sluice_literal(engine: str, text: str) -> str:
+    """The project's sluice_literal macro (what sluice_describe puts names in)."""
+    return str(sluice_macros(engine).sluice_literal(text))
+
+
+def describe_queries(engine: str, schemas: list[str]) -> list[str]:
+    """The queries sluice_describe runs for ``schemas`` on ``engine``."""
+    ran: list[str] = []
+    sluice_macros(engine, ran).sluice_describe(schemas)
+    return [" ".join(sql.split()) for sql in ran]
+
+
+@pytest.mark.parametrize("schema", HOSTILE)
+def test_redshift_describe_asks_for_exactly_the_zone_and_its_staging_copy(schema: str) -> None:
+    schemata, tables, views = describe_queries("redshift", [schema])
+    wanted = [schema.lower(), staging_name(schema).lower()]
+    for sql in (schemata, tables, views):
+        tokens = sqlglot.tokenize(sql, read="redshift")
+        values = [t.text for t in tokens if t.token_type is TokenType.STRING]
+        assert [v for v in values if v not in (".", "%with no schema binding%")] == wanted, sql
+        assert TokenType.SEMICOLON not in {t.token_type for t in tokens}
+    assert "from pg_views" in views and "with no schema binding" in views
+
+
+@pytest.mark.parametrize("engine", ["redshift", "snowflake", "postgres", "duckdb"])
+@pytest.mark.parametrize("name", [*HOSTILE, "ends with\\", "\\'"])
+def test_describe_literals_hold_any_name_on_each_engine(engine: str, name: str) -> None:
+    tokens = sqlglot.tokenize("select " + sluice_literal(engine, name), read=engine)
+    assert [(t.token_type, t.text) for t in tokens[1:]] == [(TokenType.STRING, name)]
+
+
+def test_redshift_reads_a_backslash_in_a_literal_as_an_escape() -> None:
+    """The control: PostgreSQL's literal (backslash kept single) is not Redshift's."""
+    postgres_form = sluice_literal("postgres", "x\\' or 1=1 --")
+    tokens = sqlglot.tokenize("select " + postgres_form + " as a", read="redshift")
+    assert [t.text for t in tokens if t.token_type is TokenType.STRING] != ["x\\' or 1=1 --"]

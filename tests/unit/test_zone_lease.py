@@ -14,26 +14,36 @@ import sqlglot
 
 from sluice.runtime import lease
 from sluice.runtime.lease import Holder
-from sluice.runtime.publish import PublishError, Warehouse, publish_sql
+from sluice.runtime.publish import PublishError, Warehouse, publish_sql, publisher_for
 from tests.unit.test_atomic_publish import plan_of, shop
 
 ZONE = ["gold", "gold_marts"]
 
 
-def every_statement() -> list[str]:
+def every_statement(now: str = lease.NOW) -> list[str]:
     return [
         *lease.ensure_sql(),
-        *lease.claim_sql(ZONE, "gold", "dag/run_1", ["dag/run_0"]),
-        *lease.refresh_sql(ZONE, "dag/run_1"),
+        *lease.claim_sql(ZONE, "gold", "dag/run_1", ["dag/run_0"], now),
+        *lease.refresh_sql(ZONE, "dag/run_1", now),
         *lease.release_sql(ZONE, "dag/run_1"),
-        lease.leases_sql(ZONE, 24),
+        lease.leases_sql(ZONE, 24, now),
     ]
 
 
-@pytest.mark.parametrize("dialect", ["duckdb", "postgres", "snowflake"])
+@pytest.mark.parametrize("dialect", ["duckdb", "postgres", "snowflake", "redshift"])
 def test_lease_statements_are_valid_sql_of_each_engine(dialect: str) -> None:
-    for sql in every_statement():
+    clock = publisher_for(dialect).clock
+    for sql in every_statement(clock):
         assert sqlglot.parse_one(sql, read=dialect) is not None, sql
+
+
+def test_redshift_lease_never_reads_the_leader_node_only_clock() -> None:
+    """Redshift refuses CURRENT_TIMESTAMP (a leader-node-only function) in a statement on a user
+    table; the lease writes and compares GETDATE() there instead."""
+    statements = every_statement(publisher_for("redshift").clock)
+    assert not [sql for sql in statements if "current_timestamp" in sql.lower()]
+    assert sum("getdate()" in sql for sql in statements) == 3  # claim, refresh, the stale test
+    assert sum("current_timestamp" in sql for sql in every_statement()) == 3
 
 
 class Db:

@@ -10,7 +10,7 @@
     {%- if schema_name in var('sluice_staging', []) -%}{{ schema_name }}__staging{%- else -%}{{ schema_name }}{%- endif -%}
 {%- endmacro %}
 
-{# Logs one line "SLUICE-RESULT {json}": the target's engine and database, which of the schemas and their staging copies exist, their relations, and on DuckDB (which binds views by name) the SQL of the staged views. #}
+{# Logs one line "SLUICE-RESULT {json}": the target's engine and database, which of the schemas and their staging copies exist, their relations, and the SQL of the views that bind by name (all views on DuckDB, late-binding views on Redshift). #}
 {% macro sluice_describe(schemas) %}
     {%- set wanted = [] -%}
     {%- for base in schemas -%}{%- do wanted.extend([base | lower, (base ~ '__staging') | lower]) -%}{%- endfor -%}
@@ -40,6 +40,13 @@
             where not internal and lower(database_name) = lower({{ sluice_literal(target.database) }}) and lower(schema_name) in ({{ listed }})
         {%- endset -%}
         {%- for row in run_query(query).rows -%}{%- do views.update({row[0]: row[1]}) -%}{%- endfor -%}
+    {%- elif target.type == 'redshift' -%}
+        {# late-binding views name their tables' schema, which a publish renames: sluice refuses to publish them #}
+        {%- set query -%}
+            select lower(schemaname) || '.' || viewname, definition from pg_views
+            where lower(schemaname) in ({{ listed }}) and definition ilike '%with no schema binding%'
+        {%- endset -%}
+        {%- for row in run_query(query).rows -%}{%- do views.update({row[0]: row[1]}) -%}{%- endfor -%}
     {%- endif -%}
     {{ log('SLUICE-RESULT ' ~ tojson({'type': target.type, 'database': target.database, 'schemas': found, 'views': views}), info=True) }}
 {% endmacro %}
@@ -66,10 +73,10 @@
     {{ log('SLUICE-RESULT ' ~ tojson(found), info=True) }}
 {% endmacro %}
 
-{# A string literal holding any name: quotes doubled, and on Snowflake, where a backslash escapes in a literal, backslashes too. #}
+{# A string literal holding any name: quotes doubled, and on Snowflake and Redshift, where a backslash escapes in a literal, backslashes too. #}
 {% macro sluice_literal(text) -%}
     {%- set escaped = text | string | replace("'", "''") -%}
-    {%- if target.type == 'snowflake' -%}{%- set escaped = escaped | replace('\\', '\\\\') -%}{%- endif -%}
+    {%- if target.type in ('snowflake', 'redshift') -%}{%- set escaped = escaped | replace('\\', '\\\\') -%}{%- endif -%}
     '{{ escaped }}'
 {%- endmacro %}
 

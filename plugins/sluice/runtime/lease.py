@@ -17,8 +17,12 @@ atomic zone, and ``run_id`` names the run that holds it (``<dag_id>/<run_id>``) 
   failed tasks may still publish its staging copy, and the next run takes the lease over once
   Airflow no longer has this run queued or running.
 
-The statements are the same on DuckDB, PostgreSQL and Snowflake (no primary key: Snowflake would
-not enforce it; UPDATEs of one table wait for each other on all three). Every value is
+The statements are the same on DuckDB, PostgreSQL, Snowflake and Redshift (no primary key:
+Snowflake would not enforce it; UPDATEs of one table wait for each other, though on Redshift a
+conflicting second transaction may instead fail with a serializable isolation error, failing the
+stage task, whose retry claims again), but for the clock: ``now``, the engine publisher's
+``clock`` (Redshift refuses ``current_timestamp`` on a user table and reads ``getdate()``).
+Every value is
 percent-encoded to letters, digits and ``/_.~:+@-``, so a literal never holds a quote or a
 backslash, which Snowflake reads differently.
 """
@@ -41,6 +45,8 @@ TABLE = f"{SCHEMA}.zone_leases"
 WAIT_VAR = "SLUICE_ZONE_LEASE_WAIT"
 MAX_AGE_VAR = "SLUICE_ZONE_LEASE_MAX_AGE"
 POLL_S = 15.0
+#: the clock of DuckDB, PostgreSQL and Snowflake (sluice.runtime.publish.Publisher.clock)
+NOW = "current_timestamp"
 _SAFE = "/_.~:+@-"
 
 #: runs statements (one transaction), then a query; returns the query's rows as text
@@ -96,7 +102,9 @@ def ensure_sql() -> list[str]:
     ]
 
 
-def claim_sql(schemas: Sequence[str], zone: str, run: str, replacing: Sequence[str] = ()) -> list[str]:
+def claim_sql(
+    schemas: Sequence[str], zone: str, run: str, replacing: Sequence[str] = (), now: str = NOW
+) -> list[str]:
     """A row per schema, then one UPDATE that takes them all when none is held by a run other
     than ``run`` and those in ``replacing`` (leases being taken over)."""
     rows = " union all ".join(f"select {_lit(s.lower())} as schema_name" for s in schemas)
@@ -104,17 +112,17 @@ def claim_sql(schemas: Sequence[str], zone: str, run: str, replacing: Sequence[s
     return [
         f"insert into {TABLE} (schema_name) select n.schema_name from ({rows}) n "
         f"where not exists (select 1 from {TABLE} l where l.schema_name = n.schema_name)",
-        f"update {TABLE} set run_id = {_lit(run)}, zone_name = {_lit(zone)}, taken_at = current_timestamp "
+        f"update {TABLE} set run_id = {_lit(run)}, zone_name = {_lit(zone)}, taken_at = {now} "
         f"where schema_name in ({_names(schemas)}) and (run_id is null or run_id in ({mine})) "
         f"and not exists (select 1 from {TABLE} o where o.schema_name in ({_names(schemas)}) "
         f"and o.run_id is not null and o.run_id not in ({mine}))",
     ]
 
 
-def refresh_sql(schemas: Sequence[str], run: str) -> list[str]:
+def refresh_sql(schemas: Sequence[str], run: str, now: str = NOW) -> list[str]:
     """Renew ``run``'s lease (its age restarts), so a publish under way is not taken over."""
     return [
-        f"update {TABLE} set taken_at = current_timestamp "
+        f"update {TABLE} set taken_at = {now} "
         f"where schema_name in ({_names(schemas)}) and run_id = {_lit(run)}"
     ]
 
@@ -126,12 +134,12 @@ def release_sql(schemas: Sequence[str], run: str) -> list[str]:
     ]
 
 
-def leases_sql(schemas: Sequence[str], max_age_h: int) -> str:
+def leases_sql(schemas: Sequence[str], max_age_h: int, now: str = NOW) -> str:
     """The lease rows of ``schemas``, every column as text."""
     return (
         f"select schema_name, coalesce(run_id, ''), coalesce(zone_name, ''), "
         f"coalesce(cast(taken_at as varchar), ''), "
-        f"case when taken_at < current_timestamp - interval '{int(max_age_h)} hours' "
+        f"case when taken_at < {now} - interval '{int(max_age_h)} hours' "
         f"then 'stale' else 'fresh' end "
         f"from {TABLE} where schema_name in ({_names(schemas)}) order by 1, 2"
     )
@@ -160,7 +168,13 @@ def describe(lease: Lease) -> str:
 
 
 def acquire(
-    query: Query, schemas: Sequence[str], zone: str, holder: Holder, log: Log, table_exists: bool
+    query: Query,
+    schemas: Sequence[str],
+    zone: str,
+    holder: Holder,
+    log: Log,
+    table_exists: bool,
+    now: str = NOW,
 ) -> None:
     """Hold the zone's lease for ``holder``, waiting for another live run at most
     ``holder.wait_s`` seconds; raise PublishError naming the holder after that."""
@@ -169,8 +183,8 @@ def acquire(
     setup = [] if table_exists else ensure_sql()
     told: set[str] = set()
     while True:
-        statements = setup + claim_sql(schemas, zone, holder.run, sorted(replacing))
-        leases = parse(query(statements, leases_sql(schemas, holder.max_age_h)))
+        statements = setup + claim_sql(schemas, zone, holder.run, sorted(replacing), now)
+        leases = parse(query(statements, leases_sql(schemas, holder.max_age_h, now)))
         setup = []
         others = held_by_others(leases, schemas, holder.run)
         if not others:
@@ -181,7 +195,7 @@ def acquire(
         waited = time.monotonic() - started
         busy = next((le for le in others if le.run not in ("", "?")), others[0])
         if waited >= holder.wait_s:
-            query(release_sql(schemas, holder.run), leases_sql(schemas, holder.max_age_h))
+            query(release_sql(schemas, holder.run), leases_sql(schemas, holder.max_age_h, now))
             raise PublishError(
                 f"zone {zone} not staged: {describe(busy)}, which is still running; waited "
                 f"{waited:.0f} s ({WAIT_VAR}={holder.wait_s:g}); live and its staging are untouched"
@@ -190,7 +204,7 @@ def acquire(
             told.add(busy.run)
             log(f"zone {zone}: waiting for the lease: {describe(busy)} (up to {holder.wait_s:g} s)")
         if any(le.run == holder.run for le in leases):  # give back half a claim: no deadlock
-            query(release_sql(schemas, holder.run), leases_sql(schemas, holder.max_age_h))
+            query(release_sql(schemas, holder.run), leases_sql(schemas, holder.max_age_h, now))
         time.sleep(max(0.0, min(holder.poll_s, holder.wait_s - waited)))
 
 
@@ -212,9 +226,9 @@ def _take_over(others: Sequence[Lease], holder: Holder, replacing: set[str], log
     return added
 
 
-def check(query: Query, schemas: Sequence[str], zone: str, holder: Holder) -> None:
+def check(query: Query, schemas: Sequence[str], zone: str, holder: Holder, now: str = NOW) -> None:
     """Before a publish: renew the lease and make sure it still names this run."""
-    leases = parse(query(refresh_sql(schemas, holder.run), leases_sql(schemas, holder.max_age_h)))
+    leases = parse(query(refresh_sql(schemas, holder.run, now), leases_sql(schemas, holder.max_age_h, now)))
     others = held_by_others(leases, schemas, holder.run)
     if others:
         raise PublishError(

@@ -100,20 +100,21 @@ def stage(
     models and snapshots copied in)."""
     with _details(log) as detail:
         first = describe(base, [*schemas, lease.SCHEMA], detail)
-        lease.acquire(_query(base, detail), schemas, zone, holder, log, _lease_table(first))
+        clock = first.publisher.clock
+        lease.acquire(_query(base, detail), schemas, zone, holder, log, _lease_table(first), clock)
         wh = describe(base, schemas, detail)  # as it is now: another run may have published meanwhile
         run_sql(base, stage_sql(wh, schemas, keep), log, detail)
     copied = f"; copied from live: {', '.join(keep)}" if keep else ""
     log(f"zone {zone}: staging ready in " + ", ".join(wh.q(staging_name(s)) for s in schemas) + copied)
 
 
-def release(base: DbtCall, schemas: Sequence[str], holder: Holder, log: Log) -> None:
+def release(base: DbtCall, schemas: Sequence[str], holder: Holder, log: Log, now: str = lease.NOW) -> None:
     """Give the zone's lease back after a publish; a failure to do so is logged, not raised (the
     lease is taken over once the run is no longer running)."""
     try:
         with _details(log) as detail:
             _query(base, detail)(
-                lease.release_sql(schemas, holder.run), lease.leases_sql(schemas, holder.max_age_h)
+                lease.release_sql(schemas, holder.run), lease.leases_sql(schemas, holder.max_age_h, now)
             )
     except Exception as exc:
         log(f"could not give back the lease of run {holder.run}: {exc}")
@@ -133,10 +134,10 @@ def publish(
                 f"zone {zone} not published: no lease table {lease.TABLE}, so this run's stage task "
                 "did not take the zone's lease (a stage from an older sluice?); run the DAG again"
             )
-        lease.check(_query(base, detail), schemas, zone, holder)
+        lease.check(_query(base, detail), schemas, zone, holder, wh.publisher.clock)
         statements = publish_sql(wh, schemas, relations)
         wh.publisher.publish(_DbtSession(base, log, detail), wh, schemas, statements)
-    release(base, schemas, holder, log)
+    release(base, schemas, holder, log, wh.publisher.clock)
     swapped = {s: wh.rels(staging_name(s)) for s in schemas}
     total = sum(len(rels) for rels in swapped.values())
     log(f"zone {zone}: published {total} relation(s) live at once in " + ", ".join(wh.q(s) for s in schemas))

@@ -137,3 +137,62 @@ resource "aws_iam_role_policy" "execution" {
   role   = aws_iam_role.execution.id
   policy = data.aws_iam_policy_document.execution.json
 }
+
+# Event streams and Redshift, each granted only when the env has them: the AssetWatchers take
+# notifications off the streams' queues and the load tasks read the files; dbt may log in to
+# Redshift Serverless as this role with temporary credentials.
+data "aws_iam_policy_document" "event_streams" {
+  statement {
+    sid = "ReceiveEventNotifications"
+    actions = [
+      "sqs:ChangeMessageVisibility",
+      "sqs:DeleteMessage",
+      "sqs:GetQueueAttributes",
+      "sqs:GetQueueUrl",
+      "sqs:ReceiveMessage",
+    ]
+    resources = var.event_queue_arns
+  }
+
+  statement {
+    sid       = "ReadEventFiles"
+    actions   = ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket"]
+    resources = flatten([for arn in var.event_bucket_arns : [arn, "${arn}/*"]])
+  }
+
+  dynamic "statement" {
+    for_each = length(var.event_kms_key_arns) > 0 ? [1] : []
+    content {
+      sid       = "DecryptEventFiles"
+      actions   = ["kms:Decrypt"]
+      resources = var.event_kms_key_arns
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["s3.${local.region}.amazonaws.com"]
+      }
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "event_streams" {
+  count  = length(var.event_queue_arns) > 0 ? 1 : 0
+  name   = "mwaa-event-streams"
+  role   = aws_iam_role.execution.id
+  policy = data.aws_iam_policy_document.event_streams.json
+}
+
+data "aws_iam_policy_document" "redshift" {
+  statement {
+    sid       = "RedshiftServerlessLogin"
+    actions   = ["redshift-serverless:GetCredentials", "redshift-serverless:GetWorkgroup"]
+    resources = var.redshift_workgroup_arns
+  }
+}
+
+resource "aws_iam_role_policy" "redshift" {
+  count  = length(var.redshift_workgroup_arns) > 0 ? 1 : 0
+  name   = "mwaa-redshift-login"
+  role   = aws_iam_role.execution.id
+  policy = data.aws_iam_policy_document.redshift.json
+}

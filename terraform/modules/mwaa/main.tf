@@ -194,6 +194,16 @@ resource "aws_vpc_security_group_egress_rule" "airbyte" {
   description                  = "Airbyte API on the Airbyte host"
 }
 
+resource "aws_vpc_security_group_egress_rule" "redshift" {
+  count                        = var.redshift_security_group_id == null ? 0 : 1
+  security_group_id            = aws_security_group.mwaa.id
+  referenced_security_group_id = var.redshift_security_group_id
+  ip_protocol                  = "tcp"
+  from_port                    = var.redshift_port
+  to_port                      = var.redshift_port
+  description                  = "dbt and the load tasks to Redshift Serverless"
+}
+
 # --- the environment ------------------------------------------------------------------------
 
 resource "aws_mwaa_environment" "this" {

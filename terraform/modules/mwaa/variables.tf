@@ -99,3 +99,39 @@ variable "openlineage_namespace" {
   type        = string
   default     = "sluice"
 }
+
+variable "event_queue_arns" {
+  description = "SQS queues of event streams (the event_streams module): the workers' AssetWatchers receive and delete their notifications."
+  type        = list(string)
+  default     = []
+}
+
+variable "event_bucket_arns" {
+  description = "Buckets of event files the load tasks read."
+  type        = list(string)
+  default     = []
+}
+
+variable "event_kms_key_arns" {
+  description = "Keys of those buckets; the workers decrypt with them only through S3."
+  type        = list(string)
+  default     = []
+}
+
+variable "redshift_workgroup_arns" {
+  description = "Redshift Serverless workgroups dbt may log in to as this role (dbt/profiles.yml target redshift with REDSHIFT_METHOD=iam_role)."
+  type        = list(string)
+  default     = []
+}
+
+variable "redshift_security_group_id" {
+  description = "Security group of the Redshift Serverless workgroup; the workers connect to it on redshift_port. Null without Redshift."
+  type        = string
+  default     = null
+}
+
+variable "redshift_port" {
+  description = "Port of the Redshift Serverless workgroup endpoint."
+  type        = number
+  default     = 5439
+}

@@ -9,6 +9,8 @@ its publisher's business (see each module):
 - ``snowflake.py``: ``ALTER SCHEMA ... SWAP WITH ...`` per schema, then the old version is
   dropped; a failure half-way swaps back what was swapped;
 - ``postgres.py``: both renames per schema inside one transaction;
+- ``redshift.py``: the same renames in one transaction; kept tables are staged with
+  ``CREATE TABLE ... (LIKE ...)`` so they keep their distribution and sort keys;
 - ``duckdb.py`` (no schema rename): one transaction that replaces every live relation with its
   staged copy and drops the staging schema.
 
@@ -27,20 +29,23 @@ The modules:
   nothing staged, staging that is not this run's) before the engine's own SQL;
 - ``registry.py``: the publisher of each engine, keyed by the dbt adapter type.
 
-Adding an engine (say Redshift):
+Adding an engine (say BigQuery; ``redshift.py`` is the most recent example):
 
-1. a member of ``Engine`` in ``base.py`` named as dbt names the adapter (``REDSHIFT =
-   "redshift"``);
-2. ``redshift.py`` with a ``Publisher`` subclass: ``engine``, ``publish_sql``, and overrides of
+1. a member of ``Engine`` in ``base.py`` named as dbt names the adapter (``BIGQUERY =
+   "bigquery"``);
+2. ``bigquery.py`` with a ``Publisher`` subclass: ``engine``, ``publish_sql``, and overrides of
    ``name``/``qualify`` (how the engine stores and qualifies names), ``stage_sql`` (a cheaper
-   copy than drop, create and copy the kept tables) or ``publish`` (statements that cannot all
-   run in one transaction: undo a half-done publish, carry grants over) where it differs;
+   copy than drop, create and copy the kept tables), ``publish`` (statements that cannot all
+   run in one transaction: undo a half-done publish, carry grants over) or ``clock`` (the SQL
+   of the current time the zone lease writes) where it differs;
 3. its line in ``PUBLISHERS`` in ``registry.py``;
 4. the ``sluice_describe``, ``sluice_run_sql`` and ``sluice_query`` macros in
    ``dbt/macros/sluice`` answering for the adapter, if dbt's cross-database macros do not;
 5. tests: the exact SQL for a live and a first publish (tests/unit/test_atomic_publish.py), the
    same statements on hostile names read back by sqlglot's tokenizer for the dialect
-   (tests/unit/test_publish_names.py), and a real run where the engine can run here.
+   (tests/unit/test_publish_names.py), and a real run where the engine can run here; where it
+   cannot (Snowflake, Redshift), the statements parsed by sqlfluff's dialect for the engine
+   (tests/infra/test_warehouse_sql.py).
 """
 
 from sluice.runtime.publish.base import Engine, Publisher, PublishError, Relation, Session, staging_name

@@ -24,6 +24,7 @@ class Engine(StrEnum):
     DUCKDB = "duckdb"
     POSTGRES = "postgres"
     SNOWFLAKE = "snowflake"
+    REDSHIFT = "redshift"
 
 
 class PublishError(SluiceError):
@@ -69,6 +70,8 @@ class Publisher(ABC):
     engine: ClassVar[Engine]
     #: count(*) of a table is read from metadata, so the publish log can give row counts
     cheap_counts: ClassVar[bool] = True
+    #: the warehouse's clock in SQL, for the zone lease's timestamps
+    clock: ClassVar[str] = "current_timestamp"
 
     def name(self, part: str) -> str:
         """A name dbt wrote, quoted as the engine stores it (exactly, unless overridden)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sluice.runtime.publish.base import Engine, Publisher, PublishError
 from sluice.runtime.publish.duckdb import DuckDBPublisher
 from sluice.runtime.publish.postgres import PostgresPublisher
+from sluice.runtime.publish.redshift import RedshiftPublisher
 from sluice.runtime.publish.snowflake import SnowflakePublisher
 
 PUBLISHERS: dict[Engine, Publisher] = {
@@ -13,6 +14,7 @@ PUBLISHERS: dict[Engine, Publisher] = {
         DuckDBPublisher(),
         PostgresPublisher(),
         SnowflakePublisher(),
+        RedshiftPublisher(),
     )
 }
 

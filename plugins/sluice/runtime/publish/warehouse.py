@@ -21,7 +21,9 @@ class Warehouse:
     database: str
     exists: dict[str, bool]
     relations: dict[str, tuple[Relation, ...]]
-    views: dict[str, str]  # "schema.view" -> CREATE VIEW statement (DuckDB only)
+    #: "schema.view" -> its SQL, for views that bind by name: every view on DuckDB, late-binding
+    #: views (WITH NO SCHEMA BINDING) on Redshift
+    views: dict[str, str]
 
     @classmethod
     def from_result(cls, data: dict[str, Any]) -> Warehouse:

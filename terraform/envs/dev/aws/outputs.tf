@@ -27,3 +27,28 @@ output "secret_names" {
   description = "Secrets to fill with aws secretsmanager put-secret-value."
   value       = module.secrets.secret_names
 }
+
+output "event_bucket" {
+  description = "Bucket the event files land in (null without event streams)."
+  value       = one(module.event_streams[*].bucket_name)
+}
+
+output "event_queue_urls" {
+  description = "SQS queue URL by event stream, for the pipelines' AssetWatchers."
+  value       = one(module.event_streams[*].queue_urls)
+}
+
+output "redshift_endpoint" {
+  description = "REDSHIFT_HOST of the dbt target redshift (null without Redshift)."
+  value       = one(module.redshift[*].endpoint)
+}
+
+output "redshift_copy_role_arn" {
+  description = "IAM role the COPY statements name (IAM_ROLE)."
+  value       = one(module.redshift[*].copy_role_arn)
+}
+
+output "redshift_admin_password_secret_arn" {
+  description = "Where Redshift keeps its admin password (an ARN; the password itself is never in state)."
+  value       = one(module.redshift[*].admin_password_secret_arn)
+}

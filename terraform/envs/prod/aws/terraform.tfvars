@@ -9,3 +9,16 @@ mwaa_max_workers       = 10
 airbyte_instance_type  = "t3.xlarge"
 airbyte_ssh_key_name   = "sluice-prod-airbyte"
 ci_runner_cidr_blocks  = ["10.20.0.0/16"]
+
+# The demo's event stream, event_streams/payment_status.yaml: its retention there (hot 90 days
+# in the warehouse, warm 275 in Standard-IA, cold 2190 in Glacier) as ages of a file here.
+event_streams = {
+  payment_status = {
+    prefix            = "payment_status/"
+    warm_after_days   = 90
+    cold_after_days   = 365
+    expire_after_days = 2555
+  }
+}
+# Snowflake is the warehouse; true adds Redshift Serverless and its COPY role (docs/deploy.md).
+redshift_enabled = false

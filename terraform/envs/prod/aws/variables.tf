@@ -53,3 +53,44 @@ variable "openlineage_url" {
   type        = string
   default     = ""
 }
+
+variable "event_streams" {
+  description = "Event streams whose files land in S3 (see modules/event_streams): prefix, warm_after_days, cold_after_days, optional expire_after_days. Empty: no event bucket or queues."
+  type = map(object({
+    prefix            = string
+    warm_after_days   = number
+    cold_after_days   = number
+    expire_after_days = optional(number)
+  }))
+  default = {}
+}
+
+variable "event_bucket_name" {
+  description = "An existing bucket the event files land in; null creates sluice-<env>-events."
+  type        = string
+  default     = null
+}
+
+variable "redshift_enabled" {
+  description = "Create Redshift Serverless (namespace, workgroup, COPY role) for the dbt target redshift."
+  type        = bool
+  default     = false
+}
+
+variable "redshift_base_capacity" {
+  description = "RPUs the Redshift workgroup starts queries with (a multiple of 8)."
+  type        = number
+  default     = 8
+}
+
+variable "redshift_max_capacity" {
+  description = "Most RPUs the Redshift workgroup scales to."
+  type        = number
+  default     = 64
+}
+
+variable "redshift_subnet_ids" {
+  description = "Subnets of the Redshift workgroup; empty means private_subnet_ids."
+  type        = list(string)
+  default     = []
+}
