@@ -91,7 +91,10 @@ def terraform_secret_names(env: str) -> set[str]:
         if unquote(name) == "secrets"
     ]
     prefix = f"sluice/{env}"
-    return {f"{prefix}/{unquote(key)}" for key in call["secrets"]}
+    secrets = call["secrets"]
+    if isinstance(secrets, str):  # merge({...}, optional ones): the keys of its map literals
+        return {f"{prefix}/{key}" for key in re.findall(r'"([\w/.-]+)"\s*=', secrets)}
+    return {f"{prefix}/{unquote(key)}" for key in secrets}
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])

@@ -192,6 +192,22 @@ def test_mwaa_shows_a_broken_spec_as_its_own_line_not_a_traceback() -> None:
     assert literal(options["core.dagbag_import_error_tracebacks"]) == "false"
 
 
+def test_mwaa_sends_lineage_only_where_a_receiver_is_named() -> None:
+    (env,) = Config(TERRAFORM / "modules" / "mwaa").find("aws_mwaa_environment")
+    options = {k.strip('"'): v for k, v in env.body["airflow_configuration_options"].items()}
+    assert "var.openlineage_url" in options["openlineage.transport"]
+    assert 'var.openlineage_url == "" ? "true" : "false"' in options["openlineage.disabled"]
+    for stack in ("dev", "prod"):
+        (call,) = [
+            body
+            for doc in Config(TERRAFORM / "envs" / stack / "aws").files.values()
+            for entry in doc.get("module", [])
+            for name, body in entry.items()
+            if name.strip('"') == "mwaa"
+        ]
+        assert "var.openlineage_url" in call["openlineage_url"], stack
+
+
 @pytest.mark.parametrize("env", ["dev", "prod"])
 def test_mwaa_runs_the_airflow_version_the_project_pins(env: str) -> None:
     pin = re.search(r"^apache-airflow==(\S+)$", (REPO / "requirements.txt").read_text(), re.MULTILINE)

@@ -223,7 +223,7 @@ resource "aws_mwaa_environment" "this" {
   # Private: the web UI is reached through the VPC (VPN or a bastion), never the internet.
   webserver_access_mode = "PRIVATE_ONLY"
 
-  airflow_configuration_options = merge({
+  airflow_configuration_options = {
     "secrets.backend" = "airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend"
     "secrets.backend_kwargs" = jsonencode({
       connections_prefix = "${var.secrets_prefix}/connections"
@@ -231,11 +231,11 @@ resource "aws_mwaa_environment" "this" {
     })
     # a broken pipeline spec shows as its own line (file:line: key: what), not a Python traceback
     "core.dagbag_import_error_tracebacks" = "false"
-    }, var.openlineage_url == "" ? {} : {
     # every task's OpenLineage events, through Airflow's OpenLineage provider (docs/deploy.md)
+    "openlineage.disabled"  = var.openlineage_url == "" ? "true" : "false"
     "openlineage.transport" = jsonencode({ type = "http", url = var.openlineage_url, endpoint = var.openlineage_endpoint })
     "openlineage.namespace" = var.openlineage_namespace
-  })
+  }
 
   network_configuration {
     security_group_ids = [aws_security_group.mwaa.id]
