@@ -11,6 +11,7 @@ from typing import Any
 
 from sluice.airbyte import commands as airbyte_commands
 from sluice.errors import SluiceError
+from sluice.events import commands as event_commands
 from sluice.gc_pause import gc_paused
 from sluice.plan.compiled import compile_plan
 from sluice.plan.folder import plan_folder, problem_lines
@@ -370,6 +371,7 @@ def _parser() -> argparse.ArgumentParser:
     p_docs.add_argument("--specs", default=specs_dir, help=f"folder of specs (default: {specs_dir})")
 
     airbyte_commands.add_parser(sub)
+    event_commands.add_parser(sub)
 
     p_schema = sub.add_parser("schema", help=f"write {SCHEMA_NAME} for editor completion")
     p_schema.add_argument("directory", nargs="?", default=specs_dir, help=f"default: {specs_dir}")
@@ -413,6 +415,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return compile_specs(args.paths, env)
         if args.command == "airbyte":
             return airbyte_commands.run(args)
+        if args.command == "events":
+            return event_commands.run(args)
         print(write_schema(Path(args.directory)))
         return 0
     except SluiceError as exc:

@@ -54,8 +54,18 @@ def profile_duckdb_path(project_dir: Path, profiles_dir: Path, target: str) -> P
     return path if path.is_absolute() else project_dir / path
 
 
+def rendered_output(project_dir: Path, profiles_dir: Path, target: str) -> dict[str, str]:
+    """The target's plain settings (host, port, user, ...) rendered as dbt would: what a task
+    that writes the warehouse itself (an event load) connects with. Holds secrets: never log it."""
+    output = target_output(project_dir, profiles_dir, target)
+    if output is None:
+        return {}
+    return {str(k): _render(v) if isinstance(v, str) else str(v) for k, v in output.items() if v is not None}
+
+
 def _render(text: str) -> str:
-    """Render the profile's Jinja with dbt's ``env_var`` only: nothing else is needed for a path."""
+    """Render the profile's Jinja with dbt's ``env_var`` (and its ``as_*`` filters) only: nothing
+    else is needed for a path or a connection setting."""
     if "{{" not in text:
         return text
     from jinja2.sandbox import SandboxedEnvironment
@@ -66,4 +76,7 @@ def _render(text: str) -> str:
             raise KeyError(name)
         return value
 
-    return SandboxedEnvironment().from_string(text).render(env_var=env_var)
+    env = SandboxedEnvironment()
+    for name in ("as_number", "as_text", "as_bool", "as_native"):
+        env.filters[name] = lambda value: value
+    return env.from_string(text).render(env_var=env_var)

@@ -169,10 +169,11 @@ INGEST_GROUP = "ingest"
 
 
 class Ingest(Strict):
-    """Airbyte connections synced before the first zone, one task each."""
+    """What lands raw data before the first zone: Airbyte connections synced and event streams
+    loaded, one task each."""
 
     connections: tuple[ConnectionName, ...] = Field(
-        description="Resource names of connections under airbyte_config/connections."
+        (), description="Resource names of connections under airbyte_config/connections."
     )
     airbyte_config: str = Field(
         "../../airbyte_config", description="The Airbyte YAML folder, relative to this spec."
@@ -188,15 +189,39 @@ class Ingest(Strict):
         description="Airflow connection of the Airbyte server, else a local sync; "
         "SLUICE_AIRBYTE_CONN_ID or AIRBYTE_URL overrides it.",
     )
+    event_streams: tuple[ConnectionName, ...] = Field(
+        (),
+        description="Names of event streams under event_streams/: each loads what landed in S3 "
+        "since its last load, and archives rows past its hot window after the run.",
+    )
+    event_streams_dir: str = Field(
+        "../../event_streams", description="The event streams folder, relative to this spec."
+    )
+    aws_conn_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=250,
+        description="Airflow connection for S3 (its extra may set endpoint_url); default: the AWS "
+        "SDK's own chain (AWS_ENDPOINT_URL, AWS_PROFILE, the instance role).",
+    )
 
-    @field_validator("connections")
+    @field_validator("connections", "event_streams")
     @classmethod
-    def _some_connections(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value:
-            raise ValueError("list at least one connection, or leave ingest out")
+    def _each_once(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if len(set(value)) != len(value):
-            raise ValueError("a connection is listed twice")
+            raise ValueError("a name is listed twice")
         return value
+
+    @model_validator(mode="after")
+    def _something(self) -> Ingest:
+        if not self.connections and not self.event_streams:
+            raise ValueError("list at least one connection or event stream, or leave ingest out")
+        names = {*self.connections, *self.event_streams}
+        both = sorted(set(self.connections) & set(self.event_streams))
+        both += sorted(f"archive_{s}" for s in self.event_streams if f"archive_{s}" in names)
+        if both:
+            raise ValueError(f"{', '.join(both)}: two ingest tasks would share this task id; rename one")
+        return self
 
 
 def check_zone_ref(value: str) -> str:
