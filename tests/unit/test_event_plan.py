@@ -113,3 +113,74 @@ def test_the_dag_draws_each_stream_task_with_its_folder_and_warehouse(tmp_path: 
     assert load.project_dir == REPO / "dbt" and load.target == "local"
     assert load.downstream_task_ids == dag.get_task("ingest.payments_raw").downstream_task_ids
     assert archive.upstream_task_ids == {"gold.publish"}
+
+
+QUEUE = "https://sqs.eu-west-1.amazonaws.com/123456789012/payment-status-landing"
+
+
+def test_landing_queues_are_planned_per_stream_and_stored() -> None:
+    plan = build_plan(
+        spec(event_streams=["payments"], landing_queues={"payments": QUEUE}, aws_conn_id="aws_events"),
+        parse_manifest(shop()),
+    )
+    (found,) = plan.dag.landing
+    assert (found.stream, found.asset, found.queue_url, found.aws_conn_id) == (
+        "payments",
+        "x-sluice-events://payments",
+        QUEUE,
+        "aws_events",
+    )
+    assert Plan.from_dict(plan.to_dict()) == plan
+
+
+@pytest.mark.parametrize(
+    ("ingest", "message"),
+    [
+        (
+            {"event_streams": ["a"], "landing_queues": {"b": QUEUE}},
+            "landing_queues names b, not in event_streams",
+        ),
+        ({"event_streams": ["a"], "landing_queues": {"a": "sqs://q"}}, "should match pattern"),
+    ],
+)
+def test_bad_landing_queues_are_refused(ingest: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        spec(**ingest)
+
+
+def test_a_landing_queue_does_not_combine_with_a_one_off_schedule() -> None:
+    with pytest.raises(ValueError, match=r"schedule @once cannot be combined with ingest\.landing_queues"):
+        PipelineSpec.model_validate(
+            {
+                "pipeline": "p",
+                "zones": ZONES,
+                "schedule": "@once",
+                "ingest": {"event_streams": ["a"], "landing_queues": {"a": QUEUE}},
+            }
+        )
+
+
+def test_files_landing_start_a_run_besides_the_cron_schedule(tmp_path: Path) -> None:
+    from airflow.providers.amazon.aws.triggers.sqs import SqsSensorTrigger
+    from airflow.sdk import AssetAny, AssetOrTimeSchedule
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    path = demo_with_streams(tmp_path, "payment_status")
+    text = path.read_text().replace(
+        "  event_streams_dir:", f"  landing_queues:\n    payment_status: {QUEUE}\n  event_streams_dir:"
+    )
+    path.write_text(text)
+    sf = load_spec(path)
+    dag = render_dag(sf, plan_spec(sf), dbt_paths(sf))
+    assert isinstance(dag.timetable, AssetOrTimeSchedule)
+    condition = dag.timetable.asset_condition  # type: ignore[attr-defined]
+    assert isinstance(condition, AssetAny)
+    (asset,) = condition.objects
+    assert asset.uri == "x-sluice-events://payment_status"
+    (watcher,) = asset.watchers
+    inner = watcher.trigger.trigger
+    assert isinstance(inner, SqsSensorTrigger) and inner.sqs_queue == QUEUE
+    assert dag.timetable.timetable.expression == "0 5 * * *"  # type: ignore[attr-defined]
+    serialized = DagSerialization.to_dict(dag)
+    assert "x-sluice-events://payment_status" in str(serialized)
+    assert main(["validate", str(path)]) == 0

@@ -34,6 +34,7 @@ from sluice.plan.model import (
     FreshnessArgs,
     Group,
     IngestArgs,
+    Landing,
     Outlet,
     Task,
     TaskKind,
@@ -457,6 +458,18 @@ def dag_settings(spec: PipelineSpec) -> DagSettings:
         pool=defaults.pool,
         after=tuple(asset(*ref.split(".", 1)).uri for ref in on_zones.after) if on_zones else (),
         alerts=alerts(spec.notify) if spec.notify else None,
+        landing=landing(spec),
+    )
+
+
+def landing(spec: PipelineSpec) -> tuple[Landing, ...]:
+    """The streams whose S3 notifications start a run. Their Asset is the stream's, not the
+    pipeline's: pipelines that load one stream from one queue share one watcher."""
+    if not spec.ingest:
+        return ()
+    return tuple(
+        Landing(stream, f"x-sluice-events://{stream}", url, spec.ingest.aws_conn_id)
+        for stream, url in sorted(spec.ingest.landing_queues.items())
     )
 
 

@@ -230,6 +230,16 @@ class Alerts:
 
 
 @dataclass(frozen=True)
+class Landing:
+    """An event stream whose new files start a run: its Asset, watched on an SQS queue."""
+
+    stream: str
+    asset: str
+    queue_url: str
+    aws_conn_id: str | None
+
+
+@dataclass(frozen=True)
 class DagSettings:
     """The DAG's own arguments, and the defaults of its tasks."""
 
@@ -250,6 +260,8 @@ class DagSettings:
     #: the Assets the DAG is scheduled on (then ``schedule`` is None)
     after: tuple[str, ...] = ()
     alerts: Alerts | None = None
+    #: event streams whose landing files start a run, besides the schedule
+    landing: tuple[Landing, ...] = ()
 
 
 @dataclass(frozen=True)

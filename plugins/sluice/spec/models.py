@@ -168,6 +168,10 @@ class Zone(Strict):
 INGEST_GROUP = "ingest"
 
 
+#: an SQS queue URL, as S3 bucket notifications are configured with (any endpoint: a local one too)
+SqsQueueUrl = Annotated[str, Field(pattern=r"^https?://[^\s/]+/\d{12}/[A-Za-z0-9_-]{1,80}$", max_length=1024)]
+
+
 class Ingest(Strict):
     """What lands raw data before the first zone: Airbyte connections synced and event streams
     loaded, one task each."""
@@ -205,6 +209,12 @@ class Ingest(Strict):
         "SDK's own chain (AWS_ENDPOINT_URL, AWS_PROFILE, the instance role).",
     )
 
+    landing_queues: dict[ConnectionName, SqsQueueUrl] = Field(
+        default_factory=dict,
+        description="Per event stream, the SQS queue its bucket announces new files on: a message "
+        "there starts a run (an Airflow AssetWatcher in the triggerer), besides the schedule.",
+    )
+
     @field_validator("connections", "event_streams")
     @classmethod
     def _each_once(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -221,6 +231,9 @@ class Ingest(Strict):
         both += sorted(f"archive_{s}" for s in self.event_streams if f"archive_{s}" in names)
         if both:
             raise ValueError(f"{', '.join(both)}: two ingest tasks would share this task id; rename one")
+        unknown = sorted(set(self.landing_queues) - set(self.event_streams))
+        if unknown:
+            raise ValueError(f"landing_queues names {', '.join(unknown)}, not in event_streams")
         return self
 
 
@@ -338,6 +351,12 @@ class PipelineSpec(Strict):
         if not value:
             raise ValueError("a pipeline needs at least one zone")
         return value
+
+    @model_validator(mode="after")
+    def _landing_fits_schedule(self) -> PipelineSpec:
+        if self.ingest and self.ingest.landing_queues and self.schedule in ("@once", "@continuous"):
+            raise ValueError(f"schedule {self.schedule} cannot be combined with ingest.landing_queues")
+        return self
 
 
 #: what an environment may not override: which pipeline it is, and its zones
