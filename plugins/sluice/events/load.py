@@ -63,7 +63,7 @@ def _body(s3: Any, bucket: str, obj: S3Object) -> bytes | None:
         limit = f"the limit is {MAX_OBJECT_BYTES:,}"
         raise EventLoadError(f"s3://{bucket}/{obj.key} is {obj.size:,} bytes; {limit}")
     try:
-        response = s3.get_object(Bucket=bucket, Key=obj.key, IfMatch=obj.etag)
+        response = s3.get_object(Bucket=bucket, Key=obj.key, IfMatch=f'"{obj.etag}"')
         return bytes(response["Body"].read())
     except Exception as exc:
         code, message = s3_error(exc)
