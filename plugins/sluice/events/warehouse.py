@@ -67,7 +67,7 @@ class Warehouse:
             lists = [list(col) for col in zip(*rows, strict=True)]
             self.con.execute(f"INSERT INTO {table_ref(table)} ({names}) SELECT {picks}", lists)
             return
-        from psycopg2.extras import execute_values
+        from psycopg2.extras import execute_values  # type: ignore[import-untyped]  # no stubs
 
         template = "(" + ", ".join(f"%s{'::' + c if c else ''}" for c in casts) + ")"
         with self.con.cursor() as cur:
@@ -87,7 +87,7 @@ class Warehouse:
 
 
 def _connect_postgres(settings: dict[str, str], where: str) -> Any:
-    import psycopg2
+    import psycopg2  # type: ignore[import-untyped]  # no stubs; dbt-postgres and Airflow need it
 
     options: dict[str, Any] = {
         "host": settings.get("host", "127.0.0.1"),
