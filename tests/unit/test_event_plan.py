@@ -73,8 +73,9 @@ def demo_with_streams(tmp_path: Path, streams: str) -> Path:
     text = (REPO / "dags" / "pipelines" / "payments_daily.yml").read_text()
     text = text.replace("project_dir: ../../dbt", f"project_dir: {REPO / 'dbt'}")
     text = text.replace("airbyte_config: ../../airbyte_config", f"airbyte_config: {REPO / 'airbyte_config'}")
-    added = f"  event_streams: [{streams}]\n  event_streams_dir: ../event_streams\n"
-    text = text.replace("  poll_seconds:", added + "  poll_seconds:", 1)
+    text = text.replace("event_streams_dir: ../../event_streams", "event_streams_dir: ../event_streams")
+    demo = next(line for line in text.splitlines() if line.startswith("  event_streams: "))
+    text = text.replace(demo, f"  event_streams: [{streams}]")
     path = folder / "payments_daily.yml"
     path.write_text(text)
     return path
