@@ -18,7 +18,7 @@ from sluice.plan.folder import plan_folder, problem_lines
 from sluice.plan.from_spec import plan_spec
 from sluice.plan.model import Plan
 from sluice.settings import settings
-from sluice.spec.models import ENVIRONMENTS, check_identifier
+from sluice.spec.models import ENVIRONMENTS, INGEST_GROUP, check_identifier
 from sluice.spec.reader import active_environment, find_spec, load_spec, spec_paths
 from sluice.spec.schema import SCHEMA_NAME, write_schema
 
@@ -158,7 +158,8 @@ def import_factory(
 
 def _text(plan: Plan) -> str:
     lines = [f"pipeline {plan.pipeline}: {len(plan.tasks)} tasks"]
-    for zone in plan.zones:
+    ingest = [INGEST_GROUP] if any(t.zone == INGEST_GROUP for t in plan.tasks) else []
+    for zone in (*ingest, *plan.zones):
         tasks = [t for t in plan.tasks if t.zone == zone]
         lines.append(f"\n[{zone}] {len(tasks)} tasks")
         for t in tasks:
