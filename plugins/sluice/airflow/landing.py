@@ -25,7 +25,9 @@ def landing_trigger(found: Landing) -> Any:
         sqs_queue=found.queue_url,
         aws_conn_id=found.aws_conn_id,
         max_messages=MAX_MESSAGES,
+        # long polls of 10 s, 5 s apart (the provider's default waits 60 s between empty polls)
         wait_time_seconds=10,
+        waiter_delay=5,
     )
 
 
