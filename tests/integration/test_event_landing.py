@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +122,9 @@ def landing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalAir
 
 def test_a_file_landing_starts_a_run_that_loads_it(landing: tuple[LocalAirflow, Sandbox, Any, Any]) -> None:
     airflow, box, s3, _ = landing
-    s3.put_object(Bucket="sluice-events-local", Key="payment_status/a.jsonl", Body=jsonl(event(1), event(2)))
+    now = datetime.now(UTC).isoformat()  # inside the hot window: the run's archival keeps them
+    body = jsonl(event(1, at=now), event(2, at=now))
+    s3.put_object(Bucket="sluice-events-local", Key="payment_status/a.jsonl", Body=body)
     (run,) = _wait_runs(airflow, "payments_landing", 1)
     assert (run["run_type"], run["state"]) == ("asset_triggered", "success"), run
     assert query(box.duckdb, "select count(*) from raw_events.payment_status") == [(2,)]
@@ -141,4 +144,5 @@ def test_the_same_notification_delivered_again_loads_nothing_twice(
     runs = _wait_runs(airflow, "payments_landing", 2)
     assert {(r["run_type"], r["state"]) for r in runs} == {("asset_triggered", "success")}
     assert query(box.duckdb, "select count(*) from raw_events.payment_status") == [(2,)]
-    assert query(box.duckdb, "select count(*) from raw_events._sluice_event_loads") == [(1,)]
+    ledger = "select count(*), sum(good_rows), sum(archived_rows) from raw_events._sluice_event_loads"
+    assert query(box.duckdb, ledger) == [(1, 2, 0)]
