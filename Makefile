@@ -99,10 +99,13 @@ $(AIRFLOW_HOME)/airflow.db: $(BIN)/.installed
 
 airflow-home: $(AIRFLOW_HOME)/airflow.db $(VENV)/.plugins-bytecode
 
+# the demo's event stream lands in a local S3 (moto, deploy/local_events.py), started for the run
 run: manifest airflow-home faker-venv
 	$(BIN)/sluice validate
 	@started=$$(date +%s); \
+	events=$$($(BIN)/python -m deploy.local_events start) || exit 1; eval "$$events"; \
 	$(BIN)/airflow dags test $(PIPELINE) > $(AIRFLOW_HOME)/last-run.log 2>&1; code=$$?; \
+	$(BIN)/python -m deploy.local_events stop; \
 	$(BIN)/python -m sluice.airflow.summary $(PIPELINE) --log $(AIRFLOW_HOME)/last-run.log || code=1; \
 	echo "wall time: $$(( $$(date +%s) - started )) s; full log: $(AIRFLOW_HOME)/last-run.log"; \
 	exit $$code

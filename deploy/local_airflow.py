@@ -29,6 +29,8 @@ from typing import Any
 
 import httpx
 
+from deploy import local_events
+
 REPO = Path(__file__).resolve().parents[1]
 ROLES = ("api-server", "scheduler", "dag-processor", "triggerer")
 PG = "postgresql+psycopg2://postgres@127.0.0.1:5432"
@@ -153,6 +155,8 @@ class LocalAirflow:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
             # inherited by every task and so by the dbt workers they start: `down` finds them by it
             MARKER: str(self.home),
+            # the demo's event stream: a local S3 while `up` runs one (deploy/local_events.py)
+            **local_events.running_env(self.home / "events"),
             **self.extra_env,
         }
 
@@ -189,6 +193,7 @@ class LocalAirflow:
         if migrated.returncode:
             raise SystemExit(f"airflow db migrate failed:\n{migrated.stdout}{migrated.stderr}")
         state = {role: {"pid": pid, "start": _start_time(pid)} for role, pid in self.running().items()}
+        local_events.ensure_started(self.home / "events")
         env = self.environment()
         for role in ROLES:
             if role in state:
@@ -232,6 +237,7 @@ class LocalAirflow:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
         stop_dbt_workers(self.home)
+        local_events.stop(self.home / "events")
         self.state_file.unlink(missing_ok=True)
         return sorted(running)
 

@@ -114,8 +114,9 @@ def _copy_tree(src: Path, dst: Path, skip: Sequence[str]) -> None:
 
 
 def _copy_repo(dags_out: Path) -> list[Path]:
-    """The repository's dags/, dbt/ (sources and manifest only) and airbyte_config/ (the sync tasks
-    look connections up there) under dags/sluice_repo/."""
+    """The repository's dags/, dbt/ (sources and manifest only), airbyte_config/ (the sync tasks
+    look connections up there) and event_streams/ (the load tasks read their stream and its JSON
+    Schemas there) under dags/sluice_repo/."""
     root = dags_out / BUNDLE_REPO
     manifest = REPO / "dbt" / "target" / "manifest.json"
     if not manifest.is_file():
@@ -123,6 +124,7 @@ def _copy_repo(dags_out: Path) -> list[Path]:
     _copy_tree(REPO / "dags", root / "dags", ["__pycache__"])
     _copy_tree(REPO / "dbt", root / "dbt", _DBT_SKIP)
     _copy_tree(REPO / "airbyte_config", root / "airbyte_config", ["state", "__pycache__"])
+    _copy_tree(REPO / "event_streams", root / "event_streams", ["__pycache__"])
     (root / "dbt" / "target").mkdir()
     shutil.copy2(manifest, root / "dbt" / "target" / "manifest.json")
     return sorted((root / "dags").rglob("*.py"))

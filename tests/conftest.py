@@ -16,9 +16,12 @@ DEMO_MANIFEST = REPO / "dbt" / "target" / "manifest.json"
 
 
 def demo_spec_text() -> str:
-    """The demo spec with its dbt project and Airbyte folder as absolute paths, so a copy of it
-    works from any folder."""
+    """The demo spec with its dbt project, Airbyte and event streams folders as absolute paths, so
+    a copy of it works from any folder."""
     text = DEMO_SPEC.read_text().replace("project_dir: ../../dbt", f"project_dir: {REPO / 'dbt'}")
+    text = text.replace(
+        "event_streams_dir: ../../event_streams", f"event_streams_dir: {REPO / 'event_streams'}"
+    )
     return text.replace("airbyte_config: ../../airbyte_config", f"airbyte_config: {REPO / 'airbyte_config'}")
 
 

@@ -11,13 +11,14 @@ from typing import Any
 
 from sluice.airbyte import commands as airbyte_commands
 from sluice.errors import SluiceError
+from sluice.events import commands as event_commands
 from sluice.gc_pause import gc_paused
 from sluice.plan.compiled import compile_plan
 from sluice.plan.folder import plan_folder, problem_lines
 from sluice.plan.from_spec import plan_spec
 from sluice.plan.model import Plan
 from sluice.settings import settings
-from sluice.spec.models import ENVIRONMENTS, check_identifier
+from sluice.spec.models import ENVIRONMENTS, INGEST_GROUP, check_identifier
 from sluice.spec.reader import active_environment, find_spec, load_spec, spec_paths
 from sluice.spec.schema import SCHEMA_NAME, write_schema
 
@@ -157,7 +158,8 @@ def import_factory(
 
 def _text(plan: Plan) -> str:
     lines = [f"pipeline {plan.pipeline}: {len(plan.tasks)} tasks"]
-    for zone in plan.zones:
+    ingest = [INGEST_GROUP] if any(t.zone == INGEST_GROUP for t in plan.tasks) else []
+    for zone in (*ingest, *plan.zones):
         tasks = [t for t in plan.tasks if t.zone == zone]
         lines.append(f"\n[{zone}] {len(tasks)} tasks")
         for t in tasks:
@@ -370,6 +372,7 @@ def _parser() -> argparse.ArgumentParser:
     p_docs.add_argument("--specs", default=specs_dir, help=f"folder of specs (default: {specs_dir})")
 
     airbyte_commands.add_parser(sub)
+    event_commands.add_parser(sub)
 
     p_schema = sub.add_parser("schema", help=f"write {SCHEMA_NAME} for editor completion")
     p_schema.add_argument("directory", nargs="?", default=specs_dir, help=f"default: {specs_dir}")
@@ -413,6 +416,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return compile_specs(args.paths, env)
         if args.command == "airbyte":
             return airbyte_commands.run(args)
+        if args.command == "events":
+            return event_commands.run(args)
         print(write_schema(Path(args.directory)))
         return 0
     except SluiceError as exc:

@@ -75,6 +75,15 @@ class AirbyteConfigError(SpecError, AirbyteError):
     """A file under airbyte_config/ is invalid, or names an unset variable: file, line and key."""
 
 
+class EventConfigError(SpecError):
+    """A file under event_streams/ (or a schema file it names) is invalid: file, line and key."""
+
+
+class EventLoadError(SluiceError):
+    """An event load or archival could not run; the message names the stream and the object,
+    server or table."""
+
+
 class DeployError(SluiceError):
     """Packaging or deploying to MWAA failed; the message names the file, bucket or environment."""
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FAKER_PYTHON, REPO
+from tests.integration.moto_server import moto_server
 
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.integration
@@ -66,6 +67,7 @@ class Sandbox:
 def _copy_project(root: Path) -> None:
     shutil.copytree(REPO / "dags", root / "dags", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(REPO / "airbyte_config", root / "airbyte_config", ignore=shutil.ignore_patterns("state"))
+    shutil.copytree(REPO / "event_streams", root / "event_streams")
     shutil.copytree(
         REPO / "dbt",
         root / "dbt",
@@ -85,6 +87,32 @@ def _worker_pids(marker: bytes) -> set[int]:
             if b"sluice.runtime.dbt_worker" in cmdline and marker in cmdline:
                 found.add(int(proc.name))
     return found
+
+
+#: the demo's event stream bucket, in a moto server shared by the session's sandboxes
+_demo_s3: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _demo_events_s3() -> Iterator[None]:
+    """A local S3 (moto in server mode) holding the demo's event files, as `make run` has one:
+    every sandbox's demo DAG loads them into its own warehouse."""
+    import boto3
+    from deploy import local_events
+
+    with moto_server() as url:
+        env = {**local_events.LOCAL_ENV, "AWS_ENDPOINT_URL": url}
+        client = boto3.client(
+            "s3",
+            region_name=local_events.REGION,
+            endpoint_url=url,
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        )
+        local_events.seed(client)
+        _demo_s3.update(env)
+        yield
+        _demo_s3.clear()
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -116,8 +144,15 @@ def make_sandbox(root: Path, migrate: bool = True) -> Sandbox:
         "SLUICE_DUCKDB_PATH": str(root / "warehouse.duckdb"),
         "SLUICE_FAKER_PYTHON": str(FAKER_PYTHON),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+        **_demo_s3,
     }
-    for var in ("SLUICE_ENV", "SLUICE_DBT_TARGET", "SLUICE_DBT_EXECUTABLE"):
+    for var in (
+        "SLUICE_ENV",
+        "SLUICE_DBT_TARGET",
+        "SLUICE_DBT_EXECUTABLE",
+        "AWS_PROFILE",
+        "AWS_SESSION_TOKEN",
+    ):
         env.pop(var, None)
     box = Sandbox(root, env)
     if migrate:

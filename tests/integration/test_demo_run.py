@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import csv
+import json
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import duckdb
 import pytest
+from deploy.local_events import demo_files
 
 from tests.integration.conftest import Sandbox, query
 
@@ -39,6 +42,24 @@ RULE_COLUMNS = (
     ("closed", "is_closed_account"),
 )
 EUROPE = {"AT", "BE", "CH", "DE", "ES", "FR", "GB", "IT", "NL", "PT", "SE"}
+
+
+def payment_statuses(box: Sandbox) -> None:
+    """The demo's event stream, as deploy/local_events.py put it in the local S3: every valid
+    event in the raw table, the one its schema refuses in quarantine with the reason, and each
+    purchase's latest status in silver."""
+    events = [
+        json.loads(line) for body in demo_files(datetime.now(UTC)).values() for line in body.splitlines()
+    ]
+    good = [e for e in events if e["status"] != "lost"]
+    assert query(box.duckdb, "select count(*) from raw_events.payment_status")[0][0] == len(good)
+    (reason,) = query(box.duckdb, "select reason from raw_events.payment_status_quarantine")
+    assert reason[0].startswith("schema v1: status: 'lost' is not one of"), reason
+    latest: dict[int, dict[str, Any]] = {}
+    for e in sorted(good, key=lambda e: (e["occurred_at"], e["event_id"])):
+        latest[e["purchase_id"]] = e
+    found = dict(query(box.duckdb, "select purchase_id, status from silver.payment_statuses"))
+    assert found == {p: e["status"] for p, e in latest.items()}
 
 
 def seed(box: Sandbox, name: str) -> list[dict[str, str]]:
@@ -153,6 +174,7 @@ def test_demo_pipeline_builds_gold_marts_with_the_expected_rows(sandbox: Callabl
     txns = card_transactions(box)
     assert len(txns) == query(box.duckdb, "select count(*) from raw.purchases")[0][0] > 0
     assert query(box.duckdb, "select count(*) from silver.card_transactions")[0][0] == len(txns)
+    payment_statuses(box)
     volumes = query(
         box.duckdb,
         "select merchant_id, cast(txn_date as varchar), txn_count, total_amount "

@@ -4,13 +4,9 @@ deleted, and when update-environment is called."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,47 +20,16 @@ from deploy.environments import Target
 from deploy.package import build
 
 from sluice.errors import DeployError
+from tests.integration.moto_server import moto_server
 
 pytestmark = pytest.mark.integration
 
 REGION = "eu-west-1"
-MOTO_SERVER = Path(sys.executable).parent / "moto_server"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def _moto(**env: str) -> Iterator[str]:
-    """A moto server (every AWS service moto emulates: S3, Secrets Manager, IAM...) on a free port."""
-    port = _free_port()
-    proc = subprocess.Popen(
-        [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-            assert proc.poll() is None, "moto_server exited"
-            assert time.monotonic() < deadline, "moto_server did not start"
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
-    with _moto() as url:
+    with moto_server() as url:
         yield url
 
 
@@ -280,7 +245,7 @@ def test_access_denied_is_one_line_naming_bucket_and_status(
     bundle: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # a second moto that enforces IAM after the first 4 calls: the bucket and a user without policies
-    with _moto(INITIAL_NO_AUTH_ACTION_COUNT="4") as url:
+    with moto_server(INITIAL_NO_AUTH_ACTION_COUNT="4") as url:
         s3 = _s3(url)
         s3.create_bucket(Bucket="sluice-locked", CreateBucketConfiguration={"LocationConstraint": REGION})
         s3.put_bucket_versioning(Bucket="sluice-locked", VersioningConfiguration={"Status": "Enabled"})

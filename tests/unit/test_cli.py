@@ -136,6 +136,7 @@ def test_plan_json_prints_the_contract(capsys: pytest.CaptureFixture[str]) -> No
         "stage",
         "publish",
         "build",
+        "archive",
     }
     gold = next(t for t in doc["tasks"] if t["id"] == "gold.merchant_daily_volumes_run")
     assert {k: gold[k] for k in ("id", "kind", "zone", "node", "upstream")} == {

@@ -82,12 +82,31 @@ def params(plan: Plan) -> dict[str, Param]:
 def _schedule(dag: DagSettings) -> Any:
     """Assets, or a cron schedule whose runs each cover an interval (Airflow 3's default for a
     cron string is a point in time): a daily run is given the day before it, which reaches dbt as
-    the ``data_interval_start``/``data_interval_end`` vars (sluice.airflow.operators)."""
+    the ``data_interval_start``/``data_interval_end`` vars (sluice.airflow.operators). Files
+    landing on a watched stream start a run as well: any one stream, or the zones of ``after``
+    all published, or the cron, whichever comes first."""
+    if dag.landing:
+        return _with_landing(dag)
     if dag.after:
         return [Asset(uri=uri, name=uri) for uri in dag.after]
     if dag.schedule is None or dag.schedule in ("@once", "@continuous"):
         return dag.schedule
     return CronDataIntervalTimetable(dag.schedule, timezone="UTC")
+
+
+def _with_landing(dag: DagSettings) -> Any:
+    from airflow.sdk import AssetAll, AssetAny, AssetOrTimeSchedule
+
+    from sluice.airflow.landing import landing_asset
+
+    watched: list[Any] = [landing_asset(found) for found in dag.landing]
+    if dag.after:
+        watched.append(AssetAll(*(Asset(uri=uri, name=uri) for uri in dag.after)))
+    assets = AssetAny(*watched)
+    if dag.schedule is None:
+        return assets
+    cron = CronDataIntervalTimetable(dag.schedule, timezone="UTC")  # the spec refuses @once with it
+    return AssetOrTimeSchedule(timetable=cron, assets=assets)
 
 
 def check_with_airflow(sf: SpecFile, plan: Plan) -> None:

@@ -15,10 +15,12 @@ from airflow.sdk import DAG, Asset, BaseOperator, TaskGroup
 
 from sluice.airflow.airbyte_operator import airbyte_sync_task
 from sluice.airflow.checks import dag_arguments, params
+from sluice.airflow.event_operators import event_task
 from sluice.airflow.operators import dbt_task, freshness_task, zone_build_task, zone_task
 from sluice.airflow.task_copies import TaskCopies
 from sluice.plan.model import (
     DbtArgs,
+    EventArgs,
     FreshnessArgs,
     IngestArgs,
     Operator,
@@ -157,6 +159,21 @@ def _airbyte_sync(drawing: _Drawing, task: Task, group: TaskGroup | None) -> Bas
     return op
 
 
+def _event(drawing: _Drawing, task: Task, group: TaskGroup | None) -> BaseOperator:
+    args = task.arguments
+    assert isinstance(args, EventArgs)
+    return event_task(
+        args.stream,
+        (drawing.base_dir / args.streams_dir).resolve(),
+        args.aws_conn_id,
+        task.operator is Operator.EVENT_ARCHIVE,
+        drawing.paths.project_dir,
+        drawing.paths.profiles_dir,
+        drawing.plan.dbt.target,
+        **_common(task, group),
+    )
+
+
 #: the one place an operator kind becomes an Airflow operator
 _BUILDERS: dict[Operator, Callable[[_Drawing, Task, TaskGroup | None], BaseOperator]] = {
     Operator.EMPTY: _empty,
@@ -165,6 +182,8 @@ _BUILDERS: dict[Operator, Callable[[_Drawing, Task, TaskGroup | None], BaseOpera
     Operator.ZONE_BUILD: _zone_build,
     Operator.AIRBYTE_SYNC: _airbyte_sync,
     Operator.SOURCE_FRESHNESS: _freshness,
+    Operator.EVENT_LOAD: _event,
+    Operator.EVENT_ARCHIVE: _event,
 }
 
 

@@ -59,6 +59,11 @@ def _synced(dag_id: str, run_id: str, task_ids: list[str]) -> dict[str, object]:
 
 
 def _sync_line(task_id: str, result: object, state: str | None) -> str:
+    if isinstance(result, dict) and "quarantined" in result:  # an event load (event_operators.py)
+        loaded = (
+            f"{result.get('objects')} objects, {result.get('rows')} rows, {result['quarantined']} quarantined"
+        )
+        return f"{task_id}: {state}; events loaded: {loaded}"
     if isinstance(result, dict):
         streams = ", ".join(f"{stream} {rows}" for stream, rows in result.items())
         return f"{task_id}: {state}; rows synced: {streams}"

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field, replace
 from sluice.errors import PlanError
 from sluice.manifest.reader import Manifest, Node
 from sluice.plan.docs import (
+    archive_doc,
     build_doc,
+    event_load_doc,
     freshness_doc,
     gateway_doc,
     ingest_doc,
@@ -25,11 +27,14 @@ from sluice.plan.graph import NodeGraph
 from sluice.plan.model import (
     DBT_COMMAND,
     Alerts,
+    ArchiveArgs,
     DagSettings,
     DbtArgs,
+    EventArgs,
     FreshnessArgs,
     Group,
     IngestArgs,
+    Landing,
     Outlet,
     Task,
     TaskKind,
@@ -210,6 +215,9 @@ class Assembler:
         for i, task_id in enumerate(self.ingest):
             assert ingest is not None
             connection = task_id.split(".", 1)[1]
+            if connection in ingest.event_streams:
+                self.tasks.append(((-1, i, 0), self.event_task(connection, task_id, ())))
+                continue
             arguments = IngestArgs(
                 connection=connection,
                 config_dir=ingest.airbyte_config,
@@ -231,6 +239,27 @@ class Assembler:
                 doc=ingest_doc(connection),
             )
             self.tasks.append(((-1, i, 0), task))
+
+    def event_task(self, stream: str, task_id: str, upstream: tuple[str, ...], archive: bool = False) -> Task:
+        ingest = self.spec.ingest
+        assert ingest is not None
+        args = (ArchiveArgs if archive else EventArgs)(stream, ingest.event_streams_dir, ingest.aws_conn_id)
+        return Task(
+            id=task_id,
+            kind=TaskKind.ARCHIVE if archive else TaskKind.INGEST,
+            zone=INGEST_GROUP,
+            node=None,
+            upstream=upstream,
+            arguments=args,
+            doc=archive_doc(stream) if archive else event_load_doc(stream),
+        )
+
+    def add_archives(self) -> None:
+        """Each event stream's archival, once the run has built every zone from its rows."""
+        last = (self.gateway(len(self.zones) - 1),)
+        streams = self.spec.ingest.event_streams if self.spec.ingest else ()
+        for i, (stream, task_id) in enumerate(zip(streams, archive_task_ids(self.spec), strict=True)):
+            self.tasks.append(((len(self.zones), i, 0), self.event_task(stream, task_id, last, archive=True)))
 
     def add_freshness(self, checked: dict[int, list[Node]]) -> None:
         """One `dbt source freshness` task per zone that reads sources with a freshness rule, in
@@ -371,9 +400,23 @@ def _staging_vars(schemas: tuple[str, ...]) -> str | None:
 
 def task_groups(spec: PipelineSpec) -> tuple[Group, ...]:
     groups = [Group(z.name, z.description or f"zone {z.name}") for z in spec.zones]
-    if spec.ingest:
+    if spec.ingest and spec.ingest.event_streams:
+        tip = "Airbyte syncs and event loads before the first zone; event archival after the last"
+        groups.append(Group(INGEST_GROUP, tip))
+    elif spec.ingest:
         groups.append(Group(INGEST_GROUP, "Airbyte syncs before the first zone"))
     return tuple(groups)
+
+
+def ingest_task_ids(spec: PipelineSpec) -> tuple[str, ...]:
+    """What the first zone waits for: a task per Airbyte connection, then per event stream."""
+    if not spec.ingest:
+        return ()
+    return tuple(f"{INGEST_GROUP}.{n}" for n in (*spec.ingest.connections, *spec.ingest.event_streams))
+
+
+def archive_task_ids(spec: PipelineSpec) -> tuple[str, ...]:
+    return tuple(f"{INGEST_GROUP}.archive_{s}" for s in (spec.ingest.event_streams if spec.ingest else ()))
 
 
 def asset(pipeline: str, zone: str, model: str | None = None) -> Outlet:
@@ -415,6 +458,18 @@ def dag_settings(spec: PipelineSpec) -> DagSettings:
         pool=defaults.pool,
         after=tuple(asset(*ref.split(".", 1)).uri for ref in on_zones.after) if on_zones else (),
         alerts=alerts(spec.notify) if spec.notify else None,
+        landing=landing(spec),
+    )
+
+
+def landing(spec: PipelineSpec) -> tuple[Landing, ...]:
+    """The streams whose S3 notifications start a run. Their Asset is the stream's, not the
+    pipeline's: pipelines that load one stream from one queue share one watcher."""
+    if not spec.ingest:
+        return ()
+    return tuple(
+        Landing(stream, f"x-sluice-events://{stream}", url, spec.ingest.aws_conn_id)
+        for stream, url in sorted(spec.ingest.landing_queues.items())
     )
 
 

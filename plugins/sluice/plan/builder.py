@@ -7,7 +7,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from sluice.manifest.reader import BUILDABLE, Manifest, Node
-from sluice.plan.assembler import Assembler, dag_settings, task_groups, zone_batches
+from sluice.plan.assembler import (
+    Assembler,
+    archive_task_ids,
+    dag_settings,
+    ingest_task_ids,
+    task_groups,
+    zone_batches,
+)
 from sluice.plan.atomic import atomic_zones
 from sluice.plan.graph import (
     NodeGraph,
@@ -22,7 +29,7 @@ from sluice.plan.graph import (
 )
 from sluice.plan.model import DbtInvocation, Plan, Selectable
 from sluice.plan.translator import Translator
-from sluice.spec.models import INGEST_GROUP, ExecutionMode, PipelineSpec
+from sluice.spec.models import ExecutionMode, PipelineSpec
 
 
 def build_plan(
@@ -52,10 +59,11 @@ def build_plan(
 
     tr = translator(list(nodes.values()) + [manifest.sources[s] for s in loose if s])
     schemas, keep, built = atomic_zones(spec, manifest, zone_of)
-    syncs = tuple(f"{INGEST_GROUP}.{c}" for c in spec.ingest.connections) if spec.ingest else ()
+    syncs = ingest_task_ids(spec)
     zones = [z.name for z in spec.zones]
     out = Assembler(spec, tr, zones, schemas=schemas, ingest=syncs, execution=execution)
     out.taken.update(syncs)
+    out.taken.update(archive_task_ids(spec))
     out.taken.update(
         id_
         for zi in range(len(spec.zones))
@@ -69,6 +77,7 @@ def build_plan(
         out.add_node(nodes[uid], zone_of[uid], position[uid], graph, zone_of, tests_of.get(uid, []))
     out.add_gateways(len(order), built)
     out.add_builds()
+    out.add_archives()
     out.start_builds_early()
     out.tasks.sort(key=lambda kt: kt[0])
     tasks = tuple(t for _, t in out.tasks)

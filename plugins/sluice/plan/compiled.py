@@ -31,7 +31,8 @@ from sluice.spec.reader import SpecFile
 #: 6: source freshness tasks; 7: a zone's build path starts after the previous zone's build;
 #: 8: what a run's select option may name (Plan.selectable), trigger rules that let a selection run;
 #: 9: dbt's selector methods and set operators (a stored plan may hold another reading of a selector)
-FORMAT = 9
+#: 10: event stream loads (ingest) and archival tasks
+FORMAT = 10
 
 
 def plan_dir(sf: SpecFile) -> Path:

@@ -26,6 +26,20 @@ def ingest_doc(connection: str) -> str:
     )
 
 
+def event_load_doc(stream: str) -> str:
+    text = f"**Event load `{stream}`**: loads every object under the stream's S3 prefix that its load "
+    text += "ledger does not hold (key and ETag). Each event is checked against the JSON Schema of its "
+    text += "version: valid ones go to the raw table, the others to the quarantine table with the reason; "
+    text += "the object's ledger row is written in the same transaction, so no object is loaded twice "
+    return text + "and one whose load died is loaded again whole."
+
+
+def archive_doc(stream: str) -> str:
+    text = f"**Archival of event stream `{stream}`**: after the run, deletes raw rows older than the "
+    text += "stream's hot window, only for objects still in S3 as they were loaded (same ETag); "
+    return text + "the ledger counts the rows archived."
+
+
 def build_doc(zone: str) -> str:
     text = f"**Build of zone `{zone}`**: one `dbt build` of the zone in the warm dbt worker. "
     text += "Each node's result (status, timing, dbt's lines) is published as XCom as dbt "

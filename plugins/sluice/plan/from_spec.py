@@ -6,6 +6,7 @@ from pathlib import Path
 
 from sluice.airbyte.config import load_config
 from sluice.errors import ManifestError, PlanError, SluiceError, first_line
+from sluice.events.config import load_streams
 from sluice.manifest.reader import load_manifest
 from sluice.plan.builder import build_plan
 from sluice.plan.model import Plan
@@ -18,6 +19,7 @@ from sluice.spec.yaml_lines import display_path
 def plan_spec(sf: SpecFile, manifest: str | Path | None = None) -> Plan:
     """The plan of one spec; a bad manifest or selection is a SpecError at the spec's key."""
     _check_connections(sf)
+    _check_event_streams(sf)
     paths = dbt_paths(sf, manifest)
     try:
         loaded = load_manifest(paths.manifest)
@@ -35,7 +37,7 @@ def plan_spec(sf: SpecFile, manifest: str | Path | None = None) -> Plan:
 def _check_connections(sf: SpecFile) -> None:
     """Every connection the spec syncs is defined in its Airbyte YAML folder."""
     ingest = sf.spec.ingest
-    if ingest is None:
+    if ingest is None or not ingest.connections:
         return
     folder = sf.base_dir / ingest.airbyte_config
     try:
@@ -50,6 +52,27 @@ def _check_connections(sf: SpecFile) -> None:
             raise sf.error(
                 ("ingest", "connections", i),
                 f"no Airbyte connection '{name}' in {display_path(folder / 'connections')} (known: {listed})",
+            )
+
+
+def _check_event_streams(sf: SpecFile) -> None:
+    """Every event stream the spec loads is defined, and valid, in its folder."""
+    ingest = sf.spec.ingest
+    if ingest is None or not ingest.event_streams:
+        return
+    folder = sf.base_dir / ingest.event_streams_dir
+    try:
+        known = load_streams(folder).streams
+    except SluiceError as exc:
+        raise sf.error(
+            ("ingest", "event_streams_dir"), f"the event streams are broken: {first_line(exc)}"
+        ) from None
+    for i, name in enumerate(ingest.event_streams):
+        if name not in known:
+            listed = ", ".join(sorted(known)) or "none"
+            raise sf.error(
+                ("ingest", "event_streams", i),
+                f"no event stream '{name}' in {display_path(folder)} (known: {listed})",
             )
 
 

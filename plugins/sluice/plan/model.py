@@ -30,6 +30,8 @@ class TaskKind(StrEnum):
     #: `dbt source freshness` of the sources a zone reads, before the zone: warn goes on,
     #: error stops the zone
     FRESHNESS = "freshness"
+    #: an event stream's rows past its hot window deleted, where their S3 files are still there
+    ARCHIVE = "archive"
 
 
 #: the dbt sub-command each dbt-backed kind runs
@@ -52,6 +54,8 @@ class Operator(StrEnum):
     ZONE_BUILD = "zone_build"
     AIRBYTE_SYNC = "airbyte_sync"
     SOURCE_FRESHNESS = "source_freshness"
+    EVENT_LOAD = "event_load"
+    EVENT_ARCHIVE = "event_archive"
 
 
 @dataclass(frozen=True)
@@ -130,7 +134,26 @@ class IngestArgs:
     warm_up: DbtArgs | None
 
 
-Arguments = EmptyArgs | DbtArgs | ZoneArgs | ZoneBuildArgs | FreshnessArgs | IngestArgs
+@dataclass(frozen=True)
+class EventArgs:
+    """One event stream's load (what landed in S3 since the last load) or archival. The stream's
+    settings are read from its folder when the task runs, as the Airbyte YAML is."""
+
+    operator: ClassVar[Operator] = Operator.EVENT_LOAD
+    stream: str
+    #: the event streams folder, relative to the spec file (resolved when drawn: plans move)
+    streams_dir: str
+    aws_conn_id: str | None
+
+
+@dataclass(frozen=True)
+class ArchiveArgs(EventArgs):
+    operator: ClassVar[Operator] = Operator.EVENT_ARCHIVE
+
+
+Arguments = (
+    EmptyArgs | DbtArgs | ZoneArgs | ZoneBuildArgs | FreshnessArgs | IngestArgs | EventArgs | ArchiveArgs
+)
 
 
 @dataclass(frozen=True)
@@ -207,6 +230,16 @@ class Alerts:
 
 
 @dataclass(frozen=True)
+class Landing:
+    """An event stream whose new files start a run: its Asset, watched on an SQS queue."""
+
+    stream: str
+    asset: str
+    queue_url: str
+    aws_conn_id: str | None
+
+
+@dataclass(frozen=True)
 class DagSettings:
     """The DAG's own arguments, and the defaults of its tasks."""
 
@@ -227,6 +260,8 @@ class DagSettings:
     #: the Assets the DAG is scheduled on (then ``schedule`` is None)
     after: tuple[str, ...] = ()
     alerts: Alerts | None = None
+    #: event streams whose landing files start a run, besides the schedule
+    landing: tuple[Landing, ...] = ()
 
 
 @dataclass(frozen=True)

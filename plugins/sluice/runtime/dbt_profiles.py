@@ -54,9 +54,22 @@ def profile_duckdb_path(project_dir: Path, profiles_dir: Path, target: str) -> P
     return path if path.is_absolute() else project_dir / path
 
 
+def rendered_output(project_dir: Path, profiles_dir: Path, target: str) -> dict[str, str]:
+    """The target's plain settings (host, port, user, ...) rendered as dbt would: what a task
+    that writes the warehouse itself (an event load) connects with. Holds secrets: never log it."""
+    output = target_output(project_dir, profiles_dir, target)
+    if output is None:
+        return {}
+    return {
+        str(k): render_profile_value(v) if isinstance(v, str) else str(v)
+        for k, v in output.items()
+        if v is not None
+    }
+
+
 def render_profile_value(text: str) -> str:
     """Render one value of profiles.yml as dbt would for a path, host or port: ``env_var`` and
-    the ``as_number``/``as_text`` filters, in Jinja's sandbox; raises when an env var is unset."""
+    its ``as_*`` filters, in Jinja's sandbox; raises when an env var is unset."""
     if "{{" not in text:
         return text
     from jinja2.sandbox import SandboxedEnvironment
@@ -68,5 +81,6 @@ def render_profile_value(text: str) -> str:
         return value
 
     env = SandboxedEnvironment()
-    env.filters.update(as_number=lambda v: v, as_text=lambda v: v, as_bool=lambda v: v)
+    for name in ("as_number", "as_text", "as_bool", "as_native"):
+        env.filters[name] = lambda value: value
     return env.from_string(text).render(env_var=env_var)

@@ -168,11 +168,16 @@ class Zone(Strict):
 INGEST_GROUP = "ingest"
 
 
+#: an SQS queue URL, as S3 bucket notifications are configured with (any endpoint: a local one too)
+SqsQueueUrl = Annotated[str, Field(pattern=r"^https?://[^\s/]+/\d{12}/[A-Za-z0-9_-]{1,80}$", max_length=1024)]
+
+
 class Ingest(Strict):
-    """Airbyte connections synced before the first zone, one task each."""
+    """What lands raw data before the first zone: Airbyte connections synced and event streams
+    loaded, one task each."""
 
     connections: tuple[ConnectionName, ...] = Field(
-        description="Resource names of connections under airbyte_config/connections."
+        (), description="Resource names of connections under airbyte_config/connections."
     )
     airbyte_config: str = Field(
         "../../airbyte_config", description="The Airbyte YAML folder, relative to this spec."
@@ -188,15 +193,48 @@ class Ingest(Strict):
         description="Airflow connection of the Airbyte server, else a local sync; "
         "SLUICE_AIRBYTE_CONN_ID or AIRBYTE_URL overrides it.",
     )
+    event_streams: tuple[ConnectionName, ...] = Field(
+        (),
+        description="Names of event streams under event_streams/: each loads what landed in S3 "
+        "since its last load, and archives rows past its hot window after the run.",
+    )
+    event_streams_dir: str = Field(
+        "../../event_streams", description="The event streams folder, relative to this spec."
+    )
+    aws_conn_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=250,
+        description="Airflow connection for S3 (its extra may set endpoint_url); default: the AWS "
+        "SDK's own chain (AWS_ENDPOINT_URL, AWS_PROFILE, the instance role).",
+    )
 
-    @field_validator("connections")
+    landing_queues: dict[ConnectionName, SqsQueueUrl] = Field(
+        default_factory=dict,
+        description="Per event stream, the SQS queue its bucket announces new files on: a message "
+        "there starts a run (an Airflow AssetWatcher in the triggerer), besides the schedule.",
+    )
+
+    @field_validator("connections", "event_streams")
     @classmethod
-    def _some_connections(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value:
-            raise ValueError("list at least one connection, or leave ingest out")
+    def _each_once(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if len(set(value)) != len(value):
-            raise ValueError("a connection is listed twice")
+            raise ValueError("a name is listed twice")
         return value
+
+    @model_validator(mode="after")
+    def _something(self) -> Ingest:
+        if not self.connections and not self.event_streams:
+            raise ValueError("list at least one connection or event stream, or leave ingest out")
+        names = {*self.connections, *self.event_streams}
+        both = sorted(set(self.connections) & set(self.event_streams))
+        both += sorted(f"archive_{s}" for s in self.event_streams if f"archive_{s}" in names)
+        if both:
+            raise ValueError(f"{', '.join(both)}: two ingest tasks would share this task id; rename one")
+        unknown = sorted(set(self.landing_queues) - set(self.event_streams))
+        if unknown:
+            raise ValueError(f"landing_queues names {', '.join(unknown)}, not in event_streams")
+        return self
 
 
 def check_zone_ref(value: str) -> str:
@@ -313,6 +351,12 @@ class PipelineSpec(Strict):
         if not value:
             raise ValueError("a pipeline needs at least one zone")
         return value
+
+    @model_validator(mode="after")
+    def _landing_fits_schedule(self) -> PipelineSpec:
+        if self.ingest and self.ingest.landing_queues and self.schedule in ("@once", "@continuous"):
+            raise ValueError(f"schedule {self.schedule} cannot be combined with ingest.landing_queues")
+        return self
 
 
 #: what an environment may not override: which pipeline it is, and its zones
