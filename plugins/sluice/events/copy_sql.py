@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from sluice.errors import SluiceError
+from sluice.events.models import FileFormat
 
 #: an S3 bucket name (general purpose buckets): lower-case letters, digits, dots and hyphens
 BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -48,14 +49,6 @@ COMPRESSION = {".gz": "gzip", ".bz2": "bzip2", ".zst": "zstd", ".lzo": "lzop"}
 
 class CopySqlError(SluiceError):
     """A COPY statement could not be written for these names (one line: what, and how to fix)."""
-
-
-class FileFormat(StrEnum):
-    """How an event file is written: JSON lines (one object a line), CSV with a header, Parquet."""
-
-    JSONL = "jsonl"
-    CSV = "csv"
-    PARQUET = "parquet"
 
 
 class JsonMode(StrEnum):
