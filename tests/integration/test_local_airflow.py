@@ -374,7 +374,7 @@ def test_the_graph_view_shows_the_zones_and_their_gateways(
         nodes = page.locator(".react-flow__node")
         nodes.filter(has_text="Task Group").first.wait_for()
         groups = [t.split("\n")[0] for t in nodes.filter(has_text="Task Group").all_inner_texts()]
-        assert groups == ["ingest", "bronze", "silver", "gold"]
+        assert groups == ["ingest", "bronze", "silver", "gold", "archive"]
         page.get_by_role("button", name="Collapse Details Panel").click()
         page.get_by_role("button", name="Expand all task groups").click()
         nodes.filter(has_text="ZoneStepOperator").first.wait_for()

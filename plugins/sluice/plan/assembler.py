@@ -43,7 +43,15 @@ from sluice.plan.model import (
 )
 from sluice.plan.run_options import RUNS_PAST_SKIPPED
 from sluice.plan.translator import Translator
-from sluice.spec.models import INGEST_GROUP, After, ExecutionMode, Notify, PipelineSpec, TestMode
+from sluice.spec.models import (
+    ARCHIVE_GROUP,
+    INGEST_GROUP,
+    After,
+    ExecutionMode,
+    Notify,
+    PipelineSpec,
+    TestMode,
+)
 
 _KIND = {"model": TaskKind.RUN, "seed": TaskKind.SEED, "snapshot": TaskKind.SNAPSHOT}
 #: Airflow's limit for a task id, its group's prefix included
@@ -247,7 +255,7 @@ class Assembler:
         return Task(
             id=task_id,
             kind=TaskKind.ARCHIVE if archive else TaskKind.INGEST,
-            zone=INGEST_GROUP,
+            zone=ARCHIVE_GROUP if archive else INGEST_GROUP,
             node=None,
             upstream=upstream,
             arguments=args,
@@ -401,8 +409,8 @@ def _staging_vars(schemas: tuple[str, ...]) -> str | None:
 def task_groups(spec: PipelineSpec) -> tuple[Group, ...]:
     groups = [Group(z.name, z.description or f"zone {z.name}") for z in spec.zones]
     if spec.ingest and spec.ingest.event_streams:
-        tip = "Airbyte syncs and event loads before the first zone; event archival after the last"
-        groups.append(Group(INGEST_GROUP, tip))
+        groups.append(Group(INGEST_GROUP, "Airbyte syncs and event loads before the first zone"))
+        groups.append(Group(ARCHIVE_GROUP, "Event archival after the last zone"))
     elif spec.ingest:
         groups.append(Group(INGEST_GROUP, "Airbyte syncs before the first zone"))
     return tuple(groups)
@@ -416,7 +424,7 @@ def ingest_task_ids(spec: PipelineSpec) -> tuple[str, ...]:
 
 
 def archive_task_ids(spec: PipelineSpec) -> tuple[str, ...]:
-    return tuple(f"{INGEST_GROUP}.archive_{s}" for s in (spec.ingest.event_streams if spec.ingest else ()))
+    return tuple(f"{ARCHIVE_GROUP}.{s}" for s in (spec.ingest.event_streams if spec.ingest else ()))
 
 
 def asset(pipeline: str, zone: str, model: str | None = None) -> Outlet:

@@ -166,6 +166,9 @@ class Zone(Strict):
 
 #: the TaskGroup of the sync tasks, so no zone may take its name
 INGEST_GROUP = "ingest"
+#: the TaskGroup of the event streams' archival tasks, after the last zone: in the ingest group
+#: they would make that group both precede and follow the zones, a cycle to Airflow's graph view
+ARCHIVE_GROUP = "archive"
 
 
 #: an SQS queue URL, as S3 bucket notifications are configured with (any endpoint: a local one too)
@@ -226,9 +229,7 @@ class Ingest(Strict):
     def _something(self) -> Ingest:
         if not self.connections and not self.event_streams:
             raise ValueError("list at least one connection or event stream, or leave ingest out")
-        names = {*self.connections, *self.event_streams}
         both = sorted(set(self.connections) & set(self.event_streams))
-        both += sorted(f"archive_{s}" for s in self.event_streams if f"archive_{s}" in names)
         if both:
             raise ValueError(f"{', '.join(both)}: two ingest tasks would share this task id; rename one")
         unknown = sorted(set(self.landing_queues) - set(self.event_streams))

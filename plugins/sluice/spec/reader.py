@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from sluice.errors import SluiceError, SpecError, SpecErrors
 from sluice.settings import settings
-from sluice.spec.models import ENVIRONMENTS, INGEST_GROUP, Environment, PipelineSpec
+from sluice.spec.models import ARCHIVE_GROUP, ENVIRONMENTS, INGEST_GROUP, Environment, PipelineSpec
 from sluice.spec.yaml_lines import Loc, display_path, format_loc, line_of, read_yaml
 
 ENV_VAR = "SLUICE_ENV"
@@ -124,6 +124,11 @@ def _check_zones(sf: SpecFile) -> None:
             raise sf.error(
                 ("zones", i, "name"),
                 f"'{INGEST_GROUP}' is the group of the Airbyte sync tasks; name the zone otherwise",
+            )
+        if zone.name == ARCHIVE_GROUP and sf.spec.ingest and sf.spec.ingest.event_streams:
+            raise sf.error(
+                ("zones", i, "name"),
+                f"'{ARCHIVE_GROUP}' is the group of the event streams' archival; name the zone otherwise",
             )
         if zone.name in seen:
             raise sf.error(("zones", i, "name"), f"zone '{zone.name}' is declared twice")
