@@ -107,8 +107,9 @@ def test_every_dag_imports_from_the_unpacked_package_with_sluice_from_plugins_zi
     # plugins.zip's .airflowignore: Airflow's plugin loader imports none of sluice's files as
     # top-level modules (sluice/runtime/dbt.py as `dbt`, ...)
     assert bag["plugin_modules"] == []
-    # sluice_plugin.py: sluice's tasks start in the triggerer without a copy of their DAG
-    assert bag["plugins"] == ["sluice"]
+    # sluice_plugin.py: sluice's tasks start in the triggerer without a copy of their DAG; the
+    # OpenLineage provider (pinned) brings its own plugin, which sends lineage when configured
+    assert bag["plugins"] == ["OpenLineageProviderPlugin", "sluice"]
     stored = json.loads(
         (dags / BUNDLE_REPO / "dbt" / "target" / "sluice" / "payments_daily.dev.plan.json").read_text()
     )
