@@ -148,7 +148,6 @@ def test_trigger_rules_give_airflows_answers_without_scanning_the_run(
     assert set(scans) == {
         k for k in before if upstream[k] and (upstream[k] <= finished or rule[k] not in rules)
     }
-    assert len(scans) < len([k for k in before if upstream[k]]) or not before
 
 
 def test_a_failed_upstream_task_is_airflows_to_judge(
